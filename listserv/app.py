@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Compose a running listserv: database, intake writer, SMTP and LMTP listeners.
+
+running() starts each part and, on exit, tears down only what started, in
+reverse order: stop accepting, let transactions in progress finish, close the
+remaining connections, stop the writer, dispose of the engine.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from listserv import __version__
+from listserv.db.engine import Sessions, open_database
+from listserv.inbound import ListservHandler
+from listserv.intake import InboundWriter
+from listserv.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long shutdown waits for SMTP transactions already under way.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+@dataclass
+class App:
+    """What a running listserv exposes to the CLI and to tests."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: Sessions
+    smtp_port: int = 0
+    lmtp_port: int | None = None
+    handlers: list[ListservHandler] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[App]:
+    """Start listserv; stop it cleanly when the block exits."""
+    async with AsyncExitStack() as stack:
+        engine, sessions = await stack.enter_async_context(
+            open_database(settings.async_database_url))
+        app = App(settings, engine, sessions)
+        writer = InboundWriter(engine)
+        writer_task = asyncio.create_task(writer.run(), name="inbound-writer")
+        stack.push_async_callback(_cancel, writer_task)
+
+        connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        servers: list[asyncio.Server] = []
+        listeners = [("SMTP", settings.smtp_port, SMTP)]
+        if settings.lmtp_port is not None:
+            listeners.append(("LMTP", settings.lmtp_port, LMTP))
+        for name, port, protocol in listeners:
+            handler = ListservHandler(sessions, settings.domains, writer.store,
+                                      lmtp=protocol is LMTP)
+            app.handlers.append(handler)
+            server = await asyncio.get_running_loop().create_server(
+                _factory(protocol, handler, settings, connections),
+                settings.listen_host, port)
+            bound = server.sockets[0].getsockname()[1]
+            if protocol is LMTP:
+                app.lmtp_port = bound
+            else:
+                app.smtp_port = bound
+            servers.append(server)
+            log.info("listening for %s on %s:%d", name, settings.listen_host, bound)
+        stack.push_async_callback(_stop_accepting, app, servers, connections)
+        yield app
+
+
+def _factory(protocol: type[SMTP], handler: ListservHandler, settings: Settings,
+             connections: "weakref.WeakSet[SMTP]") -> Callable[[], SMTP]:
+    def make() -> SMTP:
+        connection = protocol(handler, data_size_limit=settings.max_message_size,
+                              hostname=settings.hostname, ident=f"listserv {__version__}",
+                              enable_SMTPUTF8=True)
+        connections.add(connection)
+        return connection
+
+    return make
+
+
+async def _stop_accepting(app: App, servers: list[asyncio.Server],
+                          connections: "weakref.WeakSet[SMTP]") -> None:
+    """Stop accepting, wait for transactions under way, then close every connection."""
+    for server in servers:
+        server.close()
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    while time.monotonic() < deadline and (
+            any(handler.in_flight for handler in app.handlers)
+            or any(_in_transaction(connection) for connection in connections)):
+        await asyncio.sleep(0.05)
+    for connection in list(connections):
+        if connection.transport is not None:
+            connection.transport.close()
+
+
+def _in_transaction(connection: SMTP) -> bool:
+    envelope = getattr(connection, "envelope", None)
+    return connection.transport is not None and bool(envelope and envelope.mail_from)
+
+
+async def _cancel(task: "asyncio.Task[None]") -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

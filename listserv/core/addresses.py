@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Mailbox addresses: validation, the match key, and the list's sub-addresses.
+
+Matching rule (documented in the README): an address matches another when both
+are equal after the domain is lower-cased and IDNA-encoded *and* the local part
+is lower-cased. RFC 5321 lets a host treat local parts case-sensitively, but
+no mail system in use does, and a member who writes ``Alice@`` one day and
+``alice@`` the next is one person. Sub-addresses (``alice+lists@``) are not
+folded: they are distinct mailboxes to every MTA that delivers them.
+"""
+
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from enum import StrEnum
+
+from listserv.errors import InvalidAddress
+
+_ATOM = r"[^\s\"(),.:;<>@\[\\\]]+"  # RFC 5322 atext, plus UTF-8 (RFC 6531)
+_DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_QUOTED = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_MAX_LOCAL = 64
+_MAX_ADDRESS = 254
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """A valid address split into its parts, as the user wrote it."""
+
+    local_part: str
+    domain: str
+
+    def __str__(self) -> str:
+        return f"{self.local_part}@{self.domain}"
+
+    @property
+    def key(self) -> str:
+        """The normalised form two addresses are compared by."""
+        return f"{_fold_local(self.local_part)}@{ascii_domain(self.domain)}"
+
+
+def ascii_domain(domain: str) -> str:
+    """Lower-case a domain and encode it as IDNA (raises InvalidAddress)."""
+    try:
+        encoded = domain.strip().rstrip(".").lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidAddress(f"invalid domain: {domain!r}") from None
+    labels = encoded.split(".")
+    if len(labels) < 2 or labels[-1].isdigit() or len(encoded) > 253:
+        raise InvalidAddress(f"invalid domain: {domain!r}")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        raise InvalidAddress(f"invalid domain: {domain!r}")
+    return encoded
+
+
+def _fold_local(local_part: str) -> str:
+    """Unquote a quoted local part where quoting changes nothing, then lower-case."""
+    if local_part.startswith('"'):
+        inner = re.sub(r"\\(.)", r"\1", local_part[1:-1])
+        if _DOT_ATOM.fullmatch(inner):
+            local_part = inner
+    return local_part.lower()
+
+
+def parse_address(text: str) -> Mailbox:
+    """Validate a bare address such as ``alice@example.org``."""
+    text = text.strip()
+    local_part, at, domain = text.rpartition("@")
+    if not at or not local_part or not domain:
+        raise InvalidAddress(f"not an address: {text!r}")
+    if not (_DOT_ATOM.fullmatch(local_part) or _QUOTED.fullmatch(local_part)):
+        raise InvalidAddress(f"invalid local part in {text!r}")
+    if len(local_part.encode()) > _MAX_LOCAL or len(text.encode()) > _MAX_ADDRESS:
+        raise InvalidAddress(f"address too long: {text!r}")
+    ascii_domain(domain)
+    return Mailbox(local_part, domain.lower())
+
+
+def parse_mailbox(text: str) -> tuple[str, Mailbox]:
+    """Parse ``Alice Example <alice@example.org>`` or a bare address into (name, mailbox)."""
+    if "<" in text:
+        name, address = parseaddr(text)
+        if not address:
+            raise InvalidAddress(f"not an address: {text.strip()!r}")
+        return name, parse_address(address)
+    return "", parse_address(text)
+
+
+def normalise(address: str) -> str:
+    """Return the match key of an address (raises InvalidAddress)."""
+    return parse_address(address).key
+
+
+class Destination(StrEnum):
+    """What mail to one of a list's addresses is for (DESIGN.md, Addresses)."""
+
+    POST = "post"
+    REQUEST = "request"
+    OWNER = "owner"
+    BOUNCES = "bounces"
+    CONFIRM = "confirm"
+    JOIN = "join"
+    LEAVE = "leave"
+
+
+# Suffix of the local part -> destination. -bounces and -confirm take a "+extension".
+SUFFIXES: dict[str, Destination] = {
+    "-request": Destination.REQUEST,
+    "-owner": Destination.OWNER,
+    "-bounces": Destination.BOUNCES,
+    "-confirm": Destination.CONFIRM,
+    "-join": Destination.JOIN,
+    "-subscribe": Destination.JOIN,
+    "-leave": Destination.LEAVE,
+    "-unsubscribe": Destination.LEAVE,
+}
+_EXTENSIBLE = {Destination.BOUNCES, Destination.CONFIRM}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A recipient address split into the list it belongs to and its purpose."""
+
+    list_key: str
+    destination: Destination
+    extension: str = ""
+
+
+def split_recipient(address: str) -> Recipient | None:
+    """Split ``ops-confirm+TOKEN@example.com`` into list key, destination and extension.
+
+    Returns None for an address that cannot belong to any list. Whether the
+    list exists is the caller's question.
+    """
+    try:
+        mailbox = parse_address(address)
+    except InvalidAddress:
+        return None
+    domain = ascii_domain(mailbox.domain)
+    local = _fold_local(mailbox.local_part)
+    base, plus, _ = local.partition("+")
+    extension = mailbox.local_part.partition("+")[2]  # tokens and VERP keep their case
+    for suffix, destination in SUFFIXES.items():
+        if base.endswith(suffix) and len(base) > len(suffix):
+            if plus and destination not in _EXTENSIBLE:
+                return None
+            return Recipient(f"{base.removesuffix(suffix)}@{domain}", destination, extension)
+    if plus:
+        return None
+    return Recipient(f"{local}@{domain}", Destination.POST)
+
+
+def check_list_address(address: str) -> Mailbox:
+    """Validate an address for a new list: no '+', no reserved suffix."""
+    mailbox = parse_address(address)
+    local = _fold_local(mailbox.local_part)
+    if "+" in local or local.startswith('"'):
+        raise InvalidAddress(f"a list address cannot be quoted or contain '+': {address!r}")
+    for suffix in SUFFIXES:
+        if local.endswith(suffix):
+            raise InvalidAddress(f"a list address cannot end in {suffix!r}: {address!r}")
+    return mailbox

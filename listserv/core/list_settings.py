@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The settings an operator may change with ``lists set`` and ``members set``.
+
+Each setting has a parser that turns the text after ``key=`` into the typed
+value stored in the column of the same name, or raises SettingError saying
+what is wrong. Adding a setting means adding a column and a line here.
+"""
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from listserv.core import policy
+from listserv.core.addresses import parse_address
+from listserv.errors import InvalidAddress, SettingError
+
+Parser = Callable[[str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    parse: Parser
+    help: str
+    secret: bool = False
+
+
+def _choice(enum: type[StrEnum]) -> Parser:
+    def parse(text: str) -> StrEnum:
+        try:
+            return enum(text.strip().lower())
+        except ValueError:
+            options = "|".join(member.value for member in enum)
+            raise SettingError(f"expected one of {options}, got {text!r}") from None
+
+    return parse
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise SettingError(f"expected true or false, got {text!r}")
+
+
+def _integer(low: int, high: int) -> Parser:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SettingError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise SettingError(f"expected a number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _text(max_length: int, single_line: bool = True) -> Parser:
+    def parse(text: str) -> str:
+        if single_line and ("\n" in text or "\r" in text):
+            raise SettingError("expected a single line")
+        if len(text) > max_length:
+            raise SettingError(f"longer than {max_length} characters")
+        return text.replace("\\n", "\n") if not single_line else text
+
+    return parse
+
+
+def _optional_address(text: str) -> str:
+    if not text.strip():
+        return ""
+    try:
+        return str(parse_address(text))
+    except InvalidAddress as exc:
+        raise SettingError(str(exc)) from None
+
+
+def _url(text: str) -> str:
+    if text and not re.fullmatch(r"https?://\S+", text):
+        raise SettingError(f"expected an http(s) URL or nothing, got {text!r}")
+    return text
+
+
+def _list_id(text: str) -> str:
+    # RFC 2919: list-id = list-label "." list-id-namespace, a dot-atom.
+    if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+",
+                        text):
+        raise SettingError(f"expected a dotted List-Id such as ops.example.com, got {text!r}")
+    return text
+
+
+def _timezone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"unknown time zone {text!r} (use an IANA name)") from None
+    return text
+
+
+def _password(text: str) -> str:
+    if len(text) < 8:
+        raise SettingError("a moderator password needs at least 8 characters")
+    return text
+
+
+_LIST: tuple[Setting, ...] = (
+    Setting("display_name", _text(200), "name shown in List-Id, subjects of digests and notices"),
+    Setting("description", _text(2000, single_line=False), "what the list is for (info, welcome)"),
+    Setting("list_id", _list_id, "RFC 2919 List-Id; kept when the list is renamed"),
+    Setting("subject_prefix", _text(100), "prefix added to subjects, e.g. [ops]; empty for none"),
+    Setting("footer", _text(4000, single_line=False), "text appended to posts (\\n for new lines)"),
+    Setting("posting_policy", _choice(policy.PostingPolicy), "who may post unmoderated"),
+    Setting("nonmember_action", _choice(policy.NonmemberAction), "what happens to nonmember posts"),
+    Setting("subscription_policy", _choice(policy.SubscriptionPolicy), "how people join"),
+    Setting("emergency", parse_bool, "hold every post for moderation"),
+    Setting("max_message_kb", _integer(0, 1_000_000), "larger posts are held; 0 = no limit"),
+    Setting("max_recipients", _integer(0, 10_000), "posts with more To/Cc are held; 0 = no limit"),
+    Setting("reply_to", _choice(policy.ReplyTo), "Reply-To policy"),
+    Setting("reply_to_address", _optional_address, "Reply-To address for reply_to=explicit"),
+    Setting("archive", parse_bool, "store accepted posts in the archive"),
+    Setting("archive_url", _url, "public archive URL for List-Archive; empty for none"),
+    Setting("digest_size_kb", _integer(1, 100_000), "send a digest when this much has collected"),
+    Setting("digest_period", _choice(policy.DigestPeriod), "regular digest schedule"),
+    Setting("digest_hour", _integer(0, 23), "hour of day digests go out, in timezone"),
+    Setting("digest_weekday", _choice(policy.Weekday), "day weekly digests go out"),
+    Setting("timezone", _timezone, "the list's time zone (IANA name)"),
+    Setting("personalize", _choice(policy.Personalize), "none, verp or full personalisation"),
+    Setting("moderator_password", _password, "password for Approved: headers (stored hashed)",
+            secret=True),
+)
+
+_MEMBER: tuple[Setting, ...] = (
+    Setting("display_name", _text(200), "the member's name"),
+    Setting("role", _choice(policy.Role), "member, moderator or owner"),
+    Setting("delivery_mode", _choice(policy.DeliveryMode), "regular|digest-mime|digest-plain|nomail"),
+    Setting("delivery_status", _choice(policy.DeliveryStatus), "enabled or why delivery is off"),
+    Setting("moderated", parse_bool, "hold this member's posts"),
+)
+
+LIST_SETTINGS: Mapping[str, Setting] = {setting.name: setting for setting in _LIST}
+MEMBER_SETTINGS: Mapping[str, Setting] = {setting.name: setting for setting in _MEMBER}
+
+
+def parse_assignments(
+    assignments: Iterable[str], settings: Mapping[str, Setting]
+) -> dict[str, Any]:
+    """Parse ``key=value`` words into typed values; raise SettingError naming the bad one."""
+    values: dict[str, Any] = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        name = name.strip()
+        if not equals:
+            raise SettingError(f"expected key=value, got {assignment!r}")
+        setting = settings.get(name)
+        if setting is None:
+            known = ", ".join(settings)
+            raise SettingError(f"unknown setting {name!r} (known: {known})")
+        try:
+            values[name] = setting.parse(text)
+        except SettingError as exc:
+            raise SettingError(f"{name}: {exc}") from None
+    return values

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Queries on members: add, import, change, remove, list."""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv.core.addresses import Mailbox, parse_address
+from listserv.core.policy import Role
+from listserv.core.roster import RosterEntry
+from listserv.db.models import MailingList, Member, now
+from listserv.errors import Conflict, InvalidAddress, NotFound
+
+IMPORT_CHUNK = 5000
+
+
+async def add_member(session: AsyncSession, mlist: MailingList, mailbox: Mailbox, *,
+                     display_name: str = "", role: Role = Role.MEMBER) -> Member:
+    """Subscribe one address; Conflict if it (in any letter case) is a member already."""
+    if await find_member(session, mlist, mailbox.key) is not None:
+        raise Conflict(f"{mailbox} is already a member of {mlist.address}")
+    member = Member(list_id=mlist.id, address=str(mailbox), match_key=mailbox.key,
+                    display_name=display_name, role=role)
+    session.add(member)
+    await session.flush()
+    return member
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    already_members: list[RosterEntry]
+
+
+async def import_members(session: AsyncSession, mlist: MailingList,
+                         entries: Sequence[RosterEntry],
+                         progress: Callable[[int], None] = lambda _: None) -> ImportResult:
+    """Add many members in bulk; addresses already on the list (or repeated) are skipped."""
+    taken = set(await session.scalars(select(Member.match_key)
+                                      .where(Member.list_id == mlist.id)))
+    rows, skipped = [], []
+    stamp = now()
+    for entry in entries:
+        key = entry.mailbox.key
+        if key in taken:
+            skipped.append(entry)
+            continue
+        taken.add(key)
+        rows.append({"list_id": mlist.id, "address": str(entry.mailbox), "match_key": key,
+                     "display_name": entry.name, "created_at": stamp, "updated_at": stamp})
+    for start in range(0, len(rows), IMPORT_CHUNK):
+        chunk = rows[start:start + IMPORT_CHUNK]
+        await session.execute(insert(Member), chunk)
+        progress(len(chunk))
+    return ImportResult(len(rows), skipped)
+
+
+async def find_member(session: AsyncSession, mlist: MailingList, key: str) -> Member | None:
+    return await session.scalar(select(Member).where(Member.list_id == mlist.id,
+                                                     Member.match_key == key))
+
+
+async def get_member(session: AsyncSession, mlist: MailingList, address: str) -> Member:
+    """The member with this address (any letter case), or NotFound."""
+    try:
+        key = parse_address(address).key
+    except InvalidAddress:
+        raise NotFound(f"{address} is not a member of {mlist.address}") from None
+    member = await find_member(session, mlist, key)
+    if member is None:
+        raise NotFound(f"{address} is not a member of {mlist.address}")
+    return member
+
+
+def update_member(member: Member, values: Mapping[str, Any]) -> None:
+    """Apply parsed settings (core.list_settings.MEMBER_SETTINGS) to a member."""
+    for name, value in values.items():
+        setattr(member, name, value)
+
+
+async def list_members(session: AsyncSession, mlist: MailingList) -> Sequence[Member]:
+    query = select(Member).where(Member.list_id == mlist.id).order_by(Member.match_key)
+    return (await session.scalars(query)).all()
+
+
+async def count_members(session: AsyncSession, mlist: MailingList) -> int:
+    query = select(func.count()).select_from(Member).where(Member.list_id == mlist.id)
+    return int(await session.scalar(query) or 0)
+
+
+def describe_member(member: Member) -> dict[str, Any]:
+    """A member as plain JSON-able data."""
+    return {
+        "address": member.address,
+        "display_name": member.display_name,
+        "role": member.role,
+        "delivery_mode": member.delivery_mode,
+        "delivery_status": member.delivery_status,
+        "moderated": member.moderated,
+        "bounce_score": member.bounce_score,
+        "created_at": member.created_at.isoformat(),
+    }
+
+
+def roster_rows(members: Iterable[Member]) -> Iterable[tuple[str, str]]:
+    return ((member.display_name, member.address) for member in members)

@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SQLAlchemy models: the whole shared state of listserv.
+
+Table names are singular; timestamps are timezone-aware UTC named *_at;
+states are StrEnums stored as their values. Migrations in
+listserv/migrations must agree with these models (tests/db/test_migrations.py).
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy import DateTime as SqlDateTime
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from listserv.core import policy
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every engine (SQLite stores it naive)."""
+
+    impl = SqlDateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def state(enum: type[StrEnum]) -> Enum:
+    """Store a StrEnum by value in a VARCHAR (no native ENUM type to migrate)."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class MailingList(Base):
+    """A list and its per-list settings (see core.list_settings)."""
+
+    __tablename__ = "mailing_list"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    list_id: Mapped[str] = mapped_column(String(254), unique=True)
+    subject_prefix: Mapped[str] = mapped_column(String(100))
+    footer: Mapped[str] = mapped_column(Text, default="")
+    posting_policy: Mapped[policy.PostingPolicy] = mapped_column(
+        state(policy.PostingPolicy), default=policy.PostingPolicy.MEMBERS)
+    nonmember_action: Mapped[policy.NonmemberAction] = mapped_column(
+        state(policy.NonmemberAction), default=policy.NonmemberAction.HOLD)
+    subscription_policy: Mapped[policy.SubscriptionPolicy] = mapped_column(
+        state(policy.SubscriptionPolicy), default=policy.SubscriptionPolicy.CONFIRM)
+    emergency: Mapped[bool] = mapped_column(default=False)
+    max_message_kb: Mapped[int] = mapped_column(default=1024)
+    max_recipients: Mapped[int] = mapped_column(default=10)
+    reply_to: Mapped[policy.ReplyTo] = mapped_column(
+        state(policy.ReplyTo), default=policy.ReplyTo.LEAVE)
+    reply_to_address: Mapped[str] = mapped_column(String(254), default="")
+    archive: Mapped[bool] = mapped_column(default=True)
+    archive_url: Mapped[str] = mapped_column(String(500), default="")
+    digest_size_kb: Mapped[int] = mapped_column(default=30)
+    digest_period: Mapped[policy.DigestPeriod] = mapped_column(
+        state(policy.DigestPeriod), default=policy.DigestPeriod.DAILY)
+    digest_hour: Mapped[int] = mapped_column(default=6)
+    digest_weekday: Mapped[policy.Weekday] = mapped_column(
+        state(policy.Weekday), default=policy.Weekday.MONDAY)
+    digest_volume: Mapped[int] = mapped_column(default=1)
+    digest_issue: Mapped[int] = mapped_column(default=0)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    personalize: Mapped[policy.Personalize] = mapped_column(
+        state(policy.Personalize), default=policy.Personalize.NONE)
+    moderator_password_hash: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ListAlias(Base):
+    """A former address of a renamed list; mail to it (and its sub-addresses) still arrives."""
+
+    __tablename__ = "list_alias"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
+                                         index=True)
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Member(Base):
+    """One address on one list; moderators and owners are members with a role."""
+
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("list_id", "match_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    match_key: Mapped[str] = mapped_column(String(254), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[policy.Role] = mapped_column(state(policy.Role), default=policy.Role.MEMBER)
+    delivery_mode: Mapped[policy.DeliveryMode] = mapped_column(
+        state(policy.DeliveryMode), default=policy.DeliveryMode.REGULAR)
+    delivery_status: Mapped[policy.DeliveryStatus] = mapped_column(
+        state(policy.DeliveryStatus), default=policy.DeliveryStatus.ENABLED)
+    moderated: Mapped[bool] = mapped_column(default=False)
+    bounce_score: Mapped[float] = mapped_column(default=0.0)
+    last_bounce_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class InboundState(StrEnum):
+    INCOMING = "incoming"  # stored, waiting for the pipeline
+    PROCESSING = "processing"  # claimed by a worker
+    DONE = "done"
+    FAILED = "failed"  # processing raised; kept with its traceback
+
+
+class Inbound(Base):
+    """A message as received, one row per list recipient; committed before the 250."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (Index("ix_inbound_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailing_list.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    mail_from: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    received_at: Mapped[datetime] = mapped_column(default=now)
+    state: Mapped[InboundState] = mapped_column(state(InboundState),
+                                                default=InboundState.INCOMING)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+
+
+class HeldMessage(Base):
+    """A post waiting for a moderator's decision."""
+
+    __tablename__ = "held_message"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
+                                         index=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    held_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decision: Mapped[str | None] = mapped_column(String(32))
+
+
+class PendingConfirmation(Base):
+    """A request (subscribe, unsubscribe, invitation…) waiting for its token to come back."""
+
+    __tablename__ = "pending_confirmation"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
+                                         index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    action: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    match_key: Mapped[str] = mapped_column(String(320), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed; lease_until says until when
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryJob(Base):
+    """One outgoing message and its envelope sender; recipients are rows of their own."""
+
+    __tablename__ = "delivery_job"
+    __table_args__ = (Index("ix_delivery_job_state_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailing_list.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))
+    mail_from: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[JobState] = mapped_column(state(JobState), default=JobState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=now)
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RecipientState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class DeliveryRecipient(Base):
+    """One recipient of a delivery job, with its own result."""
+
+    __tablename__ = "delivery_recipient"
+    __table_args__ = (Index("ix_delivery_recipient_job_state", "job_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("delivery_job.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    state: Mapped[RecipientState] = mapped_column(state(RecipientState),
+                                                  default=RecipientState.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class BounceEvent(Base):
+    """A delivery failure reported for an address, by DSN, VERP or the smarthost."""
+
+    __tablename__ = "bounce_event"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
+                                         index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    address: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(32))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    processed_at: Mapped[datetime | None]
+
+
+class ArchivedMessage(Base):
+    """An accepted post stored whole, with what the archive indexes and threads by."""
+
+    __tablename__ = "archived_message"
+    __table_args__ = (UniqueConstraint("list_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    author_address: Mapped[str] = mapped_column(String(320), default="")
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    sent_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime] = mapped_column(default=now)
+    in_reply_to: Mapped[str] = mapped_column(String(998), default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    thread_id: Mapped[int | None] = mapped_column(Id, index=True)
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)

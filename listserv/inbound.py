@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The SMTP/LMTP dialogue: refuse what no list takes, store the rest, then answer.
+
+RCPT TO is checked here (DESIGN.md: refuse early, no backscatter); DATA is
+stored through the intake writer and answered 250 only after the commit.
+This module must not run the pipeline or judge content.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from listserv.core.addresses import ascii_domain, parse_address, split_recipient
+from listserv.core.message import message_id
+from listserv.db.engine import Sessions
+from listserv.db.lists import find_list_id, served_domain
+from listserv.errors import InvalidAddress
+from listserv.intake import Received
+
+log = logging.getLogger(__name__)
+
+RECIPIENT_OK = "250 2.1.5 Recipient ok"
+STORED = "250 2.0.0 Message accepted"
+BAD_SYNTAX = "501 5.1.3 Bad recipient address syntax"
+NO_SUCH_LIST = "550 5.1.1 No such list here"
+RELAY_DENIED = "550 5.7.1 Relaying denied: this server only takes mail for its lists"
+STORE_FAILED = "451 4.3.0 Could not store the message; please try again later"
+
+Store = Callable[[Sequence[Received]], Awaitable[None]]
+
+
+class ListservHandler:
+    """aiosmtpd handler for the SMTP and LMTP listeners."""
+
+    def __init__(self, sessions: Sessions, domains: Sequence[str], store: Store,
+                 *, lmtp: bool = False) -> None:
+        self._sessions = sessions
+        self._domains = frozenset(domains)
+        self._store = store
+        self._lmtp = lmtp
+        self.in_flight = 0  # DATA transactions being stored right now
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        verdict = await self.check_recipient(address)
+        if verdict == RECIPIENT_OK:
+            envelope.rcpt_tos.append(address)
+        else:
+            log.info("refused RCPT TO:<%s> from %s: %s", address, _peer(session), verdict)
+        return verdict
+
+    async def check_recipient(self, address: str) -> str:
+        """The reply RCPT TO gets for this address."""
+        try:
+            domain = ascii_domain(parse_address(address).domain)
+        except InvalidAddress:
+            return BAD_SYNTAX
+        recipient = split_recipient(address)
+        async with self._sessions() as session:
+            if recipient is not None and await find_list_id(session, recipient.list_key):
+                return RECIPIENT_OK
+            if domain in self._domains or await served_domain(session, domain):
+                return NO_SUCH_LIST
+        return RELAY_DENIED
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw: bytes = envelope.original_content
+        peer = _peer(session)
+        messages = [Received(rcpt, envelope.mail_from or "", raw, peer)
+                    for rcpt in envelope.rcpt_tos]
+        self.in_flight += 1
+        try:
+            await self._store(messages)
+        except Exception:
+            log.exception("%s from %s: storing failed; answered 451",
+                          message_id(raw) or "(no Message-ID)", peer)
+            return self._reply(STORE_FAILED, len(messages))
+        finally:
+            self.in_flight -= 1
+        log.info("%s stored: from <%s> to %s, %d bytes", message_id(raw) or "(no Message-ID)",
+                 envelope.mail_from, ", ".join(envelope.rcpt_tos), len(raw))
+        return self._reply(STORED, len(messages))
+
+    def _reply(self, status: str, recipients: int) -> str:
+        # RFC 2033: after DATA an LMTP server answers once per accepted recipient.
+        return "\r\n".join([status] * recipients) if self._lmtp else status
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd would answer an unexpected error with a permanent 500, and the
+        # sending MTA would bounce mail we only failed to take (STYLE.md, 3.2).
+        if isinstance(error, asyncio.CancelledError):
+            raise error
+        log.error("SMTP session error: %r", error, exc_info=error)
+        return STORE_FAILED
+
+
+def _peer(session: Any) -> str:
+    peer = getattr(session, "peer", None)
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
