@@ -50,7 +50,7 @@ def add_commands(commands: Commands) -> None:
 
 
 async def create_list(args: argparse.Namespace, settings: Settings) -> int:
-    owners = [parse_mailbox(owner)[1] for owner in args.owner]
+    owners = [parse_mailbox(owner) for owner in args.owner]
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await db_lists.create_list(s, args.address, display_name=args.name,
                                            owners=owners, domains=settings.domains)

@@ -71,8 +71,8 @@ def _check_domain(mailbox: Mailbox, domains: Sequence[str]) -> None:
 
 
 async def create_list(session: AsyncSession, address: str, *, display_name: str = "",
-                      owners: Iterable[Mailbox] = (), domains: Sequence[str] = ()) -> MailingList:
-    """Create a list with default settings; owners become members with role owner."""
+                      owners: Iterable[tuple[str, Mailbox]] = (), domains: Sequence[str] = ()) -> MailingList:
+    """Create a list with default settings; owners (name, mailbox) become members with role owner."""
     mailbox = check_list_address(address)
     _check_domain(mailbox, domains)
     key = mailbox.key
@@ -82,9 +82,9 @@ async def create_list(session: AsyncSession, address: str, *, display_name: str 
                         list_id=key.replace("@", "."), subject_prefix=f"[{local}]")
     session.add(mlist)
     await session.flush()
-    for owner in owners:
+    for name, owner in owners:
         session.add(Member(list_id=mlist.id, address=str(owner), match_key=owner.key,
-                           role=Role.OWNER))
+                           display_name=name, role=Role.OWNER))
     await session.flush()
     return mlist
 

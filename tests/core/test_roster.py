@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: Apache-2.0
+from listserv.core.roster import RosterEntry, RosterError, read_roster, write_roster
+
+
+def test_plain_and_csv_lines_are_read_and_bad_lines_reported_by_number() -> None:
+    lines = [
+        "name,address",
+        "alice@example.org",
+        '"Bob, Jr.",bob@example.org',
+        "",
+        "# a comment",
+        "not-an-address",
+        "Carol Example <carol@example.org>",
+        "too,many,fields",
+    ]
+    results = list(read_roster(lines))
+    assert [(r.line, r.name, str(r.mailbox)) for r in results if isinstance(r, RosterEntry)] == [
+        (2, "", "alice@example.org"), (3, "Bob, Jr.", "bob@example.org"),
+        (7, "Carol Example", "carol@example.org")]
+    assert [r.line for r in results if isinstance(r, RosterError)] == [6, 8]
+
+
+def test_written_roster_reads_back_the_same() -> None:
+    rows = [("Bob, Jr.", "bob@example.org"), ("", "alice@example.org"), ('Q "x"', "q@example.org")]
+    entries = [r for r in read_roster(write_roster(rows).splitlines()) if isinstance(r, RosterEntry)]
+    assert [(e.name, str(e.mailbox)) for e in entries] == rows

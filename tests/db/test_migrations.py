@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS
+from listserv.db.engine import create_engine
+from listserv.db.migrate import upgrade
+from listserv.db.models import Base, MailingList, Member
+from tests.conftest import async_url
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine, _ = create_engine(async_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_on_a_current_database_does_nothing(database_url: str) -> None:
+    engine, _ = create_engine(async_url(database_url))
+    try:
+        assert await upgrade(engine) is False
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert {"mailing_list", "member", "inbound", "held_message", "pending_confirmation",
+                "delivery_job", "delivery_recipient", "bounce_event", "archived_message",
+                "list_alias"} <= tables
+    finally:
+        await engine.dispose()
+
+
+def test_every_setting_has_a_column() -> None:
+    list_columns = set(MailingList.__table__.columns.keys())
+    for name, setting in LIST_SETTINGS.items():
+        assert (f"{name}_hash" if setting.secret else name) in list_columns
+    assert set(MEMBER_SETTINGS) <= set(Member.__table__.columns.keys())

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Small things tests share: building messages, lists and CLI runs."""
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import make_msgid
+from pathlib import Path
+
+from listserv.core.addresses import parse_address
+from listserv.db import lists as db_lists
+from listserv.db import members as db_members
+from listserv.db.engine import Sessions
+
+LISTSERV = str(Path(sys.executable).with_name("listserv"))
+
+
+def make_message(*, sender: str = "alice@example.org", to: str = "ops@example.com",
+                 subject: str = "Hello", body: str = "Hi all.\n") -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="example.org")
+    message.set_content(body)
+    return message.as_bytes(policy=SMTP)  # CRLF, as on the wire and as stored
+
+
+async def make_list(sessions: Sessions, address: str = "ops@example.com",
+                    members: Sequence[str] = ()) -> None:
+    async with sessions.begin() as session:
+        mlist = await db_lists.create_list(session, address)
+        for member in members:
+            await db_members.add_member(session, mlist, parse_address(member))
+
+
+def run_listserv(*args: str, env: dict[str, str],
+                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script, as an operator would."""
+    return subprocess.run([LISTSERV, *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=60, check=False)

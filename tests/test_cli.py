@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The admin CLI, run in-process with main() and, where the operator's view matters,
+as the installed console script."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from listserv.cli import main
+from tests.helpers import run_listserv
+
+
+@pytest.fixture
+def cli(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``listserv ARGS`` in-process; return (exit code, stdout, stderr)."""
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run
+
+
+def members_of(cli, address: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("members", "list", address, "--json")
+    assert code == 0
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_the_operator_story_from_the_readme(cli_env: dict[str, str]) -> None:
+    assert run_listserv("lists", "create", "ops@example.com", "--name",
+                        "Operations Excellence", env=cli_env).returncode == 0
+    assert run_listserv("members", "add", "ops@example.com", "alice@example.org",
+                        env=cli_env).returncode == 0
+    listed = run_listserv("members", "list", "ops@example.com", "--json", env=cli_env)
+    [alice] = json.loads(listed.stdout)
+    assert alice == {"address": "alice@example.org", "display_name": "", "role": "member",
+                     "delivery_mode": "regular", "delivery_status": "enabled",
+                     "moderated": False, "bounce_score": 0.0,
+                     "created_at": alice["created_at"]}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["members", "add", "nope@example.com", "bob@example.org"], "no such list: nope@example.com"),
+    (["members", "add", "ops@example.com", "ALICE@Example.org"], "already a member"),
+    (["members", "add", "ops@example.com", "alice"], "not an address: 'alice'"),
+    (["lists", "set", "ops@example.com", "colour=red"], "unknown setting 'colour'"),
+    (["lists", "set", "ops@example.com", "max_recipients=many"], "expected a whole number"),
+    (["members", "set", "ops@example.com", "alice@example.org", "role=king"],
+     "expected one of member|moderator|owner"),
+    (["members", "remove", "ops@example.com", "zed@example.org"], "is not a member"),
+    (["lists", "create", "ops@example.com"], "already has the address"),
+    (["lists", "create", "ops-request@example.com"], "cannot end in '-request'"),
+    (["lists", "create", "ops@elsewhere.org"], "not in a served domain"),
+    (["lists", "frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_is_one_line_and_a_nonzero_exit(cli, cli_env: dict[str, str],  # type: ignore[no-untyped-def]
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  args: list[str], message: str) -> None:
+    monkeypatch.setenv("LISTSERV_DOMAINS", "example.com")
+    assert cli("lists", "create", "ops@example.com")[0] == 0
+    assert cli("members", "add", "ops@example.com", "alice@example.org")[0] == 0
+    code, _, err = cli(*args)
+    assert code != 0
+    assert message in err
+    assert err.startswith("listserv: error: ")
+    assert len(err.splitlines()) == 1
+
+
+def test_errors_have_no_traceback_when_run_as_a_command(cli_env: dict[str, str]) -> None:
+    result = run_listserv("members", "add", "nope@example.com", "x@example.org", env=cli_env)
+    assert result.returncode == 1
+    assert result.stderr == "listserv: error: no such list: nope@example.com\n"
+
+
+def test_create_with_owner_and_show_settings_as_json(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("lists", "create", "ops@example.com", "--name", "Operations Excellence",
+               "--owner", "Mona <mona@example.org>")[0] == 0
+    code, out, _ = cli("lists", "show", "ops@example.com", "--json")
+    shown = json.loads(out)
+    assert shown["settings"]["display_name"] == "Operations Excellence"
+    assert shown["settings"]["subject_prefix"] == "[ops]"
+    assert shown["settings"]["nonmember_action"] == "hold"
+    assert shown["settings"]["moderator_password"] == "unset"
+    [owner] = members_of(cli, "ops@example.com")
+    assert (owner["address"], owner["role"], owner["display_name"]) == (
+        "mona@example.org", "owner", "Mona")
+    code, out, _ = cli("lists", "list", "--json")
+    assert [entry["address"] for entry in json.loads(out)] == ["ops@example.com"]
+
+
+def test_set_changes_list_settings_and_hides_the_password(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    code, _, _ = cli("lists", "set", "ops@example.com", "nonmember_action=reject",
+                     "max_recipients=20", "moderator_password=s3cret-pass")
+    assert code == 0
+    code, out, _ = cli("lists", "show", "ops@example.com", "--json")
+    settings = json.loads(out)["settings"]
+    assert (settings["nonmember_action"], settings["max_recipients"]) == ("reject", 20)
+    assert settings["moderator_password"] == "set"
+    assert "s3cret-pass" not in out
+
+
+def test_members_set_and_remove(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", "Alice@Example.org", "bob@example.org")
+    assert cli("members", "set", "ops@example.com", "alice@example.org",
+               "delivery_mode=digest-mime", "role=moderator", "moderated=true",
+               "delivery_status=disabled-by-moderator")[0] == 0
+    alice = members_of(cli, "ops@example.com")[0]
+    assert alice["address"] == "Alice@example.org"
+    assert (alice["delivery_mode"], alice["role"], alice["moderated"],
+            alice["delivery_status"]) == ("digest-mime", "moderator", True,
+                                          "disabled-by-moderator")
+    assert cli("members", "remove", "ops@example.com", "ALICE@example.org")[0] == 0
+    assert [m["address"] for m in members_of(cli, "ops@example.com")] == ["bob@example.org"]
+
+
+def test_adding_several_members_is_all_or_nothing(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", "bob@example.org")
+    code, _, _ = cli("members", "add", "ops@example.com", "carol@example.org", "BOB@example.org")
+    assert code == 1
+    assert [m["address"] for m in members_of(cli, "ops@example.com")] == ["bob@example.org"]
+
+
+def test_rename_keeps_the_old_address_as_alias(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", "alice@example.org")
+    assert cli("lists", "rename", "ops@example.com", "opex@example.com")[0] == 0
+    code, out, _ = cli("lists", "show", "ops@example.com", "--json")
+    shown = json.loads(out)
+    assert shown["address"] == "opex@example.com"
+    assert shown["aliases"] == ["ops@example.com"]
+    assert shown["settings"]["subject_prefix"] == "[opex]"
+    assert shown["settings"]["list_id"] == "ops.example.com"  # members' filters keep working
+    assert [m["address"] for m in members_of(cli, "opex@example.com")] == ["alice@example.org"]
+    assert cli("lists", "create", "ops@example.com")[0] == 1
+
+
+def test_delete_removes_list_and_members(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", "alice@example.org")
+    assert cli("lists", "delete", "ops@example.com")[0] == 0
+    assert cli("members", "list", "ops@example.com")[0] == 1
+    assert json.loads(cli("lists", "list", "--json")[1]) == []
+
+
+def test_import_reports_bad_lines_and_skips_existing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", "alice@example.org")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,address\nALICE@example.org\n\"Bob, Jr.\",bob@example.org\n"
+                      "not-an-address\ncarol@example.org\ncarol@EXAMPLE.org\n")
+    code, out, err = cli("members", "import", "ops@example.com", str(roster))
+    assert code == 1
+    assert "line 4: not an address: 'not-an-address'" in err
+    assert "imported 2 members" in out
+    assert [m["address"] for m in members_of(cli, "ops@example.com")] == [
+        "alice@example.org", "bob@example.org", "carol@example.org"]
+
+
+def test_export_then_import_round_trips(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("lists", "create", "ops@example.com")
+    cli("lists", "create", "copy@example.com")
+    cli("members", "add", "ops@example.com", "Bob, Jr. <bob@example.org>", "alice@example.org")
+    exported = tmp_path / "members.csv"
+    assert cli("members", "export", "ops@example.com", str(exported))[0] == 0
+    assert cli("members", "import", "copy@example.com", str(exported))[0] == 0
+    originals = [(m["address"], m["display_name"]) for m in members_of(cli, "ops@example.com")]
+    copies = [(m["address"], m["display_name"]) for m in members_of(cli, "copy@example.com")]
+    assert copies == originals
+
+
+def test_db_upgrade_reports_state(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("db", "upgrade")
+    assert (code, out) == (0, "database is up to date\n")

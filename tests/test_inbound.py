@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SMTP and LMTP intake over real sockets: refuse early, store before 250."""
+
+import asyncio
+
+import aiosmtplib
+import pytest
+from sqlalchemy import func, select, text
+
+from listserv.app import App, running
+from listserv.db.lists import rename_list
+from listserv.db.models import Inbound, InboundState, MailingList
+from listserv.settings import Settings
+from tests.helpers import make_list, make_message
+
+
+async def stored(app: App) -> list[Inbound]:
+    async with app.sessions() as session:
+        return list((await session.scalars(select(Inbound).order_by(Inbound.id))).all())
+
+
+async def send(app: App, recipients: list[str], message: bytes,
+               sender: str = "alice@example.org") -> tuple[dict[str, object], str]:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        return await client.sendmail(sender, recipients, message)
+
+
+async def test_a_message_is_committed_before_the_250(app: App) -> None:
+    await make_list(app.sessions)
+    message = make_message()
+    _, reply = await send(app, ["ops@example.com"], message)
+    assert reply.startswith("2.0.0 Message accepted")
+    # A new connection sees the row at once: the 250 came after the commit.
+    [row] = await stored(app)
+    assert (row.recipient, row.mail_from, row.raw, row.state) == (
+        "ops@example.com", "alice@example.org", message, InboundState.INCOMING)
+
+
+async def test_one_row_per_list_recipient(app: App) -> None:
+    await make_list(app.sessions)
+    await send(app, ["ops@example.com", "ops-request@example.com"], make_message())
+    assert [row.recipient for row in await stored(app)] == [
+        "ops@example.com", "ops-request@example.com"]
+
+
+@pytest.mark.parametrize("recipient", [
+    "ops@example.com", "OPS@EXAMPLE.COM", "ops-request@example.com", "ops-owner@example.com",
+    "ops-bounces@example.com", "ops-bounces+bob=example.org@example.com",
+    "ops-confirm+0123abcd@example.com", "ops-join@example.com", "ops-subscribe@example.com",
+    "ops-leave@example.com", "ops-unsubscribe@example.com",
+])
+async def test_every_list_address_is_accepted(app: App, recipient: str) -> None:
+    await make_list(app.sessions)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        code, _ = await client.rcpt(recipient)
+    assert code == 250
+
+
+@pytest.mark.parametrize(("recipient", "code", "status"), [
+    ("nosuchlist@example.com", 550, "5.1.1"),
+    ("ops+tag@example.com", 550, "5.1.1"),
+    ("ops-owner+x@example.com", 550, "5.1.1"),
+    ("victim@elsewhere.org", 550, "5.7.1"),
+    ("ops@example.com.evil.org", 550, "5.7.1"),
+    ("not-an-address", 501, "5.1.3"),
+])
+async def test_unknown_recipients_and_other_domains_are_refused_at_rcpt(
+        app: App, recipient: str, code: int, status: str) -> None:
+    await make_list(app.sessions)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await client.rcpt(recipient)
+    assert refused.value.code == code
+    assert refused.value.message.startswith(status)
+    assert await stored(app) == []
+
+
+async def test_a_renamed_list_still_takes_mail_at_its_old_addresses(app: App) -> None:
+    await make_list(app.sessions)
+    async with app.sessions.begin() as session:
+        mlist = await session.scalar(select(MailingList))
+        assert mlist is not None
+        await rename_list(session, mlist, "opex@example.com")
+    await send(app, ["ops@example.com", "ops-request@example.com", "opex@example.com"],
+               make_message())
+    assert len(await stored(app)) == 3
+
+
+async def test_oversized_message_is_refused_with_552(settings: Settings) -> None:
+    small = settings.model_copy(update={"max_message_size": 50_000})
+    async with running(small) as app:
+        await make_list(app.sessions)
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+            assert client.esmtp_extensions["size"] == "50000"
+            # Declared too big in MAIL FROM: refused before any data is sent.
+            with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+                await client.mail("alice@example.org", options=["SIZE=50001"])
+            assert refused.value.code == 552
+            await client.rset()
+            # Not declared, but too big when it arrives.
+            await client.mail("alice@example.org")
+            await client.rcpt("ops@example.com")
+            with pytest.raises(aiosmtplib.SMTPDataError) as too_big:
+                await client.data(make_message() + (b"y" * 70 + b"\r\n") * 1000)
+            assert too_big.value.code == 552
+        assert await stored(app) == []
+
+
+async def test_many_concurrent_messages_are_all_stored(app: App) -> None:
+    await make_list(app.sessions)
+
+    async def connection(n: int) -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+            for _ in range(n):
+                await client.sendmail("alice@example.org", ["ops@example.com"], make_message())
+
+    await asyncio.gather(*(connection(10) for _ in range(5)))
+    assert len(await stored(app)) == 50
+
+
+async def _break_storage_for(app: App, recipient: str) -> None:
+    """Make the database refuse rows for one recipient, as a full disk would."""
+    async with app.engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.execute(text(
+                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
+                f"WHEN NEW.recipient = '{recipient}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            await connection.execute(text(
+                "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.recipient = '{recipient}' THEN RAISE EXCEPTION 'disk full'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"))
+            await connection.execute(text(
+                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
+                "FOR EACH ROW EXECUTE FUNCTION fail_insert()"))
+
+
+async def _repair_storage(app: App) -> None:
+    async with app.engine.begin() as connection:
+        await connection.execute(text("DROP TRIGGER fail_insert" + (
+            "" if connection.dialect.name == "sqlite" else " ON inbound")))
+        if connection.dialect.name != "sqlite":
+            await connection.execute(text("DROP FUNCTION fail_insert()"))
+
+
+async def test_a_database_failure_answers_451_and_stores_nothing_half(app: App) -> None:
+    await make_list(app.sessions)
+    await _break_storage_for(app, "ops-request@example.com")
+    try:
+        with pytest.raises(aiosmtplib.SMTPDataError) as failed:
+            # The first row would store, the second fails: the transaction stores neither.
+            await send(app, ["ops@example.com", "ops-request@example.com"], make_message())
+        assert failed.value.code == 451
+        assert failed.value.message.startswith("4.3.0")
+        assert await stored(app) == []
+        # Another sender's message, committed at the same time, is not dragged down.
+        results = await asyncio.gather(
+            send(app, ["ops@example.com"], make_message()),
+            send(app, ["ops-request@example.com"], make_message()),
+            return_exceptions=True)
+        assert isinstance(results[1], aiosmtplib.SMTPDataError)
+        assert [row.recipient for row in await stored(app)] == ["ops@example.com"]
+    finally:
+        await _repair_storage(app)
+
+
+async def test_a_lookup_failure_at_rcpt_is_temporary(app: App) -> None:
+    async with app.engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE mailing_list RENAME TO mailing_list_away"))
+    try:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+            await client.mail("alice@example.org")
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+                await client.rcpt("ops@example.com")
+        assert refused.value.code == 451
+    finally:
+        async with app.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE mailing_list_away RENAME TO mailing_list"))
+
+
+async def test_lmtp_answers_once_per_recipient(app: App) -> None:
+    await make_list(app.sessions)
+    assert app.lmtp_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.lmtp_port)
+
+    async def command(line: str) -> list[str]:
+        if line:
+            writer.write(line.encode() + b"\r\n")
+        replies = [(await reader.readline()).decode().rstrip()]
+        while replies[-1][3:4] == "-":
+            replies.append((await reader.readline()).decode().rstrip())
+        return replies
+
+    assert (await command(""))[0].startswith("220")
+    assert (await command("LHLO client.example.org"))[-1].startswith("250")
+    assert (await command("MAIL FROM:<alice@example.org>"))[0].startswith("250")
+    assert (await command("RCPT TO:<ops@example.com>"))[0].startswith("250")
+    assert (await command("RCPT TO:<nobody@example.com>"))[0].startswith("550 5.1.1")
+    assert (await command("RCPT TO:<ops-request@example.com>"))[0].startswith("250")
+    assert (await command("DATA"))[0].startswith("354")
+    writer.write(make_message().replace(b"\n", b"\r\n") + b".\r\n")
+    await writer.drain()
+    replies = [(await reader.readline()).decode().rstrip() for _ in range(2)]
+    assert replies == ["250 2.0.0 Message accepted"] * 2
+    writer.write(b"QUIT\r\n")
+    writer.close()
+    assert [row.recipient for row in await stored(app)] == [
+        "ops@example.com", "ops-request@example.com"]
+
+
+async def test_the_listener_is_no_open_relay_even_without_lists(app: App) -> None:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("spammer@example.net")
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await client.rcpt("victim@gmail.com")
+    assert refused.value.code == 550
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Inbound)) == 0

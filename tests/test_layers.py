@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The import direction of STYLE.md: cli -> app -> inbound/intake -> db -> core."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "listserv"
+
+# What each layer may import from listserv (besides settings and errors).
+ALLOWED = {
+    "core": {"core"},
+    "db": {"core", "db"},
+    "migrations": {"db"},
+    "intake": {"core", "db"},
+    "inbound": {"core", "db", "intake"},
+    "app": {"core", "db", "intake", "inbound"},
+}
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def layer(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.name))
+def test_modules_import_only_lower_layers(path: Path) -> None:
+    allowed = ALLOWED.get(layer(path))
+    if allowed is None:
+        return  # cli, settings, errors and the package root may import anything
+    for name in imports(path):
+        parts = name.split(".")
+        if parts[0] == "listserv" and len(parts) > 1 and parts[1] not in {"settings", "errors"}:
+            assert parts[1] in allowed, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").rglob("*.py")), ids=lambda p: p.name)
+def test_core_uses_only_the_standard_library(path: Path) -> None:
+    for name in imports(path):
+        top = name.split(".")[0]
+        assert top == "listserv" or top in sys.stdlib_module_names, f"{path.name}: {name}"
