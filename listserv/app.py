@@ -11,7 +11,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from aiosmtpd.lmtp import LMTP
@@ -110,7 +110,5 @@ def _in_transaction(connection: SMTP) -> bool:
 
 async def _cancel(task: "asyncio.Task[None]") -> None:
     task.cancel()
-    try:
+    with suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass

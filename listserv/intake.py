@@ -31,7 +31,24 @@ class Received:
     peer: str
 
 
-_Batch = tuple[Sequence[Received], "asyncio.Future[None]"]
+@dataclass(frozen=True, slots=True)
+class _Transaction:
+    """The rows of one SMTP transaction and the future its session waits on."""
+
+    messages: Sequence[Received]
+    done: "asyncio.Future[None]"
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+
+
+class WriterStopped(Exception):
+    """The writer was stopped before it could commit; the session answers 451."""
 
 
 class InboundWriter:
@@ -39,40 +56,43 @@ class InboundWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._queue: asyncio.Queue[_Batch] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Transaction] = asyncio.Queue()
 
     async def store(self, messages: Sequence[Received]) -> None:
         """Commit the rows of one SMTP transaction, all or none; raise if that failed."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((messages, done))
-        await done
+        transaction = _Transaction(messages, asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(transaction)
+        await transaction.done
 
     async def run(self) -> None:
         """Commit whatever is queued, batch after batch, until cancelled."""
-        while True:
-            batch = [await self._queue.get()]
+        batch: list[_Transaction] = []
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self._commit(batch)
+        finally:
+            # Nobody may wait for ever on a commit that will not happen.
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._insert([message for messages, _ in batch for message in messages])
-            except Exception:
-                # One transaction's bad row must not fail the others: retry each alone.
-                for messages, done in batch:
-                    await self._store_alone(messages, done)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+            for transaction in batch:
+                transaction.settle(WriterStopped("the inbound writer stopped"))
 
-    async def _store_alone(self, messages: Sequence[Received], done: "asyncio.Future[None]") -> None:
+    async def _commit(self, batch: list[_Transaction]) -> None:
         try:
-            await self._insert(messages)
+            await self._insert([message for t in batch for message in t.messages])
         except Exception as exc:
-            if not done.done():
-                done.set_exception(exc)
-        else:
-            if not done.done():
-                done.set_result(None)
+            if len(batch) == 1:
+                batch[0].settle(exc)
+                return
+            # One transaction's bad row must not fail the others: commit each alone.
+            for transaction in batch:
+                await self._commit([transaction])
+            return
+        for transaction in batch:
+            transaction.settle()
 
     async def _insert(self, messages: Sequence[Received]) -> None:
         rows = [{"recipient": m.recipient, "mail_from": m.mail_from, "raw": m.raw,

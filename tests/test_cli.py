@@ -3,6 +3,7 @@
 as the installed console script."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ import pytest
 from listserv.cli import main
 from tests.helpers import run_listserv
 
+Cli = Callable[..., tuple[int, str, str]]
+
 
 @pytest.fixture
-def cli(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run ``listserv ARGS`` in-process; return (exit code, stdout, stderr)."""
     def run(*args: str) -> tuple[int, str, str]:
         try:
@@ -24,7 +27,7 @@ def cli(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: i
     return run
 
 
-def members_of(cli, address: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def members_of(cli: Cli, address: str) -> list[dict[str, object]]:
     code, out, _ = cli("members", "list", address, "--json")
     assert code == 0
     return json.loads(out)  # type: ignore[no-any-return]
@@ -57,7 +60,7 @@ def test_the_operator_story_from_the_readme(cli_env: dict[str, str]) -> None:
     (["lists", "create", "ops@elsewhere.org"], "not in a served domain"),
     (["lists", "frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_bad_input_is_one_line_and_a_nonzero_exit(cli, cli_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_bad_input_is_one_line_and_a_nonzero_exit(cli: Cli, cli_env: dict[str, str],
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   args: list[str], message: str) -> None:
     monkeypatch.setenv("LISTSERV_DOMAINS", "example.com")
@@ -76,10 +79,10 @@ def test_errors_have_no_traceback_when_run_as_a_command(cli_env: dict[str, str])
     assert result.stderr == "listserv: error: no such list: nope@example.com\n"
 
 
-def test_create_with_owner_and_show_settings_as_json(cli) -> None:  # type: ignore[no-untyped-def]
+def test_create_with_owner_and_show_settings_as_json(cli: Cli) -> None:
     assert cli("lists", "create", "ops@example.com", "--name", "Operations Excellence",
                "--owner", "Mona <mona@example.org>")[0] == 0
-    code, out, _ = cli("lists", "show", "ops@example.com", "--json")
+    _, out, _ = cli("lists", "show", "ops@example.com", "--json")
     shown = json.loads(out)
     assert shown["settings"]["display_name"] == "Operations Excellence"
     assert shown["settings"]["subject_prefix"] == "[ops]"
@@ -88,11 +91,11 @@ def test_create_with_owner_and_show_settings_as_json(cli) -> None:  # type: igno
     [owner] = members_of(cli, "ops@example.com")
     assert (owner["address"], owner["role"], owner["display_name"]) == (
         "mona@example.org", "owner", "Mona")
-    code, out, _ = cli("lists", "list", "--json")
+    _code, out, _ = cli("lists", "list", "--json")
     assert [entry["address"] for entry in json.loads(out)] == ["ops@example.com"]
 
 
-def test_set_changes_list_settings_and_hides_the_password(cli) -> None:  # type: ignore[no-untyped-def]
+def test_set_changes_list_settings_and_hides_the_password(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     code, _, _ = cli("lists", "set", "ops@example.com", "nonmember_action=reject",
                      "max_recipients=20", "moderator_password=s3cret-pass")
@@ -104,7 +107,7 @@ def test_set_changes_list_settings_and_hides_the_password(cli) -> None:  # type:
     assert "s3cret-pass" not in out
 
 
-def test_members_set_and_remove(cli) -> None:  # type: ignore[no-untyped-def]
+def test_members_set_and_remove(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "Alice@Example.org", "bob@example.org")
     assert cli("members", "set", "ops@example.com", "alice@example.org",
@@ -119,7 +122,7 @@ def test_members_set_and_remove(cli) -> None:  # type: ignore[no-untyped-def]
     assert [m["address"] for m in members_of(cli, "ops@example.com")] == ["bob@example.org"]
 
 
-def test_adding_several_members_is_all_or_nothing(cli) -> None:  # type: ignore[no-untyped-def]
+def test_adding_several_members_is_all_or_nothing(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "bob@example.org")
     code, _, _ = cli("members", "add", "ops@example.com", "carol@example.org", "BOB@example.org")
@@ -127,11 +130,11 @@ def test_adding_several_members_is_all_or_nothing(cli) -> None:  # type: ignore[
     assert [m["address"] for m in members_of(cli, "ops@example.com")] == ["bob@example.org"]
 
 
-def test_rename_keeps_the_old_address_as_alias(cli) -> None:  # type: ignore[no-untyped-def]
+def test_rename_keeps_the_old_address_as_alias(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "alice@example.org")
     assert cli("lists", "rename", "ops@example.com", "opex@example.com")[0] == 0
-    code, out, _ = cli("lists", "show", "ops@example.com", "--json")
+    _code, out, _ = cli("lists", "show", "ops@example.com", "--json")
     shown = json.loads(out)
     assert shown["address"] == "opex@example.com"
     assert shown["aliases"] == ["ops@example.com"]
@@ -141,7 +144,7 @@ def test_rename_keeps_the_old_address_as_alias(cli) -> None:  # type: ignore[no-
     assert cli("lists", "create", "ops@example.com")[0] == 1
 
 
-def test_delete_removes_list_and_members(cli) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_list_and_members(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "alice@example.org")
     assert cli("lists", "delete", "ops@example.com")[0] == 0
@@ -149,7 +152,7 @@ def test_delete_removes_list_and_members(cli) -> None:  # type: ignore[no-untype
     assert json.loads(cli("lists", "list", "--json")[1]) == []
 
 
-def test_import_reports_bad_lines_and_skips_existing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_reports_bad_lines_and_skips_existing(cli: Cli, tmp_path: Path) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "alice@example.org")
     roster = tmp_path / "roster.csv"
@@ -163,7 +166,7 @@ def test_import_reports_bad_lines_and_skips_existing(cli, tmp_path: Path) -> Non
         "alice@example.org", "bob@example.org", "carol@example.org"]
 
 
-def test_export_then_import_round_trips(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_then_import_round_trips(cli: Cli, tmp_path: Path) -> None:
     cli("lists", "create", "ops@example.com")
     cli("lists", "create", "copy@example.com")
     cli("members", "add", "ops@example.com", "Bob, Jr. <bob@example.org>", "alice@example.org")
@@ -175,6 +178,6 @@ def test_export_then_import_round_trips(cli, tmp_path: Path) -> None:  # type: i
     assert copies == originals
 
 
-def test_db_upgrade_reports_state(cli) -> None:  # type: ignore[no-untyped-def]
+def test_db_upgrade_reports_state(cli: Cli) -> None:
     code, out, _ = cli("db", "upgrade")
     assert (code, out) == (0, "database is up to date\n")

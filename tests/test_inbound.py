@@ -20,7 +20,7 @@ async def stored(app: App) -> list[Inbound]:
 
 
 async def send(app: App, recipients: list[str], message: bytes,
-               sender: str = "alice@example.org") -> tuple[dict[str, object], str]:
+               sender: str = "alice@example.org") -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
         return await client.sendmail(sender, recipients, message)
 

@@ -140,7 +140,8 @@ _LIST: tuple[Setting, ...] = (
 _MEMBER: tuple[Setting, ...] = (
     Setting("display_name", _text(200), "the member's name"),
     Setting("role", _choice(policy.Role), "member, moderator or owner"),
-    Setting("delivery_mode", _choice(policy.DeliveryMode), "regular|digest-mime|digest-plain|nomail"),
+    Setting("delivery_mode", _choice(policy.DeliveryMode),
+            "regular|digest-mime|digest-plain|nomail"),
     Setting("delivery_status", _choice(policy.DeliveryStatus), "enabled or why delivery is off"),
     Setting("moderated", parse_bool, "hold this member's posts"),
 )

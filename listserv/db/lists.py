@@ -71,8 +71,9 @@ def _check_domain(mailbox: Mailbox, domains: Sequence[str]) -> None:
 
 
 async def create_list(session: AsyncSession, address: str, *, display_name: str = "",
-                      owners: Iterable[tuple[str, Mailbox]] = (), domains: Sequence[str] = ()) -> MailingList:
-    """Create a list with default settings; owners (name, mailbox) become members with role owner."""
+                      owners: Iterable[tuple[str, Mailbox]] = (),
+                      domains: Sequence[str] = ()) -> MailingList:
+    """Create a list with default settings; owners (name, mailbox) become owner members."""
     mailbox = check_list_address(address)
     _check_domain(mailbox, domains)
     key = mailbox.key

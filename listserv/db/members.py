@@ -37,7 +37,7 @@ class ImportResult:
 
 async def import_members(session: AsyncSession, mlist: MailingList,
                          entries: Sequence[RosterEntry],
-                         progress: Callable[[int], None] = lambda _: None) -> ImportResult:
+                         progress: Callable[[int], object] = lambda _: None) -> ImportResult:
     """Add many members in bulk; addresses already on the list (or repeated) are skipped."""
     taken = set(await session.scalars(select(Member.match_key)
                                       .where(Member.list_id == mlist.id)))

@@ -22,5 +22,6 @@ def test_plain_and_csv_lines_are_read_and_bad_lines_reported_by_number() -> None
 
 def test_written_roster_reads_back_the_same() -> None:
     rows = [("Bob, Jr.", "bob@example.org"), ("", "alice@example.org"), ('Q "x"', "q@example.org")]
-    entries = [r for r in read_roster(write_roster(rows).splitlines()) if isinstance(r, RosterEntry)]
+    lines = write_roster(rows).splitlines()
+    entries = [r for r in read_roster(lines) if isinstance(r, RosterEntry)]
     assert [(e.name, str(e.mailbox)) for e in entries] == rows
