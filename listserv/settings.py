@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     smarthost_password: Annotated[SecretStr | None, BeforeValidator(empty_to_none)] = None
     domains: Annotated[list[str], NoDecode, BeforeValidator(parse_domains)] = []
     max_message_size: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+    max_recipients_per_transaction: Annotated[int, Field(ge=1, le=1000)] = 100
+    delivery_connections: Annotated[int, Field(ge=1, le=100)] = 4
+    autoresponses_per_day: Annotated[int, Field(ge=0)] = 10
     hostname: str = Field(default_factory=socket.getfqdn)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -6,6 +6,7 @@ value stored in the column of the same name, or raises SettingError saying
 what is wrong. Adding a setting means adding a column and a line here.
 """
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,61 @@ def _timezone(text: str) -> str:
     return text
 
 
+def _patterns(text: str) -> list[str]:
+    """Addresses or ^regexes: a JSON array, or comma-separated when no regex needs a comma."""
+    items = _json_list(text) if text.strip().startswith("[") else [
+        item.strip() for item in text.split(",") if item.strip()]
+    for item in items:
+        if not isinstance(item, str):
+            raise SettingError(f"expected addresses or ^regexes, got {item!r}")
+        if item.startswith("^"):
+            _compile(item)
+        else:
+            _optional_address(item)
+    return [item if item.startswith("^") else parse_address(item).key for item in items]
+
+
+def _header_matches(text: str) -> list[dict[str, str]]:
+    """A JSON array of {"header": …, "pattern": …, "action": hold|reject|discard|accept}."""
+    rules = _json_list(text) if text.strip() else []
+    parsed = []
+    for rule in rules:
+        if not isinstance(rule, dict) or set(rule) != {"header", "pattern", "action"}:
+            raise SettingError('each header match needs exactly "header", "pattern", "action"')
+        if not re.fullmatch(r"[!-9;-~]+", str(rule["header"])):
+            raise SettingError(f"not a header name: {rule['header']!r}")
+        _compile(str(rule["pattern"]))
+        action = _choice(policy.Action)(str(rule["action"]))
+        parsed.append({"header": str(rule["header"]), "pattern": str(rule["pattern"]),
+                       "action": str(action)})
+    return parsed
+
+
+def _header_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if not re.fullmatch(r"[!-9;-~]+", name):
+            raise SettingError(f"not a header name: {name!r}")
+    return names
+
+
+def _json_list(text: str) -> list[Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingError(f"not valid JSON: {exc.msg}") from None
+    if not isinstance(value, list):
+        raise SettingError("expected a JSON array")
+    return value
+
+
+def _compile(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise SettingError(f"bad regular expression {pattern!r}: {exc}") from None
+
+
 def _password(text: str) -> str:
     if len(text) < 8:
         raise SettingError("a moderator password needs at least 8 characters")
@@ -118,9 +174,22 @@ _LIST: tuple[Setting, ...] = (
     Setting("subject_prefix", _text(100), "prefix added to subjects, e.g. [ops]; empty for none"),
     Setting("footer", _text(4000, single_line=False), "text appended to posts (\\n for new lines)"),
     Setting("posting_policy", _choice(policy.PostingPolicy), "who may post unmoderated"),
-    Setting("nonmember_action", _choice(policy.NonmemberAction), "what happens to nonmember posts"),
+    Setting("nonmember_action", _choice(policy.Action), "what happens to nonmember posts"),
     Setting("subscription_policy", _choice(policy.SubscriptionPolicy), "how people join"),
     Setting("emergency", parse_bool, "hold every post for moderation"),
+    Setting("administrivia", parse_bool, "hold posts that look like (un)subscribe requests"),
+    Setting("require_explicit_destination", parse_bool,
+            "hold posts that do not name the list in To or Cc"),
+    Setting("accept_these_nonmembers", _patterns, "nonmembers whose posts are accepted"),
+    Setting("hold_these_nonmembers", _patterns, "nonmembers whose posts are held"),
+    Setting("reject_these_nonmembers", _patterns, "nonmembers whose posts are rejected"),
+    Setting("discard_these_nonmembers", _patterns, "nonmembers whose posts are discarded"),
+    Setting("ban_list", _patterns, "addresses or ^regexes that may never post"),
+    Setting("header_matches", _header_matches,
+            'JSON array of {"header", "pattern", "action"} rules'),
+    Setting("strip_headers", _header_names, "headers removed from posts, comma-separated"),
+    Setting("duplicate_window_hours", _integer(0, 24 * 365),
+            "hold a repeated Message-ID seen within this many hours; 0 = off"),
     Setting("max_message_kb", _integer(0, 1_000_000), "larger posts are held; 0 = no limit"),
     Setting("max_recipients", _integer(0, 10_000), "posts with more To/Cc are held; 0 = no limit"),
     Setting("reply_to", _choice(policy.ReplyTo), "Reply-To policy"),
@@ -144,6 +213,8 @@ _MEMBER: tuple[Setting, ...] = (
             "regular|digest-mime|digest-plain|nomail"),
     Setting("delivery_status", _choice(policy.DeliveryStatus), "enabled or why delivery is off"),
     Setting("moderated", parse_bool, "hold this member's posts"),
+    Setting("receive_own_posts", parse_bool, "get a copy of one's own posts"),
+    Setting("skip_if_addressed", parse_bool, "no list copy when named in To or Cc"),
 )
 
 LIST_SETTINGS: Mapping[str, Setting] = {setting.name: setting for setting in _LIST}

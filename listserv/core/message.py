@@ -1,11 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading raw messages without trusting them."""
+"""Reading raw messages without trusting them: Post, its author, its headers.
+
+Nothing here raises on bad input. A message that is not valid MIME, has
+undecodable or 8-bit headers, NUL bytes, no From or a From that is no address
+still becomes a Post; what is missing is empty, and the rules decide.
+"""
 
 import re
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.policy import compat32
+from email.policy import compat32, default
+from email.utils import getaddresses
+
+from listserv.core.addresses import parse_address
+from listserv.errors import InvalidAddress
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+POLICY = default.clone(raise_on_defect=False)
 
 
 def header_block(raw: bytes) -> bytes:
@@ -19,3 +32,85 @@ def message_id(raw: bytes) -> str:
     headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     value = headers.get("Message-ID", "")
     return " ".join(str(value).split())
+
+
+def header_text(message: Message, name: str) -> str:
+    """A header's decoded value on one line, '' when absent or unreadable."""
+    try:
+        value = message.get(name)
+    except Exception:  # the email package raises on some malformed headers
+        return ""
+    if value is None:
+        return ""
+    try:
+        text = str(value)
+    except Exception:
+        return ""
+    return " ".join(text.split())
+
+
+def header_texts(message: Message, name: str) -> list[str]:
+    """Every occurrence of a header, each as header_text reads it."""
+    try:
+        values = message.get_all(name) or []
+    except Exception:
+        return []
+    texts = []
+    for value in values:
+        try:
+            texts.append(" ".join(str(value).split()))
+        except Exception:
+            continue
+    return texts
+
+
+def address_keys(message: Message, *names: str) -> list[str]:
+    """Match keys of the valid addresses in the named headers (To, Cc…), in order."""
+    found = []
+    for _, address in getaddresses([text for name in names for text in header_texts(message, name)]):
+        try:
+            found.append(parse_address(address).key)
+        except InvalidAddress:
+            continue
+    return found
+
+
+def _author(message: Message, mail_from: str) -> tuple[str, str]:
+    """(match key, display name) of the author: From, else Sender, else the envelope."""
+    for name in ("From", "Sender"):
+        for display, address in getaddresses(header_texts(message, name)):
+            try:
+                return parse_address(address).key, display
+            except InvalidAddress:
+                continue
+    try:
+        return parse_address(mail_from).key, ""
+    except InvalidAddress:
+        return "", ""
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A received message with what the rules need to know about it."""
+
+    raw: bytes
+    message: EmailMessage
+    mail_from: str  # envelope sender; '' for the null sender <>
+    recipient: str  # the RCPT TO address it arrived for
+    author: str  # match key of the author, '' when no valid address was found
+    author_name: str
+    message_id: str
+    subject: str
+    defects: tuple[str, ...]
+
+
+def parse_post(raw: bytes, mail_from: str = "", recipient: str = "") -> Post:
+    """Parse a raw message into a Post; never raises."""
+    # NUL bytes are not allowed in mail (RFC 5322) and confuse parsers downstream.
+    message = message_from_bytes(raw.replace(b"\x00", b""), _class=EmailMessage, policy=POLICY)
+    assert isinstance(message, EmailMessage)
+    author, author_name = _author(message, mail_from)
+    defects = tuple(type(defect).__name__ for part in message.walk() for defect in part.defects)
+    return Post(raw=raw, message=message, mail_from=mail_from, recipient=recipient,
+                author=author, author_name=author_name, message_id=message_id(raw),
+                subject=header_text(message, "Subject"), defects=defects)

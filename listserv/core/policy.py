@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The named states of lists and members, shared by the database and the core."""
+"""Named states of lists and members, and the frozen snapshots the core works on.
 
+The database turns its rows into these snapshots (db.snapshots); no ORM
+object ever enters the core.
+"""
+
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -25,14 +30,16 @@ class DeliveryStatus(StrEnum):
 
 
 class PostingPolicy(StrEnum):
-    """Who may post without moderation (nonmembers are governed by NonmemberAction)."""
+    """Who may post without moderation (nonmembers are governed by Action)."""
 
     MEMBERS = "members"  # every member posts freely
     MODERATED = "moderated"  # every member post is held
     ANNOUNCE = "announce"  # only moderators and owners post; member posts are held
 
 
-class NonmemberAction(StrEnum):
+class Action(StrEnum):
+    """What happens to a post: a rule's verdict, or a list's nonmember action."""
+
     HOLD = "hold"
     REJECT = "reject"
     DISCARD = "discard"
@@ -72,3 +79,71 @@ class Weekday(StrEnum):
     FRIDAY = "friday"
     SATURDAY = "saturday"
     SUNDAY = "sunday"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """A header-match rule: when a header's value matches the pattern, take the action."""
+
+    header: str
+    pattern: str  # a regular expression, searched case-insensitively
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class ListPolicy:
+    """What the core needs to know about a list."""
+
+    address: str  # ops@example.com
+    aliases: tuple[str, ...] = ()  # former addresses (renames)
+    display_name: str = ""
+    description: str = ""
+    list_id: str = ""
+    subject_prefix: str = ""
+    footer: str = ""
+    posting_policy: PostingPolicy = PostingPolicy.MEMBERS
+    nonmember_action: Action = Action.HOLD
+    emergency: bool = False
+    administrivia: bool = True
+    require_explicit_destination: bool = True
+    max_message_kb: int = 0
+    max_recipients: int = 0
+    reply_to: ReplyTo = ReplyTo.LEAVE
+    reply_to_address: str = ""
+    archive: bool = True
+    archive_url: str = ""
+    accept_these_nonmembers: tuple[str, ...] = ()  # addresses, or ^regex
+    hold_these_nonmembers: tuple[str, ...] = ()
+    reject_these_nonmembers: tuple[str, ...] = ()
+    discard_these_nonmembers: tuple[str, ...] = ()
+    ban_list: tuple[str, ...] = ()
+    header_matches: tuple[HeaderMatch, ...] = ()
+    strip_headers: tuple[str, ...] = ()
+
+    def sub_address(self, suffix: str) -> str:
+        """The list's address with a suffix: sub_address("-request") -> ops-request@…"""
+        local, _, domain = self.address.partition("@")
+        return f"{local}{suffix}@{domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStatus:
+    """Who the author of a post is to the list."""
+
+    address: str  # match key; '' when the post has no valid author address
+    is_member: bool = False
+    role: Role | None = None
+    moderated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A member as fan-out sees them."""
+
+    address: str  # as the member gave it
+    key: str  # match key
+    role: Role = Role.MEMBER
+    delivery_mode: DeliveryMode = DeliveryMode.REGULAR
+    delivery_status: DeliveryStatus = DeliveryStatus.ENABLED
+    receive_own_posts: bool = True
+    skip_if_addressed: bool = False  # no list copy when named in To/Cc

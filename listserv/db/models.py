@@ -84,11 +84,21 @@ class MailingList(Base):
     footer: Mapped[str] = mapped_column(Text, default="")
     posting_policy: Mapped[policy.PostingPolicy] = mapped_column(
         state(policy.PostingPolicy), default=policy.PostingPolicy.MEMBERS)
-    nonmember_action: Mapped[policy.NonmemberAction] = mapped_column(
-        state(policy.NonmemberAction), default=policy.NonmemberAction.HOLD)
+    nonmember_action: Mapped[policy.Action] = mapped_column(
+        state(policy.Action), default=policy.Action.HOLD)
     subscription_policy: Mapped[policy.SubscriptionPolicy] = mapped_column(
         state(policy.SubscriptionPolicy), default=policy.SubscriptionPolicy.CONFIRM)
     emergency: Mapped[bool] = mapped_column(default=False)
+    administrivia: Mapped[bool] = mapped_column(default=True)
+    require_explicit_destination: Mapped[bool] = mapped_column(default=True)
+    accept_these_nonmembers: Mapped[list[Any]] = mapped_column(default=list)
+    hold_these_nonmembers: Mapped[list[Any]] = mapped_column(default=list)
+    reject_these_nonmembers: Mapped[list[Any]] = mapped_column(default=list)
+    discard_these_nonmembers: Mapped[list[Any]] = mapped_column(default=list)
+    ban_list: Mapped[list[Any]] = mapped_column(default=list)
+    header_matches: Mapped[list[Any]] = mapped_column(default=list)
+    strip_headers: Mapped[list[Any]] = mapped_column(default=list)
+    duplicate_window_hours: Mapped[int] = mapped_column(default=72)
     max_message_kb: Mapped[int] = mapped_column(default=1024)
     max_recipients: Mapped[int] = mapped_column(default=10)
     reply_to: Mapped[policy.ReplyTo] = mapped_column(
@@ -140,6 +150,8 @@ class Member(Base):
     delivery_status: Mapped[policy.DeliveryStatus] = mapped_column(
         state(policy.DeliveryStatus), default=policy.DeliveryStatus.ENABLED)
     moderated: Mapped[bool] = mapped_column(default=False)
+    receive_own_posts: Mapped[bool] = mapped_column(default=True)
+    skip_if_addressed: Mapped[bool] = mapped_column(default=False)
     bounce_score: Mapped[float] = mapped_column(default=0.0)
     last_bounce_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
@@ -174,6 +186,8 @@ class Inbound(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    disposition: Mapped[str | None] = mapped_column(String(32))  # accepted, held, rejected…
+    rule_hits: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class HeldMessage(Base):
@@ -233,6 +247,7 @@ class DeliveryJob(Base):
     list_id: Mapped[int | None] = mapped_column(
         ForeignKey("mailing_list.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str] = mapped_column(String(998), default="")
     mail_from: Mapped[str] = mapped_column(String(320))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[JobState] = mapped_column(state(JobState), default=JobState.PENDING)
@@ -306,3 +321,17 @@ class ArchivedMessage(Base):
     thread_id: Mapped[int | None] = mapped_column(Id, index=True)
     body_text: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class NoticeLog(Base):
+    """Automatic mail sent to an address, so replies can be rate limited per day."""
+
+    __tablename__ = "notice_log"
+    __table_args__ = (Index("ix_notice_log_address_sent", "address", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = mapped_column(default=now)

@@ -2,7 +2,7 @@
 import pytest
 
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
-from listserv.core.policy import DeliveryMode, NonmemberAction
+from listserv.core.policy import DeliveryMode, Action
 from listserv.errors import SettingError
 
 
@@ -10,7 +10,7 @@ def test_values_are_parsed_to_their_types() -> None:
     values = parse_assignments(
         ["nonmember_action=Reject", "emergency=yes", "max_recipients=25",
          "footer=one\\ntwo", "timezone=Europe/Oslo", "reply_to_address="], LIST_SETTINGS)
-    assert values == {"nonmember_action": NonmemberAction.REJECT, "emergency": True,
+    assert values == {"nonmember_action": Action.REJECT, "emergency": True,
                       "max_recipients": 25, "footer": "one\ntwo",
                       "timezone": "Europe/Oslo", "reply_to_address": ""}
 

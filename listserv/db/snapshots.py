@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Turn database rows into the frozen snapshots the core works on."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv.core.policy import Action, HeaderMatch, ListPolicy, SenderStatus, Subscriber
+from listserv.db.models import ListAlias, MailingList, Member
+
+
+async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
+    aliases = await session.scalars(select(ListAlias.address)
+                                    .where(ListAlias.list_id == mlist.id))
+    return ListPolicy(
+        address=mlist.address,
+        aliases=tuple(aliases),
+        display_name=mlist.display_name,
+        description=mlist.description,
+        list_id=mlist.list_id,
+        subject_prefix=mlist.subject_prefix,
+        footer=mlist.footer,
+        posting_policy=mlist.posting_policy,
+        nonmember_action=mlist.nonmember_action,
+        emergency=mlist.emergency,
+        administrivia=mlist.administrivia,
+        require_explicit_destination=mlist.require_explicit_destination,
+        max_message_kb=mlist.max_message_kb,
+        max_recipients=mlist.max_recipients,
+        reply_to=mlist.reply_to,
+        reply_to_address=mlist.reply_to_address,
+        archive=mlist.archive,
+        archive_url=mlist.archive_url,
+        accept_these_nonmembers=tuple(mlist.accept_these_nonmembers),
+        hold_these_nonmembers=tuple(mlist.hold_these_nonmembers),
+        reject_these_nonmembers=tuple(mlist.reject_these_nonmembers),
+        discard_these_nonmembers=tuple(mlist.discard_these_nonmembers),
+        ban_list=tuple(mlist.ban_list),
+        header_matches=tuple(HeaderMatch(rule["header"], rule["pattern"], Action(rule["action"]))
+                             for rule in mlist.header_matches),
+        strip_headers=tuple(mlist.strip_headers),
+    )
+
+
+def sender_status(member: Member | None, key: str) -> SenderStatus:
+    if member is None:
+        return SenderStatus(address=key)
+    return SenderStatus(address=key, is_member=True, role=member.role,
+                        moderated=member.moderated)
+
+
+def subscribers(members: Sequence[Member]) -> list[Subscriber]:
+    return [Subscriber(address=m.address, key=m.match_key, role=m.role,
+                       delivery_mode=m.delivery_mode, delivery_status=m.delivery_status,
+                       receive_own_posts=m.receive_own_posts,
+                       skip_if_addressed=m.skip_if_addressed) for m in members]
