@@ -7,6 +7,7 @@ Create Date: 2026-11-27 22:32:39
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 EMPTY_LIST = sa.text("'[]'")
 
-LIST_COLUMNS = [
+LIST_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("administrivia", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("require_explicit_destination", sa.Boolean(), nullable=False,
               server_default=sa.true()),
