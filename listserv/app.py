@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Compose a running listserv: database, intake writer, SMTP and LMTP listeners.
+"""Compose a running listserv: database, intake writer, workers, SMTP and LMTP listeners.
 
 running() starts each part and, on exit, tears down only what started, in
 reverse order: stop accepting, let transactions in progress finish, close the
-remaining connections, stop the writer, dispose of the engine.
+remaining connections, stop the workers and the writer, dispose of the engines.
 """
 
 import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -19,15 +19,17 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
-from listserv.db.engine import Sessions, open_database
+from listserv.db.engine import Sessions, create_engine, open_database
 from listserv.inbound import ListservHandler
 from listserv.intake import InboundWriter
 from listserv.settings import Settings
+from listserv.workers import Workers
 
 log = logging.getLogger(__name__)
 
 # How long shutdown waits for SMTP transactions already under way.
 SHUTDOWN_GRACE_SECONDS = 30.0
+RESTART_SECONDS = 1.0
 
 
 @dataclass
@@ -37,9 +39,16 @@ class App:
     settings: Settings
     engine: AsyncEngine
     sessions: Sessions
+    workers: Workers
     smtp_port: int = 0
     lmtp_port: int | None = None
     handlers: list[ListservHandler] = field(default_factory=list)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until everything stored has been processed and every due job delivered."""
+        async with asyncio.timeout(timeout):
+            while not await self.workers.idle():
+                await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
@@ -48,10 +57,18 @@ async def running(settings: Settings) -> AsyncIterator[App]:
     async with AsyncExitStack() as stack:
         engine, sessions = await stack.enter_async_context(
             open_database(settings.async_database_url))
-        app = App(settings, engine, sessions)
-        writer = InboundWriter(engine)
-        writer_task = asyncio.create_task(writer.run(), name="inbound-writer")
-        stack.push_async_callback(_cancel, writer_task)
+        reader, lookups = create_engine(settings.async_database_url, read_only=True)
+        stack.push_async_callback(reader.dispose)
+        workers = Workers(settings, engine, sessions)
+        await workers.release_leases()
+        app = App(settings, engine, sessions, workers)
+        writer = InboundWriter(engine, on_commit=workers.inbound_ready.set)
+        stack.callback(writer.close)
+        stack.push_async_callback(_cancel, asyncio.create_task(writer.run(), name="writer"))
+        loops = [asyncio.create_task(_supervised(name, loop), name=name)
+                 for name, loop in (("processor", workers.process_inbound),
+                                    ("delivery", workers.deliver))]
+        stack.push_async_callback(_stop_workers, workers, loops)
 
         connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
         servers: list[asyncio.Server] = []
@@ -59,7 +76,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         if settings.lmtp_port is not None:
             listeners.append(("LMTP", settings.lmtp_port, LMTP))
         for name, port, protocol in listeners:
-            handler = ListservHandler(sessions, settings.domains, writer.store,
+            handler = ListservHandler(lookups, settings.domains, writer.store,
                                       lmtp=protocol is LMTP)
             app.handlers.append(handler)
             server = await asyncio.get_running_loop().create_server(
@@ -106,6 +123,25 @@ async def _stop_accepting(app: App, servers: list[asyncio.Server],
 def _in_transaction(connection: SMTP) -> bool:
     envelope = getattr(connection, "envelope", None)
     return connection.transport is not None and bool(envelope and envelope.mail_from)
+
+
+async def _supervised(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a worker loop until it returns; if it fails (the database went away), restart it."""
+    while True:
+        try:
+            await loop()
+            return
+        except Exception:
+            log.exception("%s stopped on an error; restarting in %.0f s", name, RESTART_SECONDS)
+            await asyncio.sleep(RESTART_SECONDS)
+
+
+async def _stop_workers(workers: Workers, loops: list["asyncio.Task[None]"]) -> None:
+    """Let the loops finish the unit of work in hand; cancel them only past the grace time."""
+    workers.stop()
+    _, late = await asyncio.wait(loops, timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in late:
+        await _cancel(task)
 
 
 async def _cancel(task: "asyncio.Task[None]") -> None:

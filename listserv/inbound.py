@@ -66,19 +66,19 @@ class ListservHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
-        peer = _peer(session)
-        messages = [Received(rcpt, envelope.mail_from or "", raw, peer)
+        peer, mid = _peer(session), message_id(raw)
+        messages = [Received(rcpt, envelope.mail_from or "", mid, raw, peer)
                     for rcpt in envelope.rcpt_tos]
         self.in_flight += 1
         try:
             await self._store(messages)
         except Exception:
             log.exception("%s from %s: storing failed; answered 451",
-                          message_id(raw) or "(no Message-ID)", peer)
+                          mid or "(no Message-ID)", peer)
             return self._reply(STORE_FAILED, len(messages))
         finally:
             self.in_flight -= 1
-        log.info("%s stored: from <%s> to %s, %d bytes", message_id(raw) or "(no Message-ID)",
+        log.info("%s stored: from <%s> to %s, %d bytes", mid or "(no Message-ID)",
                  envelope.mail_from, ", ".join(envelope.rcpt_tos), len(raw))
         return self._reply(STORED, len(messages))
 

@@ -10,12 +10,13 @@ This module must not parse or judge messages; the pipeline does that.
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from listserv.db.engine import create_sqlite_writer
 from listserv.db.models import Inbound
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Received:
 
     recipient: str
     mail_from: str
+    message_id: str
     raw: bytes
     peer: str
 
@@ -51,11 +53,17 @@ class WriterStopped(Exception):
     """The writer was stopped before it could commit; the session answers 451."""
 
 
+Rows = list[dict[str, object]]
+
+
 class InboundWriter:
     """Commits received messages; store() returns only once they are on disk."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, on_commit: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
+        self._on_commit = on_commit
+        self._sqlite = create_sqlite_writer(engine.url.render_as_string(hide_password=False)) \
+            if engine.dialect.name == "sqlite" else None
         self._queue: asyncio.Queue[_Transaction] = asyncio.Queue()
 
     async def store(self, messages: Sequence[Received]) -> None:
@@ -93,9 +101,23 @@ class InboundWriter:
             return
         for transaction in batch:
             transaction.settle()
+        self._on_commit()
 
     async def _insert(self, messages: Sequence[Received]) -> None:
-        rows = [{"recipient": m.recipient, "mail_from": m.mail_from, "raw": m.raw,
-                 "peer": m.peer} for m in messages]
+        rows: Rows = [{"recipient": m.recipient, "mail_from": m.mail_from,
+                       "message_id": m.message_id[:998], "raw": m.raw, "peer": m.peer}
+                      for m in messages]
+        if self._sqlite is not None:
+            await asyncio.to_thread(_insert_in_thread, self._sqlite, rows)
+            return
         async with self._engine.begin() as connection:
             await connection.execute(insert(Inbound), rows)
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+
+
+def _insert_in_thread(engine: Engine, rows: Rows) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(Inbound), rows)

@@ -21,6 +21,7 @@ from listserv.db.engine import create_engine
 from listserv.db.migrate import upgrade
 from listserv.db.models import Base
 from listserv.settings import Settings
+from tests.sink import Sink, start_sink
 
 POSTGRES_URL = os.environ.get("LISTSERV_TEST_DATABASE_URL", "")
 
@@ -82,9 +83,18 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+async def sink() -> AsyncIterator[Sink]:
+    """The smarthost: a recording SMTP server on loopback."""
+    recorder, server = await start_sink()
+    yield recorder
+    server.close()
+
+
+@pytest.fixture
+def settings(database_url: str, sink: Sink) -> Settings:
     return Settings(database_url=database_url, listen_host="127.0.0.1", smtp_port=0,
-                    lmtp_port=0, domains=["example.com"], hostname="listserv.test")
+                    lmtp_port=0, domains=["example.com"], hostname="listserv.test",
+                    smarthost=("127.0.0.1", sink.port))
 
 
 @pytest.fixture

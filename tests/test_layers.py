@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The import direction of STYLE.md: cli -> app -> inbound/intake -> db -> core."""
+"""The import direction of STYLE.md: cli -> app -> workers -> processing, inbound, delivery,
+archive -> db -> core."""
 
 import ast
 import sys
@@ -16,7 +17,11 @@ ALLOWED = {
     "migrations": {"db"},
     "intake": {"core", "db"},
     "inbound": {"core", "db", "intake"},
-    "app": {"core", "db", "intake", "inbound"},
+    "archive": {"core", "db"},
+    "delivery": set(),
+    "processing": {"core", "db", "archive"},
+    "workers": {"core", "db", "processing", "delivery"},
+    "app": {"core", "db", "intake", "inbound", "workers"},
 }
 
 

@@ -71,6 +71,8 @@ def parse_address(text: str) -> Mailbox:
         raise InvalidAddress(f"not an address: {text!r}")
     if not (_DOT_ATOM.fullmatch(local_part) or _QUOTED.fullmatch(local_part)):
         raise InvalidAddress(f"invalid local part in {text!r}")
+    if any("\ud800" <= char <= "\udfff" for char in text):  # undecodable bytes
+        raise InvalidAddress(f"not an address: {text!r}")
     if len(local_part.encode()) > _MAX_LOCAL or len(text.encode()) > _MAX_ADDRESS:
         raise InvalidAddress(f"address too long: {text!r}")
     ascii_domain(domain)
@@ -149,6 +151,12 @@ def split_recipient(address: str) -> Recipient | None:
     if plus:
         return None
     return Recipient(f"{local}@{domain}", Destination.POST)
+
+
+def sub_address(list_address: str, suffix: str) -> str:
+    """The list's address with a suffix: sub_address("ops@example.com", "-owner")."""
+    local, _, domain = list_address.partition("@")
+    return f"{local}{suffix}@{domain}"
 
 
 def check_list_address(address: str) -> Mailbox:

@@ -8,6 +8,8 @@ object ever enters the core.
 from dataclasses import dataclass
 from enum import StrEnum
 
+from listserv.core.addresses import sub_address
+
 
 class Role(StrEnum):
     MEMBER = "member"
@@ -122,8 +124,7 @@ class ListPolicy:
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""
-        local, _, domain = self.address.partition("@")
-        return f"{local}{suffix}@{domain}"
+        return sub_address(self.address, suffix)
 
 
 @dataclass(frozen=True, slots=True)

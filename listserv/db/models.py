@@ -160,7 +160,7 @@ class Member(Base):
 
 class InboundState(StrEnum):
     INCOMING = "incoming"  # stored, waiting for the pipeline
-    PROCESSING = "processing"  # claimed by a worker
+    DEFERRED = "deferred"  # for a flow this version does not run yet; kept for it
     DONE = "done"
     FAILED = "failed"  # processing raised; kept with its traceback
 
@@ -169,19 +169,21 @@ class Inbound(Base):
     """A message as received, one row per list recipient; committed before the 250."""
 
     __tablename__ = "inbound"
-    __table_args__ = (Index("ix_inbound_state_id", "state", "id"),)
+    __table_args__ = (Index("ix_inbound_state_id", "state", "id"),
+                      Index("ix_inbound_list_message_id", "list_id", "message_id"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int | None] = mapped_column(
         ForeignKey("mailing_list.id", ondelete="SET NULL"))
     recipient: Mapped[str] = mapped_column(String(320))
     mail_from: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(998), default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     peer: Mapped[str] = mapped_column(String(100), default="")
     received_at: Mapped[datetime] = mapped_column(default=now)
     state: Mapped[InboundState] = mapped_column(state(InboundState),
                                                 default=InboundState.INCOMING)
-    claimed_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]  # when a worker last took it up
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -335,3 +337,16 @@ class NoticeLog(Base):
     address: Mapped[str] = mapped_column(String(320))
     kind: Mapped[str] = mapped_column(String(32))
     sent_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class DigestItem(Base):
+    """An accepted post waiting for the list's next digest (decorated, no per-member parts)."""
+
+    __tablename__ = "digest_item"
+    __table_args__ = (Index("ix_digest_item_list_pending", "list_id", "digest_issue"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    digest_issue: Mapped[int | None]  # the issue it went out in; None while pending

@@ -1,12 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Turn database rows into the frozen snapshots the core works on."""
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.core.policy import Action, HeaderMatch, ListPolicy, SenderStatus, Subscriber
+from listserv.core.policy import Action, HeaderMatch, ListPolicy, SenderStatus
 from listserv.db.models import ListAlias, MailingList, Member
 
 
@@ -49,9 +47,3 @@ def sender_status(member: Member | None, key: str) -> SenderStatus:
     return SenderStatus(address=key, is_member=True, role=member.role,
                         moderated=member.moderated)
 
-
-def subscribers(members: Sequence[Member]) -> list[Subscriber]:
-    return [Subscriber(address=m.address, key=m.match_key, role=m.role,
-                       delivery_mode=m.delivery_mode, delivery_status=m.delivery_status,
-                       receive_own_posts=m.receive_own_posts,
-                       skip_if_addressed=m.skip_if_addressed) for m in members]

@@ -2,7 +2,7 @@
 import pytest
 
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
-from listserv.core.policy import DeliveryMode, Action
+from listserv.core.policy import Action, DeliveryMode
 from listserv.errors import SettingError
 
 

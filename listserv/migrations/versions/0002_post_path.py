@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The post path: rule settings, member delivery choices, rule hits, notice log.
+"""The post path: rule settings, member delivery choices, rule hits, notices, digest items.
 
 Revision ID: 0002
 Revises: 0001
@@ -44,10 +44,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_notice_log_address_sent", "notice_log", ["address", "sent_at"])
+    op.create_table(
+        "digest_item",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("list_id", ID, nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("digest_issue", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["list_id"], ["mailing_list.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_digest_item_list_pending", "digest_item", ["list_id", "digest_issue"])
     with op.batch_alter_table("delivery_job") as batch:
         batch.add_column(sa.Column("message_id", sa.String(length=998), nullable=False,
                                    server_default=""))
     with op.batch_alter_table("inbound") as batch:
+        batch.add_column(sa.Column("message_id", sa.String(length=998), nullable=False,
+                                   server_default=""))
+        batch.create_index("ix_inbound_list_message_id", ["list_id", "message_id"])
         batch.add_column(sa.Column("disposition", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("rule_hits", sa.JSON(), nullable=False,
                                    server_default=EMPTY_LIST))
@@ -71,7 +85,11 @@ def downgrade() -> None:
     with op.batch_alter_table("inbound") as batch:
         batch.drop_column("rule_hits")
         batch.drop_column("disposition")
+        batch.drop_index("ix_inbound_list_message_id")
+        batch.drop_column("message_id")
     with op.batch_alter_table("delivery_job") as batch:
         batch.drop_column("message_id")
+    op.drop_index("ix_digest_item_list_pending", table_name="digest_item")
+    op.drop_table("digest_item")
     op.drop_index("ix_notice_log_address_sent", table_name="notice_log")
     op.drop_table("notice_log")

@@ -1,0 +1,341 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The archive in SQL: each post stored whole with what it is indexed and threaded by.
+
+Rows are added (archive_post, import_mbox), read back as mbox (export_mbox)
+and searched (search). The raw bytes are kept exactly as given; the columns
+are read from them without ever raising on a malformed message.
+
+This module does not decide whether a post is archived: the caller checks the
+list's ``archive`` setting. It never commits; the caller owns the transaction.
+Message-IDs are not unique (STYLE 7.10): archive_post stores a repeated one as
+it is, and threading picks the earliest message with an id.
+"""
+
+import asyncio
+import hashlib
+import html
+import logging
+import mailbox
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import mailparser
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from listserv.core.addresses import parse_address
+from listserv.core.message import Post, header_text, message_id, parse_post
+from listserv.core.threading import parse_message_ids, thread_parents
+from listserv.db.models import ArchivedMessage, MailingList
+from listserv.errors import InvalidAddress, ListservError, NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_TEXT = 200_000  # characters of text indexed per message
+EXPORT_BATCH = 500
+_TAG = re.compile(r"<[^>]*>")
+_QUOTED_FROM = re.compile(rb"^(>*From )", re.MULTILINE)
+_UNQUOTE_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+# Pipermail's public archives write "From: alice at example.org (Alice Example)".
+_PIPERMAIL_FROM = re.compile(r"(\S+) at (\S+)(?: \((.*)\))?")
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What import_mbox did; entries are numbered from 1 in file order."""
+
+    imported: int = 0
+    duplicates: int = 0
+    generated_ids: list[tuple[int, str]] = field(default_factory=list)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _clean(text: str, limit: int) -> str:
+    """Text every database stores: valid UTF-8, no NUL, at most limit characters."""
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text.replace("\x00", "")[:limit]
+
+
+def generated_message_id(raw: bytes) -> str:
+    """A Message-ID for a message without one, derived from its content.
+
+    The same message gets the same id on every import (whatever its line
+    endings), so importing it twice finds the duplicate, as public-inbox does.
+    """
+    digest = hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()[:32]
+    return f"<{digest}@listserv.invalid>"
+
+
+def _archive_id(raw: bytes) -> str:
+    """The Message-ID a message is archived under: its own, cleaned up, or a generated one."""
+    written = message_id(raw)
+    parsed = parse_message_ids(written)
+    return _clean(parsed[0] if parsed else written, 998) or generated_message_id(raw)
+
+
+def _sent_at(value: str) -> datetime | None:
+    """The Date header as UTC, or None when it is missing or unreadable."""
+    try:
+        sent = parsedate_to_datetime(value)
+        if sent.tzinfo is None:  # "-0000": RFC 5322 says the zone is unknown; assume UTC
+            sent = sent.replace(tzinfo=UTC)
+        return sent.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _stdlib_text(message: EmailMessage) -> str:
+    try:
+        body = message.get_body(preferencelist=("plain",))
+        return str(body.get_content()) if body is not None else ""
+    except Exception:  # undecodable parts, unknown charsets
+        return ""
+
+
+def _body_text(raw: bytes, message: EmailMessage) -> str:
+    """The text the archive searches: the plain parts, else the HTML without tags."""
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        text = "\n".join(parsed.text_plain)
+        if not text.strip() and parsed.text_html:
+            text = html.unescape(_TAG.sub(" ", "\n".join(parsed.text_html)))
+    except Exception:  # mail-parser gives up on some broken MIME; the stdlib may not
+        log.debug("%s mail-parser failed; using the email package", message_id(raw),
+                  exc_info=True)
+        text = _stdlib_text(message)
+    return _clean(text, MAX_BODY_TEXT)
+
+
+def _author(post: Post) -> tuple[str, str]:
+    """(address, name) of the author, reading pipermail's "alice at example.org" too."""
+    if post.author:
+        return post.author, post.author_name
+    # The header as written: the email package would have "repaired" it already.
+    written = next((value for name, value in post.message.raw_items()
+                    if name.lower() == "from"), "")
+    match = _PIPERMAIL_FROM.fullmatch(_clean(" ".join(str(written).split()), 1000))
+    if match is None:
+        return "", post.author_name
+    try:
+        return parse_address(f"{match[1]}@{match[2]}").key, match[3] or ""
+    except InvalidAddress:
+        return "", post.author_name
+
+
+def _new_row(list_id: int, seq: int, post: Post) -> tuple[ArchivedMessage, list[str]]:
+    """The archive row for a message, and the ids of its possible ancestors."""
+    raw = post.raw
+    in_reply_to = header_text(post.message, "In-Reply-To")
+    references = header_text(post.message, "References")
+    author, name = _author(post)
+    row = ArchivedMessage(
+        list_id=list_id, seq=seq, message_id=_archive_id(raw),
+        subject=_clean(post.subject, 100_000), author_address=_clean(author, 320),
+        author_name=_clean(name, 200),
+        sent_at=_sent_at(header_text(post.message, "Date")),
+        in_reply_to=_clean(in_reply_to, 998), references=_clean(references, 100_000),
+        body_text=_body_text(raw, post.message), raw=raw)
+    return row, [parent for parent in thread_parents(in_reply_to, references)
+                 if len(parent) <= 998]
+
+
+async def _next_seq(session: AsyncSession, list_id: int) -> int:
+    """Lock the list against other archive writers and return its next sequence number."""
+    # FOR UPDATE serialises writers on PostgreSQL; on SQLite the engine's BEGIN
+    # IMMEDIATE does (db/engine.py), and UNIQUE (list_id, seq) guards both.
+    locked = await session.scalar(select(MailingList.id).where(MailingList.id == list_id)
+                                  .with_for_update())
+    if locked is None:
+        raise NotFound(f"no list with id {list_id}")
+    last = await session.scalar(select(func.max(ArchivedMessage.seq))
+                                .where(ArchivedMessage.list_id == list_id))
+    return (last or 0) + 1
+
+
+async def _thread_of(session: AsyncSession, list_id: int, parents: Sequence[str]) -> int | None:
+    """The thread of the nearest ancestor already archived, if any."""
+    if not parents:
+        return None
+    rows = await session.execute(
+        select(ArchivedMessage.message_id, ArchivedMessage.thread_id, ArchivedMessage.id)
+        .where(ArchivedMessage.list_id == list_id, ArchivedMessage.message_id.in_(parents))
+        .order_by(ArchivedMessage.seq))
+    threads: dict[str, int] = {}
+    for found_id, thread_id, row_id in rows:
+        threads.setdefault(found_id, row_id if thread_id is None else thread_id)
+    return next((threads[parent] for parent in parents if parent in threads), None)
+
+
+async def _store(session: AsyncSession, row: ArchivedMessage, parents: Sequence[str]) -> None:
+    row.thread_id = await _thread_of(session, row.list_id, parents)
+    session.add(row)
+    await session.flush()
+    if row.thread_id is None:  # a new thread is named after its first message
+        row.thread_id = row.id
+        await session.flush()
+
+
+async def archive_post(session: AsyncSession, list_id: int, raw: bytes) -> ArchivedMessage:
+    """Archive a post (as decorated for the archive) under the list's next number."""
+    seq = await _next_seq(session, list_id)
+    row, parents = _new_row(list_id, seq, parse_post(raw))
+    await _store(session, row, parents)
+    log.info("%s archived as %d in list %d", row.message_id, seq, list_id)
+    return row
+
+
+def _mbox_entry(raw: bytes, author: str, date: datetime) -> bytes:
+    """The raw message with Unix line endings behind its From_ line, quoted as mboxrd.
+
+    mailbox would quote only 'From ' lines (mboxo), which cannot be undone;
+    quoting '>From ' lines one level more as well (mboxrd) can, and
+    import_mbox does. Readers that don't unquote still see every message whole.
+    """
+    sender = author if author.isascii() and author and not any(
+        char.isspace() for char in author) else "MAILER-DAEMON"
+    from_line = f"From {sender} {time.asctime(date.astimezone(UTC).timetuple())}\n"
+    return from_line.encode() + _QUOTED_FROM.sub(rb">\1", raw.replace(b"\r\n", b"\n"))
+
+
+def _add_all(box: mailbox.mbox, entries: Sequence[bytes]) -> None:
+    for entry in entries:
+        box.add(entry)
+
+
+async def _write_entries(session: AsyncSession, list_id: int, box: mailbox.mbox) -> int:
+    count, last_seq = 0, 0
+    while True:
+        rows = (await session.execute(
+            select(ArchivedMessage.seq, ArchivedMessage.raw, ArchivedMessage.author_address,
+                   ArchivedMessage.sent_at, ArchivedMessage.archived_at)
+            .where(ArchivedMessage.list_id == list_id, ArchivedMessage.seq > last_seq)
+            .order_by(ArchivedMessage.seq).limit(EXPORT_BATCH))).all()
+        if not rows:
+            return count
+        entries = [_mbox_entry(raw, author, sent_at or archived_at)
+                   for _, raw, author, sent_at, archived_at in rows]
+        await asyncio.to_thread(_add_all, box, entries)
+        count, last_seq = count + len(rows), rows[-1].seq
+
+
+async def export_mbox(session: AsyncSession, list_id: int, path: Path) -> int:
+    """Write the list's archive to an mbox file in archive order; return how many messages.
+
+    The file is written beside its final name and renamed into place at the
+    end, so a failed export leaves no half-written file.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        box = mailbox.mbox(temporary)
+        try:
+            count = await _write_entries(session, list_id, box)
+        finally:
+            box.close()
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _open_mbox(path: Path) -> mailbox.mbox:
+    """Open an mbox file for reading and index it; ListservError when it is not one."""
+    with path.open("rb") as handle:
+        start = handle.read(4096).lstrip(b"\r\n")
+    if start and not start.startswith(b"From "):
+        raise ListservError(f"{path}: not an mbox file (it must start with a 'From ' line)")
+    box = mailbox.mbox(path, create=False)
+    box.keys()  # reads the whole file once to find where each message starts
+    return box
+
+
+def _entry_problem(post: Post) -> str | None:
+    """Why an mbox entry is not a mail message, or None when it is one."""
+    if not post.raw.strip():
+        return "empty entry"
+    if not (header_text(post.message, "From") or header_text(post.message, "Date")):
+        return "no From or Date header; not a mail message"
+    return None
+
+
+async def _import_entry(session: AsyncSession, list_id: int, seq: int, raw: bytes,
+                        index: int, report: ImportReport) -> bool:
+    """Archive one entry unless it is bad or a duplicate; return whether it was archived."""
+    post = parse_post(raw)
+    problem = _entry_problem(post)
+    if problem is not None:
+        report.bad.append((index, problem))
+        return False
+    if await session.scalar(select(ArchivedMessage.id).where(
+            ArchivedMessage.list_id == list_id,
+            ArchivedMessage.message_id == _archive_id(raw)).limit(1)) is not None:
+        report.duplicates += 1
+        return False
+    row, parents = _new_row(list_id, seq, post)
+    if not post.message_id:
+        report.generated_ids.append((index, row.message_id))
+    await _store(session, row, parents)
+    session.expunge(row)  # keep memory flat on big imports
+    report.imported += 1
+    return True
+
+
+async def import_mbox(session: AsyncSession, list_id: int, path: Path,
+                      progress: Callable[[int], object] = lambda _: None) -> ImportReport:
+    """Archive the messages of an mbox file (mboxo or mboxrd) in file order.
+
+    Messages already archived under the same Message-ID are skipped, entries
+    that are no mail message are reported and skipped, and a message without a
+    Message-ID is archived under a generated one (the raw bytes stay as read).
+    """
+    try:
+        box = await asyncio.to_thread(_open_mbox, path)
+    except (OSError, mailbox.Error) as exc:
+        raise ListservError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                            ) from None
+    report = ImportReport()
+    try:
+        seq = await _next_seq(session, list_id)
+        for index, key in enumerate(box.iterkeys(), start=1):
+            raw = _UNQUOTE_FROM.sub(rb"\1", box.get_bytes(key))
+            if await _import_entry(session, list_id, seq, raw, index, report):
+                seq += 1
+            progress(1)
+    finally:
+        box.close()
+    return report
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search(session: AsyncSession, list_id: int, query: str,
+                 limit: int = 50) -> list[ArchivedMessage]:
+    """Messages whose subject or text contains every word of the query, newest first.
+
+    Letter case is ignored (on SQLite only for ASCII letters). The raw bytes
+    are not loaded; touching row.raw raises.
+    """
+    words = _clean(query, 1000).split()
+    if not words:
+        return []
+    matches = [or_(ArchivedMessage.subject.ilike(_like(word), escape="\\"),
+                   ArchivedMessage.body_text.ilike(_like(word), escape="\\"))
+               for word in words]
+    rows = await session.scalars(
+        select(ArchivedMessage).options(defer(ArchivedMessage.raw, raiseload=True))
+        .where(ArchivedMessage.list_id == list_id, and_(*matches))
+        .order_by(ArchivedMessage.seq.desc()).limit(limit))
+    return list(rows)

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The post pipeline: rules, the verdict of the first hit, decoration, recipients.
+
+process() is a pure function of the post, the list's policy, what the shell
+looked up, and the members; it returns an Outcome value. Nothing is sent or
+stored here.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+
+from listserv.core import rules
+from listserv.core.decoration import decorate
+from listserv.core.message import Post
+from listserv.core.policy import Action, ListPolicy, Subscriber
+from listserv.core.recipients import regular_recipients
+from listserv.core.rules import Facts, Hit
+
+HITS_HEADER = "X-Listserv-Rule-Hits"
+
+
+@dataclass(frozen=True, slots=True)
+class Distribute:
+    """Accepted: send the decorated message to the recipients and archive it."""
+
+    message: EmailMessage
+    recipients: list[str]
+    hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Held for a moderator, for the reasons in hits."""
+
+    hits: list[Hit]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refused: the author is told why (where an answer is allowed)."""
+
+    hits: list[Hit]
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """Dropped without a word (loops, banned senders, header rules)."""
+
+    hits: list[Hit]
+
+
+Outcome = Distribute | Hold | Reject | Discard
+
+
+def process(post: Post, policy: ListPolicy, facts: Facts, subscribers: Sequence[Subscriber],
+            *, message_id: str, now: datetime) -> Outcome:
+    """Decide what happens to a post sent to the list's posting address."""
+    hits = rules.check(post, policy, facts)
+    match hits[0].action if hits else Action.ACCEPT:
+        case Action.ACCEPT:
+            message = decorate(post, policy, message_id=message_id, now=now)
+            return Distribute(message, regular_recipients(subscribers, post), hits)
+        case Action.HOLD:
+            return Hold(hits)
+        case Action.REJECT:
+            return Reject(hits)
+        case _:
+            return Discard(hits)
+
+
+def describe_hits(hits: Sequence[Hit]) -> str:
+    """The value of the X-Listserv-Rule-Hits header: rule ids, first (deciding) first."""
+    return "; ".join(hit.rule for hit in hits)
+
+
+def with_hits_header(raw: bytes, hits: Sequence[Hit]) -> bytes:
+    """The raw post with an X-Listserv-Rule-Hits header in front, for moderators."""
+    if not hits:
+        return raw
+    return f"{HITS_HEADER}: {describe_hits(hits)}\r\n".encode("ascii") + raw

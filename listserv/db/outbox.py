@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Delivery jobs: queue them, claim due ones, record each recipient's result.
+
+A job is claimed with a lease: its state becomes 'sending' until lease_until.
+A process that dies mid-send leaves the lease to expire, and the job is
+claimed again (DESIGN.md: several processes share one PostgreSQL, claims use
+FOR UPDATE SKIP LOCKED; on SQLite one process does the work).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv.db.models import DeliveryJob, DeliveryRecipient, JobState, RecipientState
+
+RETRY_FIRST = timedelta(seconds=60)
+RETRY_MAX = timedelta(hours=1)
+
+
+async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail_from: str,
+                  raw: bytes, recipients: Sequence[str], message_id: str = "") -> DeliveryJob:
+    """Queue one message for a set of recipients (one SMTP transaction)."""
+    job = DeliveryJob(list_id=list_id, kind=kind, mail_from=mail_from, raw=raw,
+                      message_id=message_id[:998])
+    session.add(job)
+    await session.flush()
+    await session.execute(insert(DeliveryRecipient),
+                          [{"job_id": job.id, "address": address} for address in recipients])
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job this worker holds the lease on, with its recipients still to deliver."""
+
+    job_id: int
+    mail_from: str
+    raw: bytes
+    message_id: str
+    recipients: dict[str, int]  # address -> delivery_recipient.id
+
+
+async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: timedelta,
+                limit: int) -> list[Claimed]:
+    """Take up to limit due jobs (or jobs whose lease ran out) for this worker."""
+    due = or_(and_(DeliveryJob.state == JobState.PENDING, DeliveryJob.next_attempt_at <= now),
+              and_(DeliveryJob.state == JobState.SENDING, DeliveryJob.lease_until < now))
+    jobs = (await session.scalars(
+        select(DeliveryJob).where(due).order_by(DeliveryJob.next_attempt_at, DeliveryJob.id)
+        .limit(limit).with_for_update(skip_locked=True))).all()
+    if not jobs:
+        return []
+    ids = [job.id for job in jobs]
+    await session.execute(update(DeliveryJob).where(DeliveryJob.id.in_(ids)).values(
+        state=JobState.SENDING, lease_until=now + lease, claimed_by=worker))
+    pending: dict[int, dict[str, int]] = {job_id: {} for job_id in ids}
+    rows = await session.execute(
+        select(DeliveryRecipient.job_id, DeliveryRecipient.address, DeliveryRecipient.id)
+        .where(DeliveryRecipient.job_id.in_(ids),
+               DeliveryRecipient.state == RecipientState.PENDING))
+    for job_id, address, recipient_id in rows:
+        pending[job_id][address] = recipient_id
+    return [Claimed(job.id, job.mail_from, job.raw, job.message_id, pending[job.id])
+            for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt of a claimed job did, per recipient id."""
+
+    claimed: Claimed
+    delivered: list[int]
+    temporary: dict[int, tuple[int, str]]  # recipient id -> (code, text)
+    permanent: dict[int, tuple[int, str]]
+
+
+async def record(session: AsyncSession, outcome: Outcome, now: datetime) -> None:
+    """Store the recipients' results; the job is done when none is left pending."""
+    if outcome.delivered:
+        await session.execute(
+            update(DeliveryRecipient).where(DeliveryRecipient.id.in_(outcome.delivered))
+            .values(state=RecipientState.DELIVERED, delivered_at=now, last_code=250,
+                    attempts=DeliveryRecipient.attempts + 1))
+    for state, failures in ((RecipientState.PENDING, outcome.temporary),
+                            (RecipientState.FAILED, outcome.permanent)):
+        for recipient_id, (code, text) in failures.items():
+            await session.execute(
+                update(DeliveryRecipient).where(DeliveryRecipient.id == recipient_id)
+                .values(state=state, last_code=code, last_error=text[:2000],
+                        attempts=DeliveryRecipient.attempts + 1))
+    job = await session.get_one(DeliveryJob, outcome.claimed.job_id)
+    job.attempts += 1
+    job.lease_until = None
+    failures = {**outcome.temporary, **outcome.permanent}
+    job.last_error = "; ".join(f"{code} {text}" for code, text in failures.values())[:2000] or None
+    if outcome.temporary:
+        job.state = JobState.PENDING
+        job.next_attempt_at = now + min(RETRY_FIRST * 2 ** (job.attempts - 1), RETRY_MAX)
+    else:
+        job.state = JobState.DONE

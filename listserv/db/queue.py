@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What waits, and why: the data behind ``listserv queue``."""
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv.db.models import (
+    DeliveryJob,
+    DeliveryRecipient,
+    HeldMessage,
+    Inbound,
+    InboundState,
+    JobState,
+    MailingList,
+    PendingConfirmation,
+    RecipientState,
+)
+
+SHOWN = 50  # rows listed per section; the counts cover everything
+
+
+async def queue_summary(session: AsyncSession) -> dict[str, Any]:
+    """Counts per state, plus the failed and retried items with their last error."""
+    inbound_counts = {state: count for state, count in await session.execute(
+        select(Inbound.state, func.count()).group_by(Inbound.state))}
+    job_counts = {state: count for state, count in await session.execute(
+        select(DeliveryJob.state, func.count()).group_by(DeliveryJob.state))}
+    waiting_recipients = await session.scalar(
+        select(func.count()).select_from(DeliveryRecipient)
+        .where(DeliveryRecipient.state == RecipientState.PENDING))
+    failed_inbound = (await session.scalars(
+        select(Inbound).where(Inbound.state == InboundState.FAILED)
+        .order_by(Inbound.id.desc()).limit(SHOWN))).all()
+    troubled_jobs = (await session.scalars(
+        select(DeliveryJob).where(DeliveryJob.last_error.is_not(None),
+                                  DeliveryJob.state != JobState.DONE)
+        .order_by(DeliveryJob.next_attempt_at).limit(SHOWN))).all()
+    held = {address: count for address, count in await session.execute(
+        select(MailingList.address, func.count()).join(HeldMessage)
+        .where(HeldMessage.decided_at.is_(None)).group_by(MailingList.address))}
+    confirmations = await session.scalar(
+        select(func.count()).select_from(PendingConfirmation)
+        .where(PendingConfirmation.used_at.is_(None)))
+    return {
+        "inbound": {str(state): count for state, count in inbound_counts.items()},
+        "inbound_failed": [{"id": row.id, "recipient": row.recipient,
+                            "message_id": row.message_id, "received_at": row.received_at,
+                            "error": (row.error or "").strip().splitlines()[-1:]}
+                           for row in failed_inbound],
+        "held": held,
+        "pending_confirmations": int(confirmations or 0),
+        "delivery_jobs": {str(state): count for state, count in job_counts.items()},
+        "recipients_waiting": int(waiting_recipients or 0),
+        "delivery_problems": [{"id": job.id, "kind": job.kind, "message_id": job.message_id,
+                               "state": str(job.state), "attempts": job.attempts,
+                               "next_attempt_at": job.next_attempt_at,
+                               "last_error": job.last_error} for job in troubled_jobs],
+    }

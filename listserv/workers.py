@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The loops inside ``listserv serve``: process inbound mail, deliver queued jobs.
+
+Each unit of work is wrapped in ``except Exception``: a message whose
+processing raises is marked failed with its traceback and kept for
+``listserv queue``; it never blocks the queue or vanishes (STYLE.md, 3).
+Work is taken up within milliseconds when this process queued it (events),
+and by polling when another process did.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import traceback
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from listserv.db import outbox
+from listserv.db.engine import Sessions
+from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState
+from listserv.delivery import DeliveryResult, Smarthost
+from listserv.processing import Site, Unprocessable, handle
+from listserv.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+LEASE = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+    event.clear()
+
+
+class Workers:
+    """The processing and delivery loops of one listserv process."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, sessions: Sessions) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._sessions = sessions
+        self._site = Site(settings.hostname, settings.max_recipients_per_transaction,
+                          settings.autoresponses_per_day)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.inbound_ready = asyncio.Event()
+        self.jobs_ready = asyncio.Event()
+        self._results: asyncio.Queue[outbox.Outcome | None] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self._leased: set[int] = set()  # jobs claimed and not yet recorded
+
+    def stop(self) -> None:
+        """Ask the loops to finish the work in hand and return."""
+        self._stopping.set()
+        self.inbound_ready.set()
+        self.jobs_ready.set()
+
+    async def _nap(self, event: asyncio.Event) -> None:
+        if not self._stopping.is_set():
+            await _wait(event, POLL_SECONDS)
+
+    async def process_inbound(self) -> None:
+        """Run the pipeline over stored messages, oldest first, until stopped."""
+        while not self._stopping.is_set():
+            if not await self.process_one():
+                await self._nap(self.inbound_ready)
+
+    async def process_one(self) -> bool:
+        """Process the oldest waiting message in one transaction; False if none waits."""
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(Inbound).where(Inbound.state == InboundState.INCOMING)
+                .order_by(Inbound.id).limit(1).with_for_update(skip_locked=True))
+            if row is None:
+                return False
+            row_id, message_id = row.id, row.message_id or "(no Message-ID)"
+            try:
+                async with session.begin_nested():
+                    await handle(session, row, self._site, utcnow())
+            except Unprocessable as exc:
+                log.error("%s (inbound %d): %s", message_id, row_id, exc)
+                row.state, row.error = InboundState.FAILED, str(exc)
+            except Exception:
+                log.exception("%s (inbound %d): processing failed; kept as failed",
+                              message_id, row_id)
+                row.state, row.error = InboundState.FAILED, traceback.format_exc()
+            row.claimed_by = self.worker_id
+        self.jobs_ready.set()
+        return True
+
+    async def deliver(self) -> None:
+        """Claim due jobs and hand them to sender tasks, one smarthost connection each.
+
+        On stop, every job already claimed is still sent and recorded, so a
+        clean shutdown leaves no lease behind.
+        """
+        connections = self._settings.delivery_connections
+        queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
+        senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
+        recorder = asyncio.create_task(self._record_results())
+        try:
+            while not self._stopping.is_set():
+                if recorder.done():  # it failed: stop sending what we could not record
+                    recorder.result()
+                async with self._sessions.begin() as session:
+                    claimed = await outbox.claim(session, worker=self.worker_id, now=utcnow(),
+                                                 lease=LEASE, limit=connections)
+                self._leased.update(job.job_id for job in claimed)
+                for job in claimed:
+                    await queue.put(job)  # waits while every connection is busy
+                if not claimed:
+                    await self._nap(self.jobs_ready)
+        finally:
+            for _ in senders:
+                await queue.put(None)
+            await asyncio.gather(*senders, return_exceptions=True)
+            self._results.put_nowait(None)
+            await asyncio.gather(recorder, return_exceptions=True)
+
+    async def _send_from(self, queue: "asyncio.Queue[outbox.Claimed | None]") -> None:
+        smarthost = Smarthost(self._settings)
+        try:
+            while (job := await queue.get()) is not None:
+                results = await smarthost.send(job.mail_from, list(job.recipients), job.raw) \
+                    if job.recipients else []
+                self._results.put_nowait(_outcome(job, results))
+        finally:
+            await smarthost.close()
+
+    async def _record_results(self) -> None:
+        """Commit delivery results in batches: one transaction for all that are ready."""
+        done = False
+        while not done:
+            batch = [await self._results.get()]
+            while not self._results.empty():
+                batch.append(self._results.get_nowait())
+            done = None in batch
+            outcomes = [outcome for outcome in batch if outcome is not None]
+            async with self._sessions.begin() as session:
+                for outcome in outcomes:
+                    await outbox.record(session, outcome, utcnow())
+            self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
+            retried = sum(1 for outcome in outcomes if outcome.temporary)
+            if retried:
+                log.warning("%d delivery jobs have recipients to retry", retried)
+
+    async def release_leases(self) -> None:
+        """On SQLite only this process can hold leases: free those a dead process left."""
+        if self._engine.dialect.name != "sqlite":
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(update(DeliveryJob).where(DeliveryJob.state == JobState.SENDING)
+                                  .values(state=JobState.PENDING, lease_until=None))
+
+    async def idle(self) -> bool:
+        """Whether nothing is waiting to be processed or delivered right now."""
+        if self._leased or not self._results.empty():
+            return False
+        now = utcnow()
+        async with self._sessions() as session:
+            incoming = await session.scalar(select(func.count()).select_from(Inbound)
+                                            .where(Inbound.state == InboundState.INCOMING))
+            # A job never tried is due whatever its clock says: it may have been
+            # written while this query waited for the database.
+            due = await session.scalar(select(func.count()).select_from(DeliveryJob).where(
+                (DeliveryJob.state == JobState.SENDING)
+                | ((DeliveryJob.state == JobState.PENDING)
+                   & ((DeliveryJob.next_attempt_at <= now) | (DeliveryJob.attempts == 0)))))
+        return not incoming and not due
+
+
+def _outcome(job: outbox.Claimed, results: list[DeliveryResult]) -> outbox.Outcome:
+    delivered, temporary, permanent = [], {}, {}
+    for result in results:
+        recipient_id = job.recipients[result.recipient]
+        if result.delivered:
+            delivered.append(recipient_id)
+        elif result.temporary:
+            temporary[recipient_id] = (result.code, result.text)
+        else:
+            permanent[recipient_id] = (result.code, result.text)
+    return outbox.Outcome(job, delivered, temporary, permanent)

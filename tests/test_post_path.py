@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The post path end to end: SMTP in, rules, decoration, fan-out to a real SMTP sink."""
+
+import asyncio
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select, text
+
+from listserv.app import App, running
+from listserv.core.addresses import parse_address
+from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
+from listserv.db import lists as db_lists
+from listserv.db import members as db_members
+from listserv.db.models import HeldMessage, Inbound, InboundState
+from listserv.db.queue import queue_summary
+from listserv.settings import Settings
+from tests.helpers import make_message
+from tests.sink import Sink
+
+MEMBERS = ["alice@example.org", "bob@example.net", "carol@example.org"]
+
+
+async def setup_list(app: App, members: list[str] = MEMBERS, **settings: str) -> None:
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.create_list(session, "ops@example.com",
+                                           display_name="Operations Excellence")
+        db_lists.update_list(mlist, parse_assignments(
+            [f"{key}={value}" for key, value in settings.items()], LIST_SETTINGS))
+        for address in members:
+            await db_members.add_member(session, mlist, parse_address(address))
+
+
+async def set_member(app: App, address: str, **values: str) -> None:
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        member = await db_members.get_member(session, mlist, address)
+        db_members.update_member(member, parse_assignments(
+            [f"{key}={value}" for key, value in values.items()], MEMBER_SETTINGS))
+
+
+async def post(app: App, raw: bytes, sender: str = "alice@example.org",
+               recipients: tuple[str, ...] = ("ops@example.com",)) -> None:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.sendmail(sender, list(recipients), raw)
+
+
+async def inbound_rows(app: App) -> list[Inbound]:
+    async with app.sessions() as session:
+        return list((await session.scalars(select(Inbound).order_by(Inbound.id))).all())
+
+
+async def held(app: App) -> list[HeldMessage]:
+    async with app.sessions() as session:
+        return list((await session.scalars(select(HeldMessage))).all())
+
+
+async def test_a_members_post_reaches_every_regular_member_once_as_list_mail(
+        app: App, sink: Sink) -> None:
+    await setup_list(app, [*MEMBERS, "dan@example.org", "erin@example.org", "fay@example.org"],
+                     footer="Operations Excellence list\\nLeave: {unsubscribe_address}")
+    await set_member(app, "dan@example.org", delivery_mode="digest-mime")
+    await set_member(app, "erin@example.org", delivery_mode="nomail")
+    await set_member(app, "fay@example.org", delivery_status="disabled-by-bounce")
+    await post(app, make_message(subject="Valve seals", body="Which seals do you use?\n"))
+    await app.settle()
+    assert sorted(sink.recipients()) == sorted(MEMBERS)
+    [delivered] = sink.delivered
+    assert delivered.mail_from == "ops-bounces@example.com"
+    message = delivered.message
+    assert message["Subject"] == "[ops] Valve seals"
+    assert message["List-Id"] == "Operations Excellence <ops.example.com>"
+    assert message["List-Post"] == "<mailto:ops@example.com>"
+    assert message["List-Unsubscribe"] == "<mailto:ops-leave@example.com>"
+    assert message["List-Help"].startswith("<mailto:ops-request@example.com")
+    assert message["Precedence"] == "list"
+    assert message["X-BeenThere"] == "ops@example.com"
+    assert message["From"] == "alice@example.org"
+    body = message.get_content()
+    assert "Which seals do you use?" in body
+    assert "Leave: ops-leave@example.com" in body
+    [row] = await inbound_rows(app)
+    assert (row.state, row.disposition) == (InboundState.DONE, "accepted")
+
+
+async def test_a_reply_keeps_a_single_prefix(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    await post(app, make_message(subject="Re: [ops] Valve seals"))
+    await app.settle()
+    assert sink.delivered[0].message["Subject"] == "Re: [ops] Valve seals"
+
+
+async def test_large_lists_go_out_in_chunks_grouped_by_domain(settings: Settings,
+                                                              sink: Sink) -> None:
+    members = [f"m{n}@d{n % 3}.example.org" for n in range(25)]
+    async with running(settings.model_copy(update={"max_recipients_per_transaction": 10})) as app:
+        await setup_list(app, members)
+        await post(app, make_message(sender="m0@d0.example.org"), sender="m0@d0.example.org")
+        await app.settle()
+    assert sorted(sink.recipients()) == sorted(members)
+    assert sorted(len(d.recipients) for d in sink.delivered) == [5, 10, 10]
+    assert all(len({r.split("@")[1] for r in d.recipients}) <= 2 for d in sink.delivered)
+
+
+async def test_a_nonmembers_post_is_held_with_its_reasons(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    await post(app, make_message(sender="boss@partner.example"), sender="boss@partner.example")
+    await app.settle()
+    assert sink.delivered == []
+    [held_post] = await held(app)
+    assert held_post.sender == "boss@partner.example"
+    assert held_post.raw.startswith(b"X-Listserv-Rule-Hits: nonmember")
+    assert len(held_post.token) >= 32
+    [row] = await inbound_rows(app)
+    assert row.disposition == "held"
+    assert row.rule_hits[0]["rule"] == "nonmember"
+
+
+@pytest.mark.parametrize(("list_settings", "raw", "disposition", "rule"), [
+    ({}, make_message(to="ops@example.com").replace(
+        b"Subject:", b"List-Id: Ops <ops.example.com>\r\nSubject:"), "discarded", "loop"),
+    ({}, make_message(to="ops@example.com").replace(
+        b"Subject:", b"X-BeenThere: ops@example.com\r\nSubject:"), "discarded", "loop"),
+    ({"ban_list": "alice@example.org"}, make_message(), "discarded", "banned"),
+    ({"ban_list": "^.*@example\\.org$"}, make_message(), "discarded", "banned"),
+    ({"max_message_kb": "1"}, make_message(body="x" * 70 + "\n" * 30 + "y" * 2000 + "\n"),
+     "held", "max_size"),
+    ({}, make_message(to="someone@example.org"), "held", "implicit_destination"),
+    ({"header_matches": '[{"header": "X-Spam-Flag", "pattern": "yes", "action": "discard"}]'},
+     make_message().replace(b"Subject:", b"X-Spam-Flag: YES\r\nSubject:"), "discarded",
+     "header_match"),
+    ({"emergency": "true"}, make_message(), "held", "emergency"),
+    ({}, make_message(subject="unsubscribe", body="unsubscribe\n"), "held", "administrivia"),
+])
+async def test_each_rule_ends_as_configured(app: App, sink: Sink, list_settings: dict[str, str],
+                                            raw: bytes, disposition: str, rule: str) -> None:
+    await setup_list(app, **list_settings)
+    await post(app, raw)
+    await app.settle()
+    assert sink.delivered == []
+    [row] = await inbound_rows(app)
+    assert (row.disposition, row.rule_hits[0]["rule"]) == (disposition, rule)
+    assert len(await held(app)) == (disposition == "held")
+
+
+async def test_a_repeated_message_id_is_held_not_sent_twice(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    raw = make_message()
+    await post(app, raw)
+    await app.settle()
+    await post(app, raw)
+    await app.settle()
+    assert len(sink.delivered) == 1
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "held"]
+
+
+async def test_rejected_sender_is_told_why_but_not_too_often(settings: Settings,
+                                                             sink: Sink) -> None:
+    async with running(settings.model_copy(update={"autoresponses_per_day": 2})) as app:
+        await setup_list(app, nonmember_action="reject")
+        for _ in range(3):
+            await post(app, make_message(sender="stranger@example.net"),
+                       sender="stranger@example.net")
+        bulk = make_message(sender="stranger@example.net").replace(
+            b"Subject:", b"Precedence: bulk\r\nSubject:")
+        await post(app, bulk, sender="lists@example.net")
+        await app.settle()
+    assert [d.recipients for d in sink.delivered] == [["stranger@example.net"]] * 2
+    notice = sink.delivered[0].message
+    assert notice["Auto-Submitted"] == "auto-replied"
+    assert "not a member" in notice.get_body(("plain",)).get_content().lower() or \
+        "nonmember" in notice.get_body(("plain",)).get_content().lower()
+    assert sink.delivered[0].mail_from == "ops-bounces@example.com"
+
+
+async def test_mail_to_owner_reaches_the_owners(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    await set_member(app, "carol@example.org", role="owner")
+    await post(app, make_message(sender="boss@partner.example", to="ops-owner@example.com"),
+               sender="boss@partner.example", recipients=("ops-owner@example.com",))
+    await app.settle()
+    [forwarded] = sink.delivered
+    assert forwarded.recipients == ["carol@example.org"]
+    assert forwarded.mail_from == "ops-bounces@example.com"
+    assert forwarded.message["From"] == "boss@partner.example"
+
+
+async def test_mail_for_later_flows_is_kept(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    for recipient in ("ops-request@example.com", "ops-bounces+x=y.org@example.com",
+                      "ops-join@example.com", "ops-confirm+abc@example.com"):
+        await post(app, make_message(to=recipient, subject="subscribe"),
+                   recipients=(recipient,))
+    await app.settle()
+    assert sink.delivered == []
+    rows = await inbound_rows(app)
+    assert {row.state for row in rows} == {InboundState.DEFERRED}
+    assert all(row.raw for row in rows)
+
+
+@pytest.mark.parametrize("raw", [
+    b"this is not a mail message at all\r\n",
+    b"From: alice@example.org\r\nSubject: =?utf-8?b?broken!!?=\r\nTo: ops@example.com\r\n\r\nx\r\n",
+    b"From: alice@example.org\r\nSubject: caf\xe9 8-bit\r\nTo: ops@example.com\r\n\r\nx\r\n",
+    b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: nul\r\n\r\nA\x00B\r\n",
+    b"To: ops@example.com\r\nSubject: no from\r\n\r\nbody\r\n",
+    b"From: not an address\r\nTo: ops@example.com\r\nSubject: bad from\r\n\r\nbody\r\n",
+    b"From: alice@example.org\r\nTo: ops@example.com\r\nContent-Type: multipart/mixed; "
+    b"boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nunterminated\r\n",
+])
+async def test_bad_input_is_kept_and_decided_by_the_rules(app: App, sink: Sink,
+                                                          raw: bytes) -> None:
+    await setup_list(app)
+    await post(app, raw)
+    await app.settle()
+    [row] = await inbound_rows(app)
+    assert row.state is InboundState.DONE, row.error
+    assert row.raw == raw
+    if b"From: alice@example.org" not in raw:
+        assert row.disposition == "held"  # never reaches members unreviewed
+        assert sink.delivered == []
+
+
+async def test_a_processing_failure_is_kept_and_does_not_block_the_queue(
+        app: App, sink: Sink) -> None:
+    await setup_list(app)
+    async with app.engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE digest_item RENAME TO digest_item_away"))
+    try:
+        await post(app, make_message(subject="first"))
+        await app.settle()
+    finally:
+        async with app.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE digest_item_away RENAME TO digest_item"))
+    await post(app, make_message(subject="second"))
+    await app.settle()
+    first, second = await inbound_rows(app)
+    assert first.state is InboundState.FAILED
+    assert "Traceback" in (first.error or "")
+    assert second.state is InboundState.DONE
+    assert [d.message["Subject"] for d in sink.delivered] == ["[ops] second"]
+    async with app.sessions() as session:
+        summary = await queue_summary(session)
+    assert summary["inbound"]["failed"] == 1
+    assert summary["inbound_failed"][0]["id"] == first.id
+
+
+async def test_a_refused_recipient_does_not_fail_the_others(app: App, sink: Sink) -> None:
+    await setup_list(app, [*MEMBERS, "reject-me@example.org", "tempfail-me@example.org"])
+    await post(app, make_message())
+    await app.settle()
+    assert sorted(sink.recipients()) == sorted(MEMBERS)
+    async with app.sessions() as session:
+        summary = await queue_summary(session)
+    [problem] = summary["delivery_problems"]
+    assert problem["state"] == "pending"  # the temporary failure waits for a retry
+    assert "451" in problem["last_error"]
+    assert summary["recipients_waiting"] == 1
+
+
+async def test_a_restart_in_the_middle_of_processing_loses_nothing(
+        settings: Settings, sink: Sink) -> None:
+    async with running(settings) as app:
+        await setup_list(app)
+        await asyncio.gather(*(post(app, make_message(subject=f"post {n}")) for n in range(20)))
+    # Stopped as soon as the posts were accepted: some processed, some not.
+    async with running(settings) as app:
+        await app.settle()
+    subjects = {d.message["Subject"] for d in sink.delivered}
+    assert subjects == {f"[ops] post {n}" for n in range(20)}
+    for member in MEMBERS:
+        assert {d.message["Subject"] for d in sink.to(member)} == subjects
