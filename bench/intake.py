@@ -132,11 +132,14 @@ async def serve(handler: Any, port: int) -> None:
 async def serve_null(port: int, database_url: str) -> None:
     """The ceiling: listserv's handler with a store function that does nothing."""
     scheme, _, rest = database_url.partition("://")
-    engine, sessions = create_engine(f"{DRIVERS[scheme]}://{rest}")
+    engine, _ = create_engine(f"{DRIVERS[scheme]}://{rest}")
+    # RCPT lookups run on a read-only engine, exactly as listserv.app sets them up.
+    reader, lookups = create_engine(f"{DRIVERS[scheme]}://{rest}", read_only=True)
     try:
         await upgrade(engine)
-        await serve(ListservHandler(sessions, ["example.com"], store_nothing, lmtp=False), port)
+        await serve(ListservHandler(lookups, ["example.com"], store_nothing, lmtp=False), port)
     finally:
+        await reader.dispose()
         await engine.dispose()
 
 

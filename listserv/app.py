@@ -59,10 +59,11 @@ async def running(settings: Settings) -> AsyncIterator[App]:
             open_database(settings.async_database_url))
         reader, lookups = create_engine(settings.async_database_url, read_only=True)
         stack.push_async_callback(reader.dispose)
-        workers = Workers(settings, engine, sessions)
+        writer = InboundWriter(engine)
+        workers = Workers(settings, engine, sessions, intake_busy=writer.busy)
+        writer.on_commit = workers.inbound_ready.set
         await workers.release_leases()
         app = App(settings, engine, sessions, workers)
-        writer = InboundWriter(engine, on_commit=workers.inbound_ready.set)
         stack.callback(writer.close)
         stack.push_async_callback(_cancel, asyncio.create_task(writer.run(), name="writer"))
         loops = [asyncio.create_task(_supervised(name, loop), name=name)

@@ -10,6 +10,7 @@ This module must not parse or judge messages; the pipeline does that.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from listserv.db.engine import create_sqlite_writer
 from listserv.db.models import Inbound
 
 log = logging.getLogger(__name__)
+
+BUSY_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +62,10 @@ Rows = list[dict[str, object]]
 class InboundWriter:
     """Commits received messages; store() returns only once they are on disk."""
 
-    def __init__(self, engine: AsyncEngine, on_commit: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._on_commit = on_commit
+        self.on_commit: Callable[[], None] = lambda: None
+        self._last_commit = 0.0
         self._sqlite = create_sqlite_writer(engine.url.render_as_string(hide_password=False)) \
             if engine.dialect.name == "sqlite" else None
         self._queue: asyncio.Queue[_Transaction] = asyncio.Queue()
@@ -101,7 +105,12 @@ class InboundWriter:
             return
         for transaction in batch:
             transaction.settle()
-        self._on_commit()
+        self._last_commit = time.monotonic()
+        self.on_commit()
+
+    def busy(self) -> bool:
+        """Whether messages are arriving right now (a commit within the last moment)."""
+        return not self._queue.empty() or time.monotonic() - self._last_commit < BUSY_SECONDS
 
     async def _insert(self, messages: Sequence[Received]) -> None:
         rows: Rows = [{"recipient": m.recipient, "mail_from": m.mail_from,

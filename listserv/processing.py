@@ -9,7 +9,7 @@ This module decides nothing itself: core.pipeline does.
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
@@ -21,15 +21,14 @@ from listserv.core.decoration import render
 from listserv.core.message import Post, header_texts, parse_post
 from listserv.core.notices import may_autorespond, rejection
 from listserv.core.pipeline import Distribute, Hold, Outcome, Reject, process, with_hits_header
-from listserv.core.policy import Action, ListPolicy
+from listserv.core.policy import Action, ListPolicy, SenderStatus, Subscriber
 from listserv.core.recipients import chunk
 from listserv.core.rules import Facts, Hit
 from listserv.db import history, outbox
 from listserv.db.lists import find_list
-from listserv.db.members import find_member
 from listserv.db.models import DigestItem, HeldMessage, Inbound, InboundState, MailingList
 from listserv.db.roster import load_subscribers, owner_addresses
-from listserv.db.snapshots import load_policy, sender_status
+from listserv.db.snapshots import load_policy
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,32 @@ class Unprocessable(Exception):
     """The message cannot be processed as things stand; it is kept as failed."""
 
 
+@dataclass
+class ListCache:
+    """Lists, policies and rosters read once per batch of messages (one transaction)."""
+
+    lists: dict[str, MailingList | None] = field(default_factory=dict)
+    policies: dict[int, ListPolicy] = field(default_factory=dict)
+    subscribers: dict[int, dict[str, Subscriber]] = field(default_factory=dict)
+
+    async def find_list(self, session: AsyncSession, key: str) -> MailingList | None:
+        if key not in self.lists:
+            self.lists[key] = await find_list(session, key)
+        return self.lists[key]
+
+    async def policy(self, session: AsyncSession, mlist: MailingList) -> ListPolicy:
+        if mlist.id not in self.policies:
+            self.policies[mlist.id] = await load_policy(session, mlist)
+        return self.policies[mlist.id]
+
+    async def roster(self, session: AsyncSession, mlist: MailingList) -> dict[str, Subscriber]:
+        """The list's members by match key."""
+        if mlist.id not in self.subscribers:
+            self.subscribers[mlist.id] = {
+                s.key: s for s in await load_subscribers(session, mlist.id)}
+        return self.subscribers[mlist.id]
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """The site settings processing needs."""
@@ -50,16 +75,17 @@ class Site:
     autoresponses_per_day: int
 
 
-async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime) -> None:
+async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
+                 cache: ListCache, worker: str) -> None:
     """Process one inbound row; the caller commits (or marks it failed on an exception)."""
     recipient = split_recipient(row.recipient)
-    mlist = await find_list(session, recipient.list_key) if recipient else None
-    row.claimed_at, row.attempts = now, row.attempts + 1
+    mlist = await cache.find_list(session, recipient.list_key) if recipient else None
+    row.claimed_at, row.claimed_by, row.attempts = now, worker, row.attempts + 1
     if recipient is None or mlist is None:
         raise Unprocessable(f"no list for {row.recipient} any more")
     row.list_id = mlist.id
     if recipient.destination is Destination.POST:
-        await _post(session, row, mlist, site, now)
+        await _post(session, row, mlist, site, now, cache)
     elif recipient.destination is Destination.OWNER:
         await _to_owners(session, row, mlist)
     else:
@@ -71,17 +97,17 @@ async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime)
 
 
 async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: Site,
-                now: datetime) -> None:
-    policy = await load_policy(session, mlist)
+                now: datetime, cache: ListCache) -> None:
+    policy = await cache.policy(session, mlist)
     post = parse_post(row.raw, row.mail_from, row.recipient)
-    member = await find_member(session, mlist, post.author) if post.author else None
+    roster = await cache.roster(session, mlist)
+    member = roster.get(post.author) if post.author else None
     window = timedelta(hours=mlist.duplicate_window_hours)
     duplicate = bool(mlist.duplicate_window_hours) and await history.seen_message_id(
         session, list_id=mlist.id, message_id=row.message_id, since=now - window,
         exclude_id=row.id)
-    facts = Facts(sender_status(member, post.author), duplicate)
-    subscribers = await load_subscribers(session, mlist.id)
-    outcome = process(post, policy, facts, subscribers,
+    facts = Facts(member.status() if member else SenderStatus(post.author), duplicate)
+    outcome = process(post, policy, facts, list(roster.values()),
                       message_id=make_msgid(domain=site.hostname), now=now)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]

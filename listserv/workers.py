@@ -13,22 +13,27 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState
 from listserv.delivery import DeliveryResult, Smarthost
-from listserv.processing import Site, Unprocessable, handle
+from listserv.processing import ListCache, Site, Unprocessable, handle
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+PROCESS_BATCH = 10  # messages per processing transaction
+GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
+GIVE_WAY_STEP = 0.01
 LEASE = timedelta(minutes=5)
 
 
@@ -45,8 +50,10 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
 class Workers:
     """The processing and delivery loops of one listserv process."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, sessions: Sessions) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, sessions: Sessions,
+                 intake_busy: Callable[[], bool] = lambda: False) -> None:
         self._settings = settings
+        self._intake_busy = intake_busy
         self._engine = engine
         self._sessions = sessions
         self._site = Site(settings.hostname, settings.max_recipients_per_transaction,
@@ -71,31 +78,52 @@ class Workers:
     async def process_inbound(self) -> None:
         """Run the pipeline over stored messages, oldest first, until stopped."""
         while not self._stopping.is_set():
+            await self._give_way_to_intake()
             if not await self.process_one():
                 await self._nap(self.inbound_ready)
 
+    async def _give_way_to_intake(self) -> None:
+        """While mail is pouring in, accept it first and process it a little later.
+
+        Taking mail is what the sending MTAs wait for; processing can lag a
+        moment in a flood. At least one batch is processed every GIVE_WAY_MAX
+        seconds all the same.
+        """
+        deadline = time.monotonic() + GIVE_WAY_MAX
+        while self._intake_busy() and time.monotonic() < deadline \
+                and not self._stopping.is_set():
+            await asyncio.sleep(GIVE_WAY_STEP)
+
     async def process_one(self) -> bool:
-        """Process the oldest waiting message in one transaction; False if none waits."""
+        """Process a batch of the oldest waiting messages; False if none waits.
+
+        One transaction for the batch (one disk flush), a savepoint for each
+        message so that one failure is kept as failed without undoing the rest.
+        """
+        cache = ListCache()
         async with self._sessions.begin() as session:
-            row = await session.scalar(
+            rows = (await session.scalars(
                 select(Inbound).where(Inbound.state == InboundState.INCOMING)
-                .order_by(Inbound.id).limit(1).with_for_update(skip_locked=True))
-            if row is None:
-                return False
-            row_id, message_id = row.id, row.message_id or "(no Message-ID)"
-            try:
-                async with session.begin_nested():
-                    await handle(session, row, self._site, utcnow())
-            except Unprocessable as exc:
-                log.error("%s (inbound %d): %s", message_id, row_id, exc)
-                row.state, row.error = InboundState.FAILED, str(exc)
-            except Exception:
-                log.exception("%s (inbound %d): processing failed; kept as failed",
-                              message_id, row_id)
-                row.state, row.error = InboundState.FAILED, traceback.format_exc()
-            row.claimed_by = self.worker_id
-        self.jobs_ready.set()
-        return True
+                .order_by(Inbound.id).limit(PROCESS_BATCH).with_for_update(skip_locked=True))
+            ).all()
+            for row in rows:
+                await self._process(session, row, cache)
+        if rows:
+            self.jobs_ready.set()
+        return bool(rows)
+
+    async def _process(self, session: AsyncSession, row: Inbound, cache: ListCache) -> None:
+        row_id, message_id = row.id, row.message_id or "(no Message-ID)"
+        try:
+            async with session.begin_nested():
+                await handle(session, row, self._site, utcnow(), cache, self.worker_id)
+        except Unprocessable as exc:
+            log.error("%s (inbound %d): %s", message_id, row_id, exc)
+            row.state, row.error = InboundState.FAILED, str(exc)
+        except Exception:
+            log.exception("%s (inbound %d): processing failed; kept as failed",
+                          message_id, row_id)
+            row.state, row.error = InboundState.FAILED, traceback.format_exc()
 
     async def deliver(self) -> None:
         """Claim due jobs and hand them to sender tasks, one smarthost connection each.

@@ -113,10 +113,18 @@ class Post:
 def parse_post(raw: bytes, mail_from: str = "", recipient: str = "") -> Post:
     """Parse a raw message into a Post; never raises."""
     # NUL bytes are not allowed in mail (RFC 5322) and confuse parsers downstream.
-    message = message_from_bytes(raw.replace(b"\x00", b""), _class=EmailMessage, policy=POLICY)
+    clean = raw.replace(b"\x00", b"")
+    try:
+        message = message_from_bytes(clean, _class=EmailMessage, policy=POLICY)
+    except Exception:  # the email package has bugs on some malformed headers
+        message = message_from_bytes(clean, _class=EmailMessage, policy=compat32)  # type: ignore[arg-type]
     assert isinstance(message, EmailMessage)
-    author, author_name = _author(message)
-    defects = tuple(type(defect).__name__ for part in message.walk() for defect in part.defects)
+    try:
+        author, author_name = _author(message)
+        defects = tuple(type(defect).__name__ for part in message.walk()
+                        for defect in part.defects)
+    except Exception:  # the email package has bugs on some malformed headers
+        author, author_name, defects = "", "", ("HeaderParseError",)
     return Post(raw=raw, message=message, mail_from=mail_from, recipient=recipient,
                 author=author, author_name=author_name, message_id=message_id(raw),
                 subject=header_text(message, "Subject"), defects=defects)

@@ -148,3 +148,8 @@ class Subscriber:
     delivery_status: DeliveryStatus = DeliveryStatus.ENABLED
     receive_own_posts: bool = True
     skip_if_addressed: bool = False  # no list copy when named in To/Cc
+    moderated: bool = False
+
+    def status(self) -> SenderStatus:
+        """This member as the author of a post."""
+        return SenderStatus(self.key, is_member=True, role=self.role, moderated=self.moderated)

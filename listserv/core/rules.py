@@ -137,10 +137,11 @@ def _body_text(message: EmailMessage) -> str:
 
 
 def _own_lines(text: str) -> list[str]:
-    """Non-empty lines the author wrote: no quotes, nothing after the signature separator."""
-    lines = []
+    """Non-empty lines the author wrote (no quotes, nothing after the signature separator),
+    at most enough to tell a short post from a long one."""
+    lines: list[str] = []
     for line in text.splitlines():
-        if line.rstrip() == "--":
+        if line.rstrip() == "--" or len(lines) >= _SHORT_BODY:
             break
         if line.strip() and not line.lstrip().startswith(">"):
             lines.append(" ".join(line.split()))

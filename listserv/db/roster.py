@@ -11,7 +11,8 @@ from listserv.db.models import Member
 async def load_subscribers(session: AsyncSession, list_id: int) -> list[Subscriber]:
     rows = await session.execute(
         select(Member.address, Member.match_key, Member.role, Member.delivery_mode,
-               Member.delivery_status, Member.receive_own_posts, Member.skip_if_addressed)
+               Member.delivery_status, Member.receive_own_posts, Member.skip_if_addressed,
+               Member.moderated)
         .where(Member.list_id == list_id))
     return [Subscriber(*row) for row in rows]
 

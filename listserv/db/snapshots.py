@@ -4,8 +4,8 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.core.policy import Action, HeaderMatch, ListPolicy, SenderStatus
-from listserv.db.models import ListAlias, MailingList, Member
+from listserv.core.policy import Action, HeaderMatch, ListPolicy
+from listserv.db.models import ListAlias, MailingList
 
 
 async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
@@ -39,11 +39,4 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
                              for rule in mlist.header_matches),
         strip_headers=tuple(mlist.strip_headers),
     )
-
-
-def sender_status(member: Member | None, key: str) -> SenderStatus:
-    if member is None:
-        return SenderStatus(address=key)
-    return SenderStatus(address=key, is_member=True, role=member.role,
-                        moderated=member.moderated)
 

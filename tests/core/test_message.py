@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
-from listserv.core.message import message_id
+from listserv.core.message import message_id, parse_post
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -13,3 +13,20 @@ from listserv.core.message import message_id
 ])
 def test_message_id_is_read_without_trusting_the_message(raw: bytes, expected: str) -> None:
     assert message_id(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    b"From: a@example.org\r\nContent-Type: text/plain; charset*\r\n\r\nx",
+    b"From: =?utf-8?q?broken\r\nSubject: \xff\xfe\r\n\r\n\x00",
+    b"",
+])
+def test_parse_post_never_raises(raw: bytes) -> None:
+    post = parse_post(raw, "env@example.org", "ops@example.com")
+    assert post.raw == raw
+
+
+def test_author_comes_from_from_only() -> None:
+    post = parse_post(b"To: ops@example.com\r\n\r\nbody", "member@example.org")
+    assert post.author == ""
+    post = parse_post(b"From: Alice <Alice@Example.ORG>\r\n\r\nbody", "other@example.org")
+    assert (post.author, post.author_name) == ("alice@example.org", "Alice")
