@@ -74,7 +74,8 @@ class Smarthost:
         client = aiosmtplib.SMTP(
             hostname=host, port=port, timeout=SMTP_TIMEOUT, local_hostname=settings.hostname,
             use_tls=settings.smarthost_tls == "tls",
-            start_tls=settings.smarthost_tls == "starttls")
+            start_tls=settings.smarthost_tls == "starttls",
+            cert_bundle=str(settings.smarthost_ca_file) if settings.smarthost_ca_file else None)
         await client.connect()
         if settings.smarthost_username and settings.smarthost_password:
             await client.login(settings.smarthost_username,

@@ -11,7 +11,14 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -78,6 +85,7 @@ class Settings(BaseSettings):
     lmtp_port: Annotated[Port | None, BeforeValidator(empty_to_none)] = None
     smarthost: HostPort = ("localhost", 25)
     smarthost_tls: Literal["none", "starttls", "tls"] = "none"
+    smarthost_ca_file: Annotated[FilePath | None, BeforeValidator(empty_to_none)] = None
     smarthost_username: Annotated[str | None, BeforeValidator(empty_to_none)] = None
     smarthost_password: Annotated[SecretStr | None, BeforeValidator(empty_to_none)] = None
     domains: Annotated[list[str], NoDecode, BeforeValidator(parse_domains)] = []

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The smarthost client against real SMTP servers: results per recipient, TLS and AUTH."""
+
+import asyncio
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from listserv.delivery import NETWORK_FAILURE, Smarthost
+from listserv.settings import Settings
+from tests.helpers import make_message
+from tests.sink import Sink
+
+
+def smarthost(port: int, **settings: Any) -> Smarthost:
+    return Smarthost(Settings(smarthost=("127.0.0.1", port), hostname="listserv.test",
+                              **settings))
+
+
+async def test_each_recipient_gets_its_own_result(sink: Sink) -> None:
+    client = smarthost(sink.port)
+    results = await client.send("ops-bounces@example.com",
+                                ["alice@example.org", "reject-me@example.org",
+                                 "tempfail-me@example.org"], make_message())
+    await client.close()
+    assert [(r.recipient, r.code, r.delivered, r.temporary) for r in results] == [
+        ("alice@example.org", 250, True, False),
+        ("reject-me@example.org", 550, False, False),
+        ("tempfail-me@example.org", 451, False, True)]
+    assert sink.recipients() == ["alice@example.org"]
+
+
+async def test_all_refused_and_connection_trouble_are_results_not_exceptions(
+        sink: Sink) -> None:
+    client = smarthost(sink.port)
+    results = await client.send("ops-bounces@example.com", ["reject-a@example.org",
+                                                            "drop-b@example.org"], make_message())
+    # The transaction broke off: every recipient is retried, none given up on.
+    assert [(r.code, r.temporary) for r in results] == [(NETWORK_FAILURE, True)] * 2
+    results = await client.send("ops-bounces@example.com", ["alice@example.org"], make_message())
+    assert results[0].delivered  # a dropped connection is reopened
+    await client.close()
+    unused = smarthost(1)
+    [refused] = await unused.send("ops-bounces@example.com", ["alice@example.org"], b"x")
+    assert (refused.code, refused.temporary) == (NETWORK_FAILURE, True)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def test_starttls_with_a_private_ca_and_auth(ca: trustme.CA, tmp_path: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret")
+
+    recorder = Sink()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(recorder, hostname="smarthost.test", tls_context=context,
+                     require_starttls=True, authenticator=authenticator, auth_required=True),
+        "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = smarthost(port, smarthost_tls="starttls", smarthost_ca_file=ca_file,
+                       smarthost_username="listserv", smarthost_password="s3cret")
+    [result] = await client.send("ops-bounces@example.com", ["alice@example.org"],
+                                 make_message())
+    await client.close()
+    server.close()
+    assert result.delivered, result
+    assert logins == [(b"listserv", b"s3cret")]
+    assert recorder.recipients() == ["alice@example.org"]
+
+
+async def test_an_untrusted_certificate_is_a_temporary_failure(ca: trustme.CA) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(Sink(), hostname="smarthost.test", tls_context=context,
+                     require_starttls=True), "127.0.0.1", 0)
+    client = smarthost(server.sockets[0].getsockname()[1], smarthost_tls="starttls")
+    [result] = await client.send("ops-bounces@example.com", ["alice@example.org"],
+                                 make_message())
+    await client.close()
+    server.close()
+    assert result.temporary  # kept for a retry, never dropped
