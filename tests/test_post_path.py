@@ -2,17 +2,20 @@
 """The post path end to end: SMTP in, rules, decoration, fan-out to a real SMTP sink."""
 
 import asyncio
+import mailbox
+from pathlib import Path
 
 import aiosmtplib
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from listserv.app import App, running
+from listserv.archive import export_mbox
 from listserv.core.addresses import parse_address
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
-from listserv.db.models import HeldMessage, Inbound, InboundState
+from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState
 from listserv.db.queue import queue_summary
 from listserv.settings import Settings
 from tests.helpers import make_message
@@ -270,3 +273,36 @@ async def test_a_restart_in_the_middle_of_processing_loses_nothing(
     assert subjects == {f"[ops] post {n}" for n in range(20)}
     for member in MEMBERS:
         assert {d.message["Subject"] for d in sink.to(member)} == subjects
+
+
+async def test_the_archive_holds_exactly_the_accepted_posts(app: App, sink: Sink,
+                                                            tmp_path: Path) -> None:
+    await setup_list(app)
+    await post(app, make_message(subject="first"))
+    await post(app, make_message(sender="stranger@example.net", subject="held"),
+               sender="stranger@example.net")
+    await post(app, make_message(sender="bob@example.net", subject="second"),
+               sender="bob@example.net")
+    await app.settle()
+    mbox_path = tmp_path / "ops.mbox"
+    async with app.sessions() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        assert await export_mbox(session, mlist.id, mbox_path) == 2
+    box = mailbox.mbox(mbox_path)
+    try:
+        archived = [message for message in box]
+    finally:
+        box.close()
+    assert [message["Subject"] for message in archived] == ["[ops] first", "[ops] second"]
+    # Archived as sent: decorated, one copy, no per-member parts.
+    assert archived[0]["List-Id"] == "Operations Excellence <ops.example.com>"
+
+
+async def test_a_list_without_archive_stores_nothing(app: App, sink: Sink,
+                                                     tmp_path: Path) -> None:
+    await setup_list(app, archive="false")
+    await post(app, make_message())
+    await app.settle()
+    assert len(sink.delivered) == 1
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ArchivedMessage)) == 0
