@@ -78,23 +78,25 @@ class Workers:
     async def process_inbound(self) -> None:
         """Run the pipeline over stored messages, oldest first, until stopped."""
         while not self._stopping.is_set():
-            await self._give_way_to_intake()
-            if not await self.process_one():
+            busy = await self._give_way_to_intake()
+            # While mail pours in, hold the (SQLite) write lock only briefly.
+            if not await self.process_one(limit=1 if busy else PROCESS_BATCH):
                 await self._nap(self.inbound_ready)
 
-    async def _give_way_to_intake(self) -> None:
+    async def _give_way_to_intake(self) -> bool:
         """While mail is pouring in, accept it first and process it a little later.
 
         Taking mail is what the sending MTAs wait for; processing can lag a
-        moment in a flood. At least one batch is processed every GIVE_WAY_MAX
-        seconds all the same.
+        moment in a flood. A message is processed at least every GIVE_WAY_MAX
+        seconds all the same. Returns whether intake is still busy.
         """
         deadline = time.monotonic() + GIVE_WAY_MAX
         while self._intake_busy() and time.monotonic() < deadline \
                 and not self._stopping.is_set():
             await asyncio.sleep(GIVE_WAY_STEP)
+        return self._intake_busy()
 
-    async def process_one(self) -> bool:
+    async def process_one(self, limit: int = PROCESS_BATCH) -> bool:
         """Process a batch of the oldest waiting messages; False if none waits.
 
         One transaction for the batch (one disk flush), a savepoint for each
@@ -104,7 +106,7 @@ class Workers:
         async with self._sessions.begin() as session:
             rows = (await session.scalars(
                 select(Inbound).where(Inbound.state == InboundState.INCOMING)
-                .order_by(Inbound.id).limit(PROCESS_BATCH).with_for_update(skip_locked=True))
+                .order_by(Inbound.id).limit(limit).with_for_update(skip_locked=True))
             ).all()
             for row in rows:
                 await self._process(session, row, cache)
