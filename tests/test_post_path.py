@@ -2,6 +2,7 @@
 """The post path end to end: SMTP in, rules, decoration, fan-out to a real SMTP sink."""
 
 import asyncio
+import json
 import mailbox
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from listserv.db import members as db_members
 from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState
 from listserv.db.queue import queue_summary
 from listserv.settings import Settings
-from tests.helpers import make_message
+from tests.helpers import make_message, run_listserv
 from tests.sink import Sink
 
 MEMBERS = ["alice@example.org", "bob@example.net", "carol@example.org"]
@@ -306,3 +307,38 @@ async def test_a_list_without_archive_stores_nothing(app: App, sink: Sink,
     assert len(sink.delivered) == 1
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ArchivedMessage)) == 0
+
+
+async def test_members_choices_about_their_own_and_addressed_copies(app: App,
+                                                                    sink: Sink) -> None:
+    await setup_list(app)
+    await set_member(app, "alice@example.org", receive_own_posts="false")
+    await set_member(app, "bob@example.net", skip_if_addressed="true")
+    await set_member(app, "carol@example.org", skip_if_addressed="true")
+    raw = make_message(to="ops@example.com").replace(
+        b"Subject:", b"Cc: Bob <bob@example.net>\r\nSubject:")
+    await post(app, raw)
+    await app.settle()
+    # Alice wrote it and wants no copy; Bob has it directly; Carol was not addressed.
+    assert sink.recipients() == ["carol@example.org"]
+
+
+async def test_a_post_to_a_renamed_lists_old_address_reaches_the_members(
+        app: App, sink: Sink) -> None:
+    await setup_list(app)
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        await db_lists.rename_list(session, mlist, "opex@example.com")
+    await post(app, make_message(to="ops@example.com", subject="old habits"))
+    await app.settle()
+    assert sorted(sink.recipients()) == sorted(MEMBERS)
+    assert sink.delivered[0].message["List-Post"] == "<mailto:opex@example.com>"
+    assert sink.delivered[0].message["Subject"] == "[opex] old habits"
+
+
+def test_queue_command_shows_what_waits(cli_env: dict[str, str]) -> None:
+    result = run_listserv("queue", "--json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["inbound"] == {} and summary["recipients_waiting"] == 0
+    assert run_listserv("queue", env=cli_env).stdout.startswith("inbound: none")
