@@ -2,11 +2,12 @@
 """Hand messages to the smarthost over SMTP; the only module that imports aiosmtplib.
 
 send() never raises for anything the smarthost or the network does: every
-recipient gets a DeliveryResult with an SMTP code, and aiosmtplib's
-exceptions are translated in one place (_translated). A connection is kept
-open between transactions and reopened when it breaks.
+recipient gets a DeliveryResult with an SMTP code, and the exceptions of
+aiosmtplib and the network are translated in one place (_translated). A
+session is kept open between transactions and reopened when it breaks.
 """
 
+import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from listserv.pipelining import Session
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,6 @@ def _translated() -> Iterator[None]:
     """Map aiosmtplib's and the network's exceptions onto one SMTP code for all."""
     try:
         yield
-    except aiosmtplib.SMTPRecipientsRefused:
-        raise  # per-recipient answers: the caller reads them
     except aiosmtplib.SMTPResponseException as exc:
         raise _Failed(exc.code, exc.message) from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -60,15 +60,19 @@ def _translated() -> Iterator[None]:
 
 
 class Smarthost:
-    """One connection to the smarthost, reused for many transactions."""
+    """One session with the smarthost, reused for many transactions.
+
+    aiosmtplib opens it (greeting, EHLO, STARTTLS, AUTH); the transactions
+    then run pipelined on the same connection (listserv.pipelining).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._client: aiosmtplib.SMTP | None = None
+        self._session: Session | None = None
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
+    async def _connected(self) -> Session:
+        if self._session is not None and self._session.is_open:
+            return self._session
         settings = self._settings
         host, port = settings.smarthost
         client = aiosmtplib.SMTP(
@@ -77,35 +81,35 @@ class Smarthost:
             start_tls=settings.smarthost_tls == "starttls",
             cert_bundle=str(settings.smarthost_ca_file) if settings.smarthost_ca_file else None)
         await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
         if settings.smarthost_username and settings.smarthost_password:
             await client.login(settings.smarthost_username,
                                settings.smarthost_password.get_secret_value())
-        self._client = client
-        return client
+        assert isinstance(client.transport, asyncio.Transport)
+        self._session = Session(client.transport, timeout=SMTP_TIMEOUT,
+                                pipelining=client.supports_extension("pipelining"),
+                                size=client.supports_extension("size"),
+                                eight_bit=client.supports_extension("8bitmime"))
+        return self._session
 
     async def send(self, mail_from: str, recipients: Sequence[str],
                    raw: bytes) -> list[DeliveryResult]:
         """One SMTP transaction; a result for every recipient."""
         try:
             with _translated():
-                client = await self._connected()
-                refused, reply = await client.sendmail(mail_from, list(recipients), raw)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return [DeliveryResult(e.recipient, e.code, e.message) for e in exc.recipients]
+                session = await self._connected()
+                replies = await session.transaction(mail_from, recipients, raw)
         except _Failed as failure:
             if failure.code == NETWORK_FAILURE:
                 await self.close()
             log.warning("smarthost transaction from <%s> failed for %d recipients: %d %s",
                         mail_from, len(recipients), failure.code, failure.text)
             return [DeliveryResult(r, failure.code, failure.text) for r in recipients]
-        return [DeliveryResult(r, refused[r].code, refused[r].message) if r in refused
-                else DeliveryResult(r, 250, reply) for r in recipients]
+        return [DeliveryResult(recipient, reply.code, reply.text)
+                for recipient, reply in zip(recipients, replies, strict=True)]
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and client.is_connected:
-            try:
-                with _translated():
-                    await client.quit()
-            except _Failed:
-                client.close()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.quit()

@@ -45,6 +45,7 @@ class ListCache:
     """Lists, policies and rosters read once per batch of messages (one transaction)."""
 
     lists: dict[str, MailingList | None] = field(default_factory=dict)
+    queued: int = 0  # recipients queued in this transaction
     policies: dict[int, ListPolicy] = field(default_factory=dict)
     subscribers: dict[int, dict[str, Subscriber]] = field(default_factory=dict)
 
@@ -117,7 +118,7 @@ async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: S
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
-            await _distribute(session, outcome, policy, mlist, post, site)
+            await _distribute(session, outcome, policy, mlist, post, site, cache)
         case Hold():
             _hold(session, row, post, outcome.hits, mlist, now)
         case Reject():
@@ -130,12 +131,13 @@ def _disposition(outcome: Outcome) -> str:
 
 
 async def _distribute(session: AsyncSession, outcome: Distribute, policy: ListPolicy,
-                      mlist: MailingList, post: Post, site: Site) -> None:
+                      mlist: MailingList, post: Post, site: Site, cache: ListCache) -> None:
     raw = render(outcome.message)
     if policy.archive:
         await archive_post(session, mlist.id, raw)
     session.add(DigestItem(list_id=mlist.id, raw=raw))
     message_id = str(outcome.message.get("Message-ID", post.message_id))
+    cache.queued += len(outcome.recipients)
     for recipients in chunk(outcome.recipients, site.max_recipients_per_transaction):
         await outbox.enqueue(session, list_id=mlist.id, kind="post", raw=raw,
                              mail_from=policy.sub_address("-bounces"), recipients=recipients,

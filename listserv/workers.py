@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 PROCESS_BATCH = 10  # messages per processing transaction
+FANOUT_PER_TRANSACTION = 1000  # recipients queued before a batch commits early
 GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
 GIVE_WAY_STEP = 0.01
 LEASE = timedelta(minutes=5)
@@ -109,6 +110,8 @@ class Workers:
                 .order_by(Inbound.id).limit(limit).with_for_update(skip_locked=True))
             ).all()
             for row in rows:
+                if cache.queued >= FANOUT_PER_TRANSACTION:
+                    break  # commit, so delivery can start; the rest waits for the next batch
                 await self._process(session, row, cache)
         if rows:
             self.jobs_ready.set()

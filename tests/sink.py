@@ -36,6 +36,14 @@ class Sink:
     port: int = 0
     delivered: list[Delivered] = field(default_factory=list)
     fail_all: bool = False
+    pipelining: bool = True  # advertise RFC 2920 PIPELINING (aiosmtpd reads pipelined input)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:
@@ -67,8 +75,8 @@ class Sink:
                 await asyncio.sleep(0.02)
 
 
-async def start_sink() -> tuple[Sink, asyncio.Server]:
-    sink = Sink()
+async def start_sink(*, pipelining: bool = True) -> tuple[Sink, asyncio.Server]:
+    sink = Sink(pipelining=pipelining)
     server = await asyncio.get_running_loop().create_server(
         lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", 0)
     sink.port = server.sockets[0].getsockname()[1]

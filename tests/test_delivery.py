@@ -13,7 +13,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from listserv.delivery import NETWORK_FAILURE, Smarthost
 from listserv.settings import Settings
 from tests.helpers import make_message
-from tests.sink import Sink
+from tests.sink import Sink, start_sink
 
 
 def smarthost(port: int, **settings: Any) -> Smarthost:
@@ -21,17 +21,37 @@ def smarthost(port: int, **settings: Any) -> Smarthost:
                               **settings))
 
 
-async def test_each_recipient_gets_its_own_result(sink: Sink) -> None:
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_each_recipient_gets_its_own_result(pipelining: bool) -> None:
+    sink, server = await start_sink(pipelining=pipelining)
     client = smarthost(sink.port)
     results = await client.send("ops-bounces@example.com",
                                 ["alice@example.org", "reject-me@example.org",
                                  "tempfail-me@example.org"], make_message())
     await client.close()
+    server.close()
     assert [(r.recipient, r.code, r.delivered, r.temporary) for r in results] == [
         ("alice@example.org", 250, True, False),
         ("reject-me@example.org", 550, False, False),
         ("tempfail-me@example.org", 451, False, True)]
     assert sink.recipients() == ["alice@example.org"]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_transaction_nobody_accepts_sends_no_data_and_the_session_goes_on(
+        pipelining: bool) -> None:
+    sink, server = await start_sink(pipelining=pipelining)
+    client = smarthost(sink.port)
+    refused = await client.send("ops-bounces@example.com", ["reject-a@example.org"],
+                                make_message())
+    accepted = await client.send("ops-bounces@example.com", ["bob@example.org"],
+                                 make_message(body=".starts with a dot\n..two\n"))
+    await client.close()
+    server.close()
+    assert [r.code for r in refused] == [550]
+    assert [r.code for r in accepted] == [250]
+    [delivered] = sink.delivered
+    assert b"\r\n.starts with a dot\r\n..two\r\n" in delivered.raw  # dot-stuffing undone
 
 
 async def test_all_refused_and_connection_trouble_are_results_not_exceptions(

@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SMTP transactions on an established session, pipelined where the server allows.
+
+RFC 2920: with PIPELINING the client sends MAIL, every RCPT and DATA in one
+write and then reads the replies in order; a transaction of a hundred
+recipients costs one round trip instead of a hundred and two. The session
+(greeting, EHLO, STARTTLS, AUTH) is opened by delivery.py with aiosmtplib,
+which cannot pipeline; this module takes over its transport for the
+transactions. It must not know about lists or the database.
+"""
+
+import asyncio
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+_STUFF = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2: dot-stuffing
+
+
+class Reply(NamedTuple):
+    code: int
+    text: str
+
+    @property
+    def positive(self) -> bool:
+        return 200 <= self.code < 400
+
+
+class Session(asyncio.Protocol):
+    """The transaction side of an SMTP session whose transport it adopts."""
+
+    def __init__(self, transport: asyncio.Transport, *, pipelining: bool, size: bool,
+                 eight_bit: bool, timeout: float) -> None:
+        self._transport = transport
+        self._pipelining = pipelining
+        self._size = size  # RFC 1870: declare the size so a too-big message fails at MAIL
+        self._eight_bit = eight_bit  # RFC 6152
+        self._timeout = timeout
+        self._buffer = bytearray()
+        self._more = asyncio.Event()
+        self._lost: BaseException | None = None
+        transport.set_protocol(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._more.set()
+
+    def eof_received(self) -> bool:
+        self.connection_lost(None)
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._lost = exc or ConnectionResetError("the smarthost closed the connection")
+        self._more.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._lost is None and not self._transport.is_closing()
+
+    async def transaction(self, mail_from: str, recipients: Sequence[str],
+                          raw: bytes) -> list[Reply]:
+        """Send one message; return the reply that decided each recipient's fate."""
+        mail = b"MAIL FROM:<%s>" % mail_from.encode()
+        if self._size:
+            mail += b" SIZE=%d" % len(raw)
+        if self._eight_bit:
+            mail += b" BODY=8BITMIME"
+        if not all(address.isascii() for address in (mail_from, *recipients)):
+            mail += b" SMTPUTF8"  # RFC 6531
+        rcpts = [b"RCPT TO:<%s>" % recipient.encode() for recipient in recipients]
+        if self._pipelining:
+            self._send(mail, *rcpts, b"DATA")
+            replies = [await self._reply() for _ in range(len(rcpts) + 2)]
+            mail_reply, rcpt_replies, data_reply = replies[0], replies[1:-1], replies[-1]
+        else:
+            mail_reply, rcpt_replies, data_reply = await self._one_by_one(mail, rcpts)
+        if data_reply.code == 354:
+            self._transport.write(_body(raw))
+            data_reply = await self._reply()
+        elif mail_reply.positive:
+            await self._reset()
+        return [mail_reply if not mail_reply.positive else
+                rcpt if not rcpt.positive else data_reply for rcpt in rcpt_replies]
+
+    async def _one_by_one(self, mail: bytes, rcpts: list[bytes]) -> tuple[Reply, list[Reply],
+                                                                             Reply]:
+        self._send(mail)
+        mail_reply = await self._reply()
+        if not mail_reply.positive:
+            return mail_reply, [mail_reply] * len(rcpts), mail_reply
+        rcpt_replies = []
+        for rcpt in rcpts:
+            self._send(rcpt)
+            rcpt_replies.append(await self._reply())
+        if not any(reply.positive for reply in rcpt_replies):
+            return mail_reply, rcpt_replies, Reply(554, "no valid recipients")
+        self._send(b"DATA")
+        return mail_reply, rcpt_replies, await self._reply()
+
+    async def _reset(self) -> None:
+        self._send(b"RSET")
+        await self._reply()
+
+    async def quit(self) -> None:
+        """Say goodbye and close; never raises."""
+        try:
+            if self.is_open:
+                self._send(b"QUIT")
+                await asyncio.wait_for(self._reply(), 5)
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            self._transport.close()
+
+    def _send(self, *commands: bytes) -> None:
+        if not self.is_open:
+            raise ConnectionResetError("the smarthost connection is closed")
+        self._transport.write(b"".join(command + b"\r\n" for command in commands))
+
+    async def _reply(self) -> Reply:
+        """The next complete (possibly multi-line) reply; raises when the connection ends."""
+        while (reply := self._take_reply()) is None:
+            if self._lost is not None:
+                raise ConnectionResetError(str(self._lost))
+            self._more.clear()
+            await asyncio.wait_for(self._more.wait(), self._timeout)
+        return reply
+
+    def _take_reply(self) -> Reply | None:
+        start, lines = 0, []
+        while (end := self._buffer.find(b"\n", start)) != -1:
+            line = bytes(self._buffer[start:end]).rstrip(b"\r")
+            start = end + 1
+            lines.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                del self._buffer[:start]
+                code = int(line[:3]) if line[:3].isdigit() else 500
+                return Reply(code, "\n".join(lines))
+        return None
+
+
+def _body(raw: bytes) -> bytes:
+    """The message as DATA sends it: CRLF lines, dot-stuffed, ending in CRLF.CRLF."""
+    data = re.sub(rb"\r?\n", b"\r\n", raw)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _STUFF.sub(b"..", data) + b".\r\n"
