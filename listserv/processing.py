@@ -138,10 +138,10 @@ async def _distribute(session: AsyncSession, outcome: Distribute, policy: ListPo
     session.add(DigestItem(list_id=mlist.id, raw=raw))
     message_id = str(outcome.message.get("Message-ID", post.message_id))
     cache.queued += len(outcome.recipients)
-    for recipients in chunk(outcome.recipients, site.max_recipients_per_transaction):
-        await outbox.enqueue(session, list_id=mlist.id, kind="post", raw=raw,
-                             mail_from=policy.sub_address("-bounces"), recipients=recipients,
-                             message_id=message_id)
+    await outbox.enqueue(session, list_id=mlist.id, kind="post", raw=raw,
+                         mail_from=policy.sub_address("-bounces"), message_id=message_id,
+                         transactions=chunk(outcome.recipients,
+                                            site.max_recipients_per_transaction))
 
 
 def _hold(session: AsyncSession, row: Inbound, post: Post, hits: list[Hit],
@@ -165,8 +165,8 @@ async def _reject(session: AsyncSession, post: Post, hits: list[Hit], policy: Li
     notice = rejection(post, policy, [hit.reason for hit in hits if hit.action is Action.REJECT],
                        message_id=make_msgid(domain=site.hostname), now=now)
     await outbox.enqueue(session, list_id=mlist.id, kind="notice", raw=render(notice),
-                         mail_from=policy.sub_address("-bounces"), recipients=[post.mail_from],
-                         message_id=str(notice["Message-ID"]))
+                         mail_from=policy.sub_address("-bounces"),
+                         transactions=[[post.mail_from]], message_id=str(notice["Message-ID"]))
     history.log_notice(session, list_id=mlist.id, address=address, kind="rejection", now=now)
 
 
@@ -183,7 +183,7 @@ async def _to_owners(session: AsyncSession, row: Inbound, mlist: MailingList) ->
                     row.recipient)
         return
     raw = f"X-BeenThere: {owner_address}\r\n".encode() + row.raw
-    await outbox.enqueue(session, list_id=mlist.id, kind="owner", raw=raw, recipients=owners,
-                         mail_from=sub_address(mlist.address, "-bounces"),
+    await outbox.enqueue(session, list_id=mlist.id, kind="owner", raw=raw,
+                         transactions=[owners], mail_from=sub_address(mlist.address, "-bounces"),
                          message_id=row.message_id)
     row.disposition = "forwarded"

@@ -1,0 +1,854 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmark the post path end to end: a post in over SMTP, its copies out at a sink.
+
+``listserv serve`` runs as a subprocess on a fresh SQLite database per
+scenario, with its smarthost pointed at a sink on loopback that records when
+each SMTP transaction arrives (and for how many recipients). The list
+ops@example.com gets N members from a generated file (``listserv lists
+create`` and ``listserv members import``); alice@example.org, a member,
+posts messages of about 5 KB with ``To: ops@example.com`` over 4 aiosmtplib
+connections. Each post carries a unique token in its Subject, so the sink
+can tell which post every transaction belongs to. Before the timed posts, one
+uncounted warm-up post goes through a one-member list (warmup@example.com).
+
+Scenarios, each with a fresh database, server and sink:
+
+  a  a single post to 1,000 members    target: 250 -> last delivery <= 0.5 s
+  b  a burst of 20 posts to 1,000      target: p50 of 250 -> last delivery <= 1.5 s
+  c  3 posts to 10,000 members         target: >= 6,500 deliveries/s, and >= 70% of
+                                       the ceiling: a minimal aiosmtplib client (4
+                                       connections, 100 recipients a transaction)
+                                       sending the same message to as many
+                                       recipients through the same sink
+  all  the server's peak RSS (VmHWM) < 200 MB
+
+Figures: posts accepted per second (250s), recipient deliveries per second at
+the sink (first to last delivery of the run), p50/p95 from a post's 250 to its
+first and last delivery, server and sink CPU, peak RSS. Checks: every post
+gets 250, every member gets each post exactly once, the server logs nothing
+at WARNING or above and exits 0 on SIGTERM.
+
+Sinks (--sink, default both):
+  aiosmtpd   a small recording handler in its own process (Python, like listserv)
+  smtp-sink  Postfix's C test server, taken from the Debian package (downloaded once
+             into ~/.cache/listserv-bench/postfix with apt-get download and unpacked with
+             dpkg-deb; Postfix is never installed or started); arrival times are the
+             modification times of its per-transaction dump files (-d)
+
+Run from the repository root:  python bench/post_path.py [--sink aiosmtpd|smtp-sink|both]
+                                   [--members N] [--scenarios abc]
+--members N sets the list size of every scenario (the size targets then get no verdict).
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+
+LIST = "ops@example.com"
+WARMUP_LIST = "warmup@example.com"
+AUTHOR = "alice@example.org"
+BOUNCES = "ops-bounces@example.com"
+MESSAGE_SIZE = 5 * 1024
+POST_CONNECTIONS = 4
+CEILING_CONNECTIONS = 4
+CEILING_BATCH = 100
+LISTSERV = Path(sys.executable).with_name("listserv")
+TOKEN = re.compile(rb"PPB-([a-z])-(\d{3})")
+
+TARGET_SINGLE_S = 0.5
+TARGET_BURST_P50_S = 1.5
+TARGET_RATE = 6500.0
+TARGET_RATIO = 0.70
+TARGET_RSS_MB = 200.0
+
+# Every wait is bounded.
+START_TIMEOUT = 30.0       # a server or sink listening
+CLI_TIMEOUT = 120.0        # one listserv command
+SEND_TIMEOUT = 120.0       # posting a scenario's messages, or the ceiling's transactions
+STOP_TIMEOUT = 40.0        # listserv serve exiting after SIGTERM
+STALL_SECONDS = 15.0       # no new delivery for this long: give up waiting
+POLL_SECONDS = 0.02
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
+    / "listserv-bench" / "postfix"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    posts: int
+    members: int
+
+
+SCENARIOS = (Scenario("a", "a single post", 1, 1000),
+             Scenario("b", "a burst of 20 posts", 20, 1000),
+             Scenario("c", "3 posts to a large list", 3, 10_000))
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One SMTP transaction received by the sink."""
+
+    time: float  # seconds since the epoch (CLOCK_REALTIME, as time.time() in every process)
+    token: str
+    recipients: int
+
+
+def token(letter: str, number: int) -> str:
+    return f"PPB-{letter}-{number:03d}"
+
+
+# --- messages -------------------------------------------------------------------------
+
+WORDS = ("the valve on the north manifold was replaced during the night shift and "
+         "pressure held steady at forty bar until the morning handover when the crew "
+         "noticed a small drift on gauge three which we logged for inspection please "
+         "check the maintenance schedule before friday because the supply boat will "
+         "bring spare seals gaskets and the new flow meter that operations asked for").split()
+
+
+def make_post(tag: str, to: str, rng: random.Random) -> bytes:
+    """A plain-text post of about MESSAGE_SIZE bytes from alice, its token in the Subject."""
+    body: list[str] = []
+    size = 0
+    while size < MESSAGE_SIZE:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120))).capitalize()
+        paragraph = textwrap.fill(text + ".", width=72).replace("\n", "\r\n")
+        body += [paragraph, ""]
+        size += len(paragraph) + 2
+    headers = [
+        f"From: Alice Example <{AUTHOR}>",
+        f"To: {to}",
+        f"Subject: Shift report {tag}",
+        f"Date: {formatdate(localtime=False)}",
+        f"Message-ID: <{tag}.{rng.getrandbits(64):016x}@example.org>",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 7bit",
+    ]
+    return "\r\n".join([*headers, "", *body]).encode()
+
+
+def write_roster(path: Path, members: int) -> list[str]:
+    """alice plus members-1 others over 20 domains; return the addresses."""
+    addresses = [AUTHOR] + [f"member{n:05d}@d{n % 20:02d}.example.net"
+                            for n in range(members - 1)]
+    path.write_text("\n".join(addresses) + "\n", encoding="ascii")
+    return addresses
+
+
+# --- the aiosmtpd sink, run as a child process of the benchmark ------------------------
+
+class RecordingHandler:
+    """Record each transaction's arrival as a line 'time token recipients'.
+
+    The first copy of every post is kept as TOKEN.eml in sample_dir, for the ceiling.
+    """
+
+    def __init__(self, record: Path, sample_dir: Path) -> None:
+        self._record = record.open("a", encoding="ascii", buffering=1)
+        self._sample_dir = sample_dir
+        self._sampled: set[str] = set()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        arrived = time.time()
+        content = envelope.original_content or envelope.content or b""
+        match = TOKEN.search(content)
+        name = match.group(0).decode() if match else "-"
+        self._record.write(f"{arrived:.6f} {name} {len(envelope.rcpt_tos)}\n")
+        if match and name not in self._sampled:
+            self._sampled.add(name)
+            (self._sample_dir / f"{name}.eml").write_bytes(content)
+        return "250 2.0.0 OK"
+
+
+async def serve_aiosmtpd_sink(port: int, record: Path, sample_dir: Path) -> None:
+    from aiosmtpd.smtp import SMTP  # only the sink process needs it
+
+    handler = RecordingHandler(record, sample_dir)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink", ident="bench-sink", enable_SMTPUTF8=True),
+        "127.0.0.1", port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with server:
+        await stop.wait()
+
+
+# --- sinks as seen from the benchmark ---------------------------------------------------
+
+class Sink:
+    """A sink process on 127.0.0.1:port; poll() returns the transactions arrived since."""
+
+    name = ""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "sink.log"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        argv, env = self.command()
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(argv, env=env, stdout=output,
+                                            stderr=subprocess.STDOUT, cwd=self.directory)
+        wait_for_port(self.port, self.process, f"{self.name} sink")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid) if self.process else 0.0
+
+    def poll(self) -> list[Arrival]:
+        raise NotImplementedError
+
+    def sample(self, name: str) -> bytes | None:
+        raise NotImplementedError
+
+
+class AiosmtpdSink(Sink):
+    name = "aiosmtpd"
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.record = directory / "arrivals.txt"
+        self.samples = directory / "samples"
+        self.samples.mkdir()
+        self.record.touch()
+        self._offset = 0
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        return ([sys.executable, str(Path(__file__).resolve()), "--aiosmtpd-sink",
+                 str(self.port), str(self.record), str(self.samples)], dict(os.environ))
+
+    def poll(self) -> list[Arrival]:
+        with self.record.open("rb") as file:
+            file.seek(self._offset)
+            data = file.read()
+        complete = data[:data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        arrivals = []
+        for line in complete.decode("ascii").splitlines():
+            stamp, name, count = line.split()
+            arrivals.append(Arrival(float(stamp), name, int(count)))
+        return arrivals
+
+    def sample(self, name: str) -> bytes | None:
+        path = self.samples / f"{name}.eml"
+        return path.read_bytes() if path.exists() else None
+
+
+class PostfixSink(Sink):
+    """smtp-sink -d: one dump file per transaction, closed when '.' arrives; its mtime
+    is the arrival time. A file still open in the sink is a transaction in progress."""
+
+    name = "smtp-sink"
+
+    def __init__(self, directory: Path, binary: Path) -> None:
+        super().__init__(directory)
+        self.binary = binary
+        self.dumps = directory / "dumps"
+        self.dumps.mkdir()
+        self._seen: set[str] = set()
+        self._files: dict[str, Path] = {}
+        self._user: list[str] = []
+        if os.geteuid() == 0:  # smtp-sink refuses to run as root: drop to nobody
+            import pwd
+
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.dumps, nobody.pw_uid, nobody.pw_gid)
+            for parent in (directory, *directory.parents):  # let nobody reach the dump dir
+                if parent == Path(tempfile.gettempdir()):
+                    break
+                parent.chmod(parent.stat().st_mode | 0o111)
+            self._user = ["-u", "nobody"]
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        env = dict(os.environ, LD_LIBRARY_PATH=str(self.binary.parents[1] / "lib" / "postfix"))
+        return ([str(self.binary), *self._user, "-a", "-d", f"{self.dumps}/m.",
+                 f"127.0.0.1:{self.port}", "256"], env)
+
+    def _open_files(self) -> set[str]:
+        assert self.process is not None
+        names = set()
+        fd_dir = Path(f"/proc/{self.process.pid}/fd")
+        for fd in os.listdir(fd_dir):
+            with suppress(OSError):
+                names.add(os.readlink(fd_dir / fd))
+        return names
+
+    def poll(self) -> list[Arrival]:
+        listed = [name for name in os.listdir(self.dumps) if name not in self._seen]
+        if not listed:
+            return []
+        still_open = self._open_files()  # after listing: a file not open now is complete
+        arrivals = []
+        for name in listed:
+            path = self.dumps / name
+            if str(path) in still_open:
+                continue
+            self._seen.add(name)
+            data = path.read_bytes()
+            match = TOKEN.search(data)
+            tag = match.group(0).decode() if match else "-"
+            self._files.setdefault(tag, path)
+            recipients = sum(1 for line in data.split(b"\n", 2000)
+                             if line.startswith(b"X-Rcpt-Args:"))
+            arrivals.append(Arrival(path.stat().st_mtime_ns / 1e9, tag, recipients))
+        return arrivals
+
+    def sample(self, name: str) -> bytes | None:
+        path = self._files.get(name)
+        if path is None:
+            return None
+        lines = path.read_bytes().split(b"\n")
+        # Skip smtp-sink's own X-* lines and its three-line Received header.
+        start = next(i for i, line in enumerate(lines) if line.startswith(b"Received:")) + 1
+        while start < len(lines) and lines[start][:1] in (b"\t", b" "):
+            start += 1
+        message = lines[start:]
+        if message and message[-1] == b"":
+            message = message[:-1]  # the newline of the last line
+        if message and message[-1] == b"":
+            message = message[:-1]  # the empty line smtp-sink appends to each dump
+        return b"\r\n".join(message) + b"\r\n"
+
+
+# --- getting smtp-sink out of the Debian package ----------------------------------------
+
+def smtp_sink_binary() -> Path:
+    """The cached smtp-sink, downloaded and unpacked on first use; exit with a reason if not."""
+    root = CACHE / "root"
+    binary = root / "usr" / "sbin" / "smtp-sink"
+    if not binary.exists():
+        for tool in ("apt-get", "dpkg-deb"):
+            if shutil.which(tool) is None:
+                sys.exit(f"smtp-sink: {tool} not found; this setup needs Debian or Ubuntu "
+                         "(or run with --sink aiosmtpd)")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        debs = sorted(CACHE.glob("postfix_*.deb"))
+        if not debs:
+            print(f"smtp-sink: downloading the postfix package into {CACHE} "
+                  "(not installed)", flush=True)
+            result = run_tool(["apt-get", "download", "postfix"], CACHE)
+            if result.returncode != 0:
+                update = run_tool(["apt-get", "update"], CACHE)
+                result = run_tool(["apt-get", "download", "postfix"], CACHE)
+                if result.returncode != 0:
+                    sys.exit("smtp-sink: apt-get download postfix failed:\n"
+                             f"{update.stderr.strip()}\n{result.stderr.strip()}\n"
+                             "(run with --sink aiosmtpd to skip smtp-sink)")
+            debs = sorted(CACHE.glob("postfix_*.deb"))
+        unpacking = CACHE / "root.partial"
+        shutil.rmtree(unpacking, ignore_errors=True)
+        result = run_tool(["dpkg-deb", "-x", str(debs[-1]), str(unpacking)], CACHE)
+        if result.returncode != 0 or not (unpacking / "usr" / "sbin" / "smtp-sink").exists():
+            sys.exit(f"smtp-sink: dpkg-deb -x {debs[-1]} failed: {result.stderr.strip()}")
+        shutil.rmtree(root, ignore_errors=True)
+        unpacking.rename(root)
+    # Without arguments it prints its usage; a missing shared library shows up here too.
+    check = subprocess.run([str(binary)], env=dict(
+        os.environ, LD_LIBRARY_PATH=str(root / "usr" / "lib" / "postfix")),
+        capture_output=True, text=True, timeout=30, check=False)
+    if "usage" not in check.stderr:
+        sys.exit(f"smtp-sink: {binary} does not run: {check.stderr.strip()}\n"
+                 f"(delete {CACHE} to download it again, or run with --sink aiosmtpd)")
+    return binary
+
+
+def run_tool(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 1, "", f"{argv[0]} timed out after 300 s")
+
+
+# --- processes ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what}: nothing listens on 127.0.0.1:{port} after {START_TIMEOUT} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had, in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
+
+
+def listserv(env: dict[str, str], *args: str) -> str:
+    """Run one listserv command; return its output, or raise with its error."""
+    result = subprocess.run([str(LISTSERV), *args], env=env, capture_output=True, text=True,
+                            timeout=CLI_TIMEOUT, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"listserv {' '.join(args)} failed ({result.returncode}):\n"
+                           f"{result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def sink_process(sink: Sink) -> Iterator[Sink]:
+    try:
+        sink.start()
+        yield sink
+    finally:
+        sink.stop()
+
+
+# --- sending --------------------------------------------------------------------------
+
+@dataclass
+class Sent:
+    token: str
+    accepted_at: float = 0.0  # time.time() when the 250 came
+    reply: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.startswith("250")
+
+
+async def post_all(port: int, posts: Sequence[tuple[str, str, bytes]],
+                   connections: int) -> tuple[float, list[Sent]]:
+    """Send (token, recipient, message) posts over the connections; return the start time."""
+    connections = max(1, min(connections, len(posts)))
+    clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
+               for _ in range(connections)]
+    await asyncio.gather(*(client.connect() for client in clients))
+    sent = [Sent(tag) for tag, _, _ in posts]
+
+    async def send(client: aiosmtplib.SMTP, indexes: range) -> None:
+        for index in indexes:
+            _, recipient, message = posts[index]
+            try:
+                _, reply = await client.sendmail(AUTHOR, [recipient], message)
+                sent[index].reply = f"250 {reply}"
+            except aiosmtplib.SMTPException as exc:
+                sent[index].reply = f"{getattr(exc, 'code', '?')} {exc}"
+            sent[index].accepted_at = time.time()
+
+    try:
+        start = time.time()
+        await asyncio.gather(*(send(client, range(i, len(posts), connections))
+                               for i, client in enumerate(clients)))
+        return start, sent
+    finally:
+        await asyncio.gather(*(client.quit() for client in clients), return_exceptions=True)
+
+
+async def direct_send(port: int, message: bytes, recipients: Sequence[str]) -> float:
+    """The ceiling: CEILING_BATCH recipients a transaction over CEILING_CONNECTIONS
+    connections, straight to the sink; return the client's wall time."""
+    batches = [recipients[i:i + CEILING_BATCH] for i in range(0, len(recipients), CEILING_BATCH)]
+    clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
+               for _ in range(CEILING_CONNECTIONS)]
+    await asyncio.gather(*(client.connect() for client in clients))
+
+    async def send(client: aiosmtplib.SMTP, mine: Sequence[Sequence[str]]) -> None:
+        for batch in mine:
+            await client.sendmail(BOUNCES, list(batch), message)
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(send(client, batches[i::CEILING_CONNECTIONS])
+                               for i, client in enumerate(clients)))
+        return time.perf_counter() - start
+    finally:
+        await asyncio.gather(*(client.quit() for client in clients), return_exceptions=True)
+
+
+def collect(sink: Sink, expected: dict[str, int], into: dict[str, list[Arrival]]) -> bool:
+    """Gather arrivals until every token has its expected recipients; False on a stall."""
+    total = sum(expected.values())
+    deadline = time.monotonic() + 60 + total / 1000
+    last_progress = time.monotonic()
+    while True:
+        new = sink.poll()
+        for arrival in new:
+            into[arrival.token].append(arrival)
+        if new:
+            last_progress = time.monotonic()
+        if all(sum(a.recipients for a in into[tag]) >= count for tag, count in expected.items()):
+            return True
+        now = time.monotonic()
+        if now - last_progress > STALL_SECONDS or now > deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+
+
+# --- figures --------------------------------------------------------------------------
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def rate_at_sink(arrivals: Sequence[Arrival]) -> tuple[int, float, float]:
+    """Recipients, first-to-last span and recipients per second over that span."""
+    recipients = sum(a.recipients for a in arrivals)
+    span = max(a.time for a in arrivals) - min(a.time for a in arrivals)
+    return recipients, span, recipients / span if span > 0 else float("inf")
+
+
+@dataclass
+class Verdicts:
+    lines: list[tuple[bool, str]] = field(default_factory=list)
+
+    def check(self, ok: bool, text: str) -> None:
+        self.lines.append((ok, text))
+        print(f"  {'PASS' if ok else 'FAIL'}: {text}", flush=True)
+
+
+@dataclass
+class Outcome:
+    """What run_ceiling and the RSS check need from a scenario."""
+
+    rate: float = 0.0
+    rss_mb: float = 0.0
+    sample: bytes | None = None
+    recipients: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Measured:
+    """The raw results of one scenario's server run."""
+
+    start: float = 0.0
+    sent: list[Sent] = field(default_factory=list)
+    arrivals: dict[str, list[Arrival]] = field(default_factory=lambda: defaultdict(list))
+    server_cpu: float = 0.0
+    sink_cpu: float = 0.0
+    rss_mb: float = 0.0
+    exit_code: int | None = None
+    server_log: str = ""
+    queue: str = ""  # ``listserv queue`` when deliveries stalled
+
+    @property
+    def accepted(self) -> list[Sent]:
+        return [s for s in self.sent if s.accepted]
+
+
+# --- one scenario ---------------------------------------------------------------------
+
+def prepare(work: Path, sink: Sink, members: int) -> tuple[dict[str, str], list[str]]:
+    """Settings for a fresh database, the lists in it; return the environment and roster."""
+    env = dict(os.environ, LISTSERV_DATABASE_URL=f"sqlite:///{work}/listserv.db",
+               LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
+               LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
+               LISTSERV_LOG_LEVEL="WARNING")
+    env.pop("LISTSERV_CONFIG", None)
+    roster = work / "members.txt"
+    addresses = write_roster(roster, members)
+    listserv(env, "lists", "create", LIST)
+    listserv(env, "members", "import", LIST, str(roster))
+    listserv(env, "lists", "create", WARMUP_LIST, "--owner", AUTHOR)
+    return env, addresses
+
+
+def drive(scenario: Scenario, sink: Sink, work: Path, env: dict[str, str]) -> Measured:
+    """Start listserv serve, warm it up, post, wait for every copy, stop it."""
+    rng = random.Random(f"post-path-{scenario.key}")
+    warmup = token("w", 0)
+    posts = [(token(scenario.key, n), LIST, make_post(token(scenario.key, n), LIST, rng))
+             for n in range(scenario.posts)]
+    port = int(env["LISTSERV_SMTP_PORT"])
+    measured = Measured()
+    log = work / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen([str(LISTSERV), "serve"], env=env, stdout=output,
+                                  stderr=subprocess.STDOUT, cwd=work)
+    try:
+        wait_for_port(port, server, "listserv serve")
+        # Warm-up (not counted): one post through a one-member list.
+        _, [sent] = asyncio.run(asyncio.wait_for(
+            post_all(port, [(warmup, WARMUP_LIST, make_post(warmup, WARMUP_LIST, rng))], 1),
+            SEND_TIMEOUT))
+        if not sent.accepted or not collect(sink, {warmup: 1}, measured.arrivals):
+            raise RuntimeError(f"the warm-up post was not delivered (reply {sent.reply!r}); "
+                               f"listserv queue:\n{listserv(env, 'queue')}")
+        server_cpu, sink_cpu = cpu_seconds(server.pid), sink.cpu()
+        measured.start, measured.sent = asyncio.run(asyncio.wait_for(
+            post_all(port, posts, POST_CONNECTIONS), SEND_TIMEOUT))
+        expected = {s.token: scenario.members for s in measured.accepted}
+        complete = collect(sink, expected, measured.arrivals)
+        measured.server_cpu = cpu_seconds(server.pid) - server_cpu
+        measured.sink_cpu = sink.cpu() - sink_cpu
+        measured.rss_mb = peak_rss_mb(server.pid)
+        if not complete:
+            measured.queue = listserv(env, "queue")
+        server.send_signal(signal.SIGTERM)
+        measured.exit_code = server.wait(timeout=STOP_TIMEOUT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        measured.server_log = log.read_text(errors="replace").strip()
+    return measured
+
+
+def report(measured: Measured, outcome: Outcome) -> list[float]:
+    """Print the figures; return each post's time from 250 to its last copy."""
+    accepted, arrivals, start = measured.accepted, measured.arrivals, measured.start
+    if len(accepted) > 1:
+        last = max(s.accepted_at for s in accepted)
+        print(f"  accepted:             {len(accepted)}/{len(measured.sent)} posts in "
+              f"{last - start:.3f} s = {len(accepted) / (last - start):,.1f} posts/s")
+    elif accepted:
+        print(f"  accepted:             1 post, 250 after {accepted[0].accepted_at - start:.3f} s")
+    arrived = [s for s in accepted if arrivals[s.token]]
+    to_first = [min(a.time for a in arrivals[s.token]) - s.accepted_at for s in arrived]
+    to_last = [max(a.time for a in arrivals[s.token]) - s.accepted_at for s in arrived]
+    mine = [a for s in arrived for a in arrivals[s.token]]
+    if mine:
+        recipients, span, outcome.rate = rate_at_sink(mine)
+        active = max(a.time for a in mine) - start
+        print(f"  deliveries:           {recipients:,} recipients in {len(mine)} transactions, "
+              f"first to last {span:.3f} s = {outcome.rate:,.0f} deliveries/s")
+        print(f"  250 -> first copy:    p50 {percentile(to_first, 0.5):.3f} s   "
+              f"p95 {percentile(to_first, 0.95):.3f} s")
+        print(f"  250 -> last copy:     p50 {percentile(to_last, 0.5):.3f} s   "
+              f"p95 {percentile(to_last, 0.95):.3f} s   max {max(to_last):.3f} s")
+        print(f"  server CPU:           {measured.server_cpu:.2f} s in the {active:.2f} s from "
+              f"the first post to the last copy ({measured.server_cpu / active:.0%} of one "
+              f"core; {1e6 * measured.server_cpu / recipients:.0f} µs/delivery), "
+              f"sink CPU {measured.sink_cpu:.2f} s")
+    print(f"  server peak RSS:      {measured.rss_mb:.1f} MB")
+    return to_last
+
+
+def check(measured: Measured, members: int, label: str, verdicts: Verdicts) -> None:
+    """The checks that hold at any size: 250s, every copy once, a quiet log, a clean exit."""
+    refused = [f"{s.token}: {s.reply}" for s in measured.sent if not s.accepted]
+    verdicts.check(not refused, f"{label} every post got 250"
+                   + (f"; refused: {refused}" if refused else ""))
+    counts = {s.token: sum(a.recipients for a in measured.arrivals[s.token])
+              for s in measured.accepted}
+    wrong = {tag: count for tag, count in counts.items() if count != members}
+    verdicts.check(not wrong, f"{label} every post reached all {members:,} members "
+                   "exactly once" + (f"; recipients at the sink: {wrong}" if wrong else ""))
+    if measured.queue:
+        print(f"  listserv queue after {STALL_SECONDS:.0f} s without progress:\n"
+              + textwrap.indent(measured.queue.strip(), "    "))
+    log = measured.server_log
+    verdicts.check(not log, f"{label} listserv serve logged nothing at WARNING or above"
+                   + (f"; it logged:\n{textwrap.indent(log[-3000:], '    ')}" if log else ""))
+    verdicts.check(measured.exit_code == 0, f"{label} listserv serve exited 0 on SIGTERM "
+                   f"(exit status {measured.exit_code})")
+
+
+def judge_targets(scenario: Scenario, to_last: list[float], rate: float, label: str,
+                  verdicts: Verdicts) -> None:
+    if scenario.key == "a":
+        verdicts.check(max(to_last) <= TARGET_SINGLE_S,
+                       f"{label} 250 -> full delivery {max(to_last):.3f} s, "
+                       f"target <= {TARGET_SINGLE_S} s")
+    elif scenario.key == "b":
+        p50 = percentile(to_last, 0.5)
+        verdicts.check(p50 <= TARGET_BURST_P50_S,
+                       f"{label} p50 250 -> last delivery {p50:.3f} s, "
+                       f"target <= {TARGET_BURST_P50_S} s")
+    elif scenario.key == "c":
+        verdicts.check(rate >= TARGET_RATE,
+                       f"{label} {rate:,.0f} deliveries/s, target >= {TARGET_RATE:,.0f}")
+
+
+def run_scenario(scenario: Scenario, sink: Sink, tmp: Path, judge: bool,
+                 verdicts: Verdicts) -> Outcome:
+    """Post the scenario's messages through a fresh listserv; print figures and checks."""
+    label = f"[{sink.name}] ({scenario.key})"
+    print(f"\n{label} {scenario.title}: {scenario.posts} post(s) to {scenario.members:,} "
+          "members", flush=True)
+    work = tmp / f"{sink.name}-{scenario.key}"
+    work.mkdir()
+    env, addresses = prepare(work, sink, scenario.members)
+    measured = drive(scenario, sink, work, env)
+    outcome = Outcome(rss_mb=measured.rss_mb, recipients=addresses)
+    to_last = report(measured, outcome)
+    if measured.arrivals[token(scenario.key, 0)]:
+        outcome.sample = sink.sample(token(scenario.key, 0))
+    check(measured, scenario.members, label, verdicts)
+    if to_last and judge:
+        judge_targets(scenario, to_last, outcome.rate, label, verdicts)
+    elif to_last:
+        print("  (no verdict on the targets: they are for the default sizes)")
+    return outcome
+
+
+def run_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
+                verdicts: Verdicts) -> None:
+    """Send the same message to as many recipients straight to the same sink."""
+    label = f"[{sink.name}] ({scenario.key})"
+    if outcome.sample is None:
+        verdicts.check(False, f"{label} ceiling not measured: no post arrived at the sink")
+        return
+    tag = token("x", 0)
+    message = outcome.sample.replace(token(scenario.key, 0).encode(), tag.encode())
+    recipients = outcome.recipients * scenario.posts
+    arrivals: dict[str, list[Arrival]] = defaultdict(list)
+    sink_cpu, client_cpu = sink.cpu(), time.process_time()
+    wall = asyncio.run(asyncio.wait_for(direct_send(sink.port, message, recipients),
+                                        SEND_TIMEOUT))
+    client_cpu = time.process_time() - client_cpu
+    complete = collect(sink, {tag: len(recipients)}, arrivals)
+    sink_cpu = sink.cpu() - sink_cpu
+    if not complete:
+        verdicts.check(False, f"{label} ceiling: the sink got "
+                       f"{sum(a.recipients for a in arrivals[tag])} of {len(recipients)}")
+        return
+    count, span, rate = rate_at_sink(arrivals[tag])
+    print(f"  ceiling:              {count:,} recipients of the same {len(message):,}-byte "
+          f"message, {CEILING_CONNECTIONS} connections x {CEILING_BATCH} recipients: first "
+          f"to last {span:.3f} s = {rate:,.0f} deliveries/s (client wall "
+          f"{len(recipients) / wall:,.0f}/s)")
+    print(f"  ceiling CPU:          client {client_cpu:.2f} s "
+          f"({1e6 * client_cpu / count:.0f} µs/delivery), sink {sink_cpu:.2f} s")
+    ratio = outcome.rate / rate
+    print(f"  listserv/ceiling:     {ratio:.1%}")
+    if judge:
+        verdicts.check(ratio >= TARGET_RATIO,
+                       f"{label} listserv at {ratio:.1%} of the ceiling, "
+                       f"target >= {TARGET_RATIO:.0%}")
+
+
+# --- the benchmark --------------------------------------------------------------------
+
+def run(args: argparse.Namespace, tmp: Path) -> bool:
+    kinds = ["aiosmtpd", "smtp-sink"] if args.sink == "both" else [args.sink]
+    binary = smtp_sink_binary() if "smtp-sink" in kinds else None
+    scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
+    if args.members:
+        scenarios = [Scenario(s.key, s.title, s.posts, args.members) for s in scenarios]
+    judge = not args.members
+    print(f"post path: messages of about {MESSAGE_SIZE // 1024} KB from {AUTHOR} over "
+          f"{POST_CONNECTIONS} connections; SQLite; sinks: {', '.join(kinds)}; "
+          f"{os.cpu_count()} CPUs")
+    verdicts = Verdicts()
+    peak = 0.0
+    for kind in kinds:
+        for scenario in scenarios:
+            directory = tmp / f"sink-{kind}-{scenario.key}"
+            directory.mkdir()
+            sink: Sink = AiosmtpdSink(directory) if binary is None or kind == "aiosmtpd" \
+                else PostfixSink(directory, binary)
+            try:
+                with sink_process(sink):
+                    outcome = run_scenario(scenario, sink, tmp, judge, verdicts)
+                    peak = max(peak, outcome.rss_mb)
+                    if scenario.key == "c":
+                        run_ceiling(scenario, sink, outcome, judge, verdicts)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired, TimeoutError,
+                    aiosmtplib.SMTPException) as exc:
+                verdicts.check(False, f"[{kind}] ({scenario.key}) did not complete: "
+                               f"{type(exc).__name__}: {exc}")
+                for log in [*tmp.glob(f"{kind}-{scenario.key}/serve.log"), sink.log]:
+                    text = log.read_text(errors="replace").strip() if log.exists() else ""
+                    if text:
+                        print(f"  --- {log.name} ---\n{textwrap.indent(text[-3000:], '    ')}")
+    print()
+    verdicts.check(0 < peak < TARGET_RSS_MB,
+                   f"server peak RSS {peak:.1f} MB over all runs, target < {TARGET_RSS_MB:.0f} MB"
+                   if peak else "server peak RSS not measured: no run completed")
+    failed = [text.splitlines()[0] for ok, text in verdicts.lines if not ok]
+    if failed:
+        print(f"FAIL: {len(failed)} of {len(verdicts.lines)} checks failed:")
+        for text in failed:
+            print(f"  {text}")
+        return False
+    print(f"PASS: all {len(verdicts.lines)} checks and targets met")
+    return True
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sink", choices=("aiosmtpd", "smtp-sink", "both"), default="both")
+    parser.add_argument("--members", type=int,
+                        help="list size for every scenario (no verdict on the targets)")
+    parser.add_argument("--scenarios", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--aiosmtpd-sink", nargs=3, metavar=("PORT", "RECORD", "SAMPLES"),
+                        help="internal: run the aiosmtpd sink")
+    args = parser.parse_args()
+    if args.members is not None and args.members < 1:
+        parser.error("--members must be at least 1")
+    if not set(args.scenarios) <= {"a", "b", "c"} or not args.scenarios:
+        parser.error("--scenarios: letters from a, b, c")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if args.aiosmtpd_sink:
+        port, record, samples = args.aiosmtpd_sink
+        asyncio.run(serve_aiosmtpd_sink(int(port), Path(record), Path(samples)))
+        return 0
+    # SIGTERM unwinds like Ctrl-C, so the servers and sinks are stopped and tmp removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="listserv-bench-") as tmp:
+        return 0 if run(args, Path(tmp)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
