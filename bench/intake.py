@@ -28,7 +28,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import aiosmtplib
 import asyncpg  # type: ignore[import-untyped]
 from aiosmtpd.handlers import Sink
 from aiosmtpd.smtp import SMTP
+from processes import cpu_seconds, free_port, wait_for_port
 from sqlalchemy.engine import make_url
 
 from listserv.db.engine import create_engine
@@ -168,34 +168,6 @@ async def send_all(port: int, warmup: Sequence[bytes], timed: Sequence[bytes],
 
 # --- running servers ------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
-
-
 @contextmanager
 def server_process(argv: Sequence[str], env: dict[str, str], port: int,
                    log: Path) -> Iterator[subprocess.Popen[bytes]]:
@@ -203,7 +175,7 @@ def server_process(argv: Sequence[str], env: dict[str, str], port: int,
     with log.open("wb") as output:
         process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, Path(argv[0]).name)
         yield process
         process.send_signal(signal.SIGTERM)
         if process.wait(timeout=40) != 0:

@@ -47,7 +47,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+from processes import cpu_seconds, free_port, peak_rss_mb, wait_for_port
 
 LIST = "ops@example.com"
 WARMUP_LIST = "warmup@example.com"
@@ -81,7 +81,6 @@ TARGET_RATIO = 0.70
 TARGET_RSS_MB = 200.0
 
 # Every wait is bounded.
-START_TIMEOUT = 30.0       # a server or sink listening
 CLI_TIMEOUT = 120.0        # one listserv command
 SEND_TIMEOUT = 120.0       # posting a scenario's messages, or the ceiling's transactions
 STOP_TIMEOUT = 40.0        # listserv serve exiting after SIGTERM
@@ -400,42 +399,6 @@ def run_tool(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 # --- processes ------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what}: nothing listens on 127.0.0.1:{port} after {START_TIMEOUT} s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the most resident memory the process has had, in MB (10^6 bytes)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024 / 1e6
-    return 0.0
-
 
 def listserv(env: dict[str, str], *args: str) -> str:
     """Run one listserv command; return its output, or raise with its error."""

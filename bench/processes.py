@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the benchmarks need to know about the processes they start (Linux /proc)."""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+START_TIMEOUT = 30.0  # seconds for a server or sink to listen
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    """Return once something listens on the port; raise if the process dies first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what}: nothing listens on 127.0.0.1:{port} after {START_TIMEOUT} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (0 where /proc has none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had, in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
