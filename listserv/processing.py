@@ -44,6 +44,8 @@ class Unprocessable(Exception):
 class ListCache:
     """Lists, policies and rosters read once per batch of messages (one transaction)."""
 
+    lease: outbox.Lease | None = None  # jobs queued are leased to the worker that queues them
+    leased: list[outbox.Claimed] = field(default_factory=list)
     lists: dict[str, MailingList | None] = field(default_factory=dict)
     queued: int = 0  # recipients queued in this transaction
     policies: dict[int, ListPolicy] = field(default_factory=dict)
@@ -138,10 +140,10 @@ async def _distribute(session: AsyncSession, outcome: Distribute, policy: ListPo
     session.add(DigestItem(list_id=mlist.id, raw=raw))
     message_id = str(outcome.message.get("Message-ID", post.message_id))
     cache.queued += len(outcome.recipients)
-    await outbox.enqueue(session, list_id=mlist.id, kind="post", raw=raw,
-                         mail_from=policy.sub_address("-bounces"), message_id=message_id,
-                         transactions=chunk(outcome.recipients,
-                                            site.max_recipients_per_transaction))
+    cache.leased += await outbox.enqueue(
+        session, list_id=mlist.id, kind="post", raw=raw, mail_from=policy.sub_address("-bounces"),
+        message_id=message_id, lease=cache.lease,
+        transactions=chunk(outcome.recipients, site.max_recipients_per_transaction))
 
 
 def _hold(session: AsyncSession, row: Inbound, post: Post, hits: list[Hit],

@@ -65,6 +65,7 @@ class Workers:
         self._results: asyncio.Queue[outbox.Outcome | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._leased: set[int] = set()  # jobs claimed and not yet recorded
+        self._handoff: list[outbox.Claimed] = []  # leased at queueing, not yet sending
 
     def stop(self) -> None:
         """Ask the loops to finish the work in hand and return."""
@@ -103,7 +104,7 @@ class Workers:
         One transaction for the batch (one disk flush), a savepoint for each
         message so that one failure is kept as failed without undoing the rest.
         """
-        cache = ListCache()
+        cache = ListCache(lease=outbox.Lease(self.worker_id, utcnow() + LEASE))
         async with self._sessions.begin() as session:
             rows = (await session.scalars(
                 select(Inbound).where(Inbound.state == InboundState.INCOMING)
@@ -114,21 +115,28 @@ class Workers:
                     break  # commit, so delivery can start; the rest waits for the next batch
                 await self._process(session, row, cache)
         if rows:
+            # Committed: the posts' jobs are ours to send, without claiming them again.
+            self._leased.update(job.job_id for job in cache.leased)
+            self._handoff.extend(cache.leased)
             self.jobs_ready.set()
         return bool(rows)
 
     async def _process(self, session: AsyncSession, row: Inbound, cache: ListCache) -> None:
         row_id, message_id = row.id, row.message_id or "(no Message-ID)"
+        leased = len(cache.leased)
         try:
             async with session.begin_nested():
                 await handle(session, row, self._site, utcnow(), cache, self.worker_id)
-        except Unprocessable as exc:
-            log.error("%s (inbound %d): %s", message_id, row_id, exc)
-            row.state, row.error = InboundState.FAILED, str(exc)
-        except Exception:
-            log.exception("%s (inbound %d): processing failed; kept as failed",
-                          message_id, row_id)
-            row.state, row.error = InboundState.FAILED, traceback.format_exc()
+        except Exception as exc:
+            del cache.leased[leased:]  # rolled back with the savepoint: nothing to send
+            row.state = InboundState.FAILED
+            if isinstance(exc, Unprocessable):
+                log.error("%s (inbound %d): %s", message_id, row_id, exc)
+                row.error = str(exc)
+            else:
+                log.exception("%s (inbound %d): processing failed; kept as failed",
+                              message_id, row_id)
+                row.error = traceback.format_exc()
 
     async def deliver(self) -> None:
         """Claim due jobs and hand them to sender tasks, one smarthost connection each.
@@ -144,10 +152,13 @@ class Workers:
             while not self._stopping.is_set():
                 if recorder.done():  # it failed: stop sending what we could not record
                     recorder.result()
-                async with self._sessions.begin() as session:
-                    claimed = await outbox.claim(session, worker=self.worker_id, now=utcnow(),
-                                                 lease=LEASE, limit=connections)
-                self._leased.update(job.job_id for job in claimed)
+                claimed = self._handoff[:connections]
+                del self._handoff[:connections]
+                if not claimed:
+                    async with self._sessions.begin() as session:
+                        claimed = await outbox.claim(session, worker=self.worker_id,
+                                                     now=utcnow(), lease=LEASE, limit=connections)
+                    self._leased.update(job.job_id for job in claimed)
                 for job in claimed:
                     await queue.put(job)  # waits while every connection is busy
                 if not claimed:
@@ -158,6 +169,16 @@ class Workers:
             await asyncio.gather(*senders, return_exceptions=True)
             self._results.put_nowait(None)
             await asyncio.gather(recorder, return_exceptions=True)
+            await self._give_back_handoff()
+
+    async def _give_back_handoff(self) -> None:
+        if not self._handoff:
+            return
+        ids = [job.job_id for job in self._handoff]
+        async with self._sessions.begin() as session:
+            await outbox.release(session, ids)
+        self._leased.difference_update(ids)
+        self._handoff.clear()
 
     async def _send_from(self, queue: "asyncio.Queue[outbox.Claimed | None]") -> None:
         smarthost = Smarthost(self._settings)
