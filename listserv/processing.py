@@ -27,7 +27,7 @@ from listserv.core.rules import Facts, Hit
 from listserv.db import history, outbox
 from listserv.db.lists import find_list
 from listserv.db.models import DigestItem, HeldMessage, Inbound, InboundState, MailingList
-from listserv.db.roster import load_subscribers, owner_addresses
+from listserv.db.roster import load_subscribers, owner_addresses, roster_version
 from listserv.db.snapshots import load_policy
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ class Unprocessable(Exception):
     """The message cannot be processed as things stand; it is kept as failed."""
 
 
+# list id -> (roster version, members by match key)
+Rosters = dict[int, tuple[tuple[int, datetime | None], dict[str, Subscriber]]]
+
+
 @dataclass
 class ListCache:
     """Lists, policies and rosters read once per batch of messages (one transaction)."""
@@ -49,7 +53,8 @@ class ListCache:
     lists: dict[str, MailingList | None] = field(default_factory=dict)
     queued: int = 0  # recipients queued in this transaction
     policies: dict[int, ListPolicy] = field(default_factory=dict)
-    subscribers: dict[int, dict[str, Subscriber]] = field(default_factory=dict)
+    rosters: "Rosters" = field(default_factory=dict)  # shared between batches
+    checked: set[int] = field(default_factory=set)  # rosters known current in this batch
 
     async def find_list(self, session: AsyncSession, key: str) -> MailingList | None:
         if key not in self.lists:
@@ -62,11 +67,15 @@ class ListCache:
         return self.policies[mlist.id]
 
     async def roster(self, session: AsyncSession, mlist: MailingList) -> dict[str, Subscriber]:
-        """The list's members by match key."""
-        if mlist.id not in self.subscribers:
-            self.subscribers[mlist.id] = {
-                s.key: s for s in await load_subscribers(session, mlist.id)}
-        return self.subscribers[mlist.id]
+        """The list's members by match key, re-read only when the roster changed."""
+        if mlist.id not in self.checked:
+            version = await roster_version(session, mlist.id)
+            known = self.rosters.get(mlist.id)
+            if known is None or known[0] != version:
+                members = await load_subscribers(session, mlist.id)
+                self.rosters[mlist.id] = (version, {s.key: s for s in members})
+            self.checked.add(mlist.id)
+        return self.rosters[mlist.id][1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState
 from listserv.delivery import DeliveryResult, Smarthost
-from listserv.processing import ListCache, Site, Unprocessable, handle
+from listserv.processing import ListCache, Rosters, Site, Unprocessable, handle
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Workers:
         self._stopping = asyncio.Event()
         self._leased: set[int] = set()  # jobs claimed and not yet recorded
         self._handoff: list[outbox.Claimed] = []  # leased at queueing, not yet sending
+        self._rosters: Rosters = {}  # members per list, kept while the roster is unchanged
 
     def stop(self) -> None:
         """Ask the loops to finish the work in hand and return."""
@@ -104,7 +105,8 @@ class Workers:
         One transaction for the batch (one disk flush), a savepoint for each
         message so that one failure is kept as failed without undoing the rest.
         """
-        cache = ListCache(lease=outbox.Lease(self.worker_id, utcnow() + LEASE))
+        cache = ListCache(lease=outbox.Lease(self.worker_id, utcnow() + LEASE),
+                          rosters=self._rosters)
         async with self._sessions.begin() as session:
             rows = (await session.scalars(
                 select(Inbound).where(Inbound.state == InboundState.INCOMING)

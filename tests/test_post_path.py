@@ -342,3 +342,19 @@ def test_queue_command_shows_what_waits(cli_env: dict[str, str]) -> None:
     summary = json.loads(result.stdout)
     assert summary["inbound"] == {} and summary["recipients_waiting"] == 0
     assert run_listserv("queue", env=cli_env).stdout.startswith("inbound: none")
+
+
+async def test_roster_changes_between_posts_are_seen(app: App, sink: Sink) -> None:
+    await setup_list(app)
+    await post(app, make_message(subject="one"))
+    await app.settle()
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        await db_members.add_member(session, mlist, parse_address("dan@example.org"))
+        await session.delete(await db_members.get_member(session, mlist, "carol@example.org"))
+    await set_member(app, "bob@example.net", delivery_mode="nomail")
+    await post(app, make_message(subject="two"))
+    await app.settle()
+    second = [d for d in sink.delivered if d.message["Subject"] == "[ops] two"]
+    assert sorted(r for d in second for r in d.recipients) == [
+        "alice@example.org", "dan@example.org"]

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Read a list's roster fast, as the snapshots fan-out needs (no ORM objects)."""
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.policy import Role, Subscriber
@@ -15,6 +17,17 @@ async def load_subscribers(session: AsyncSession, list_id: int) -> list[Subscrib
                Member.moderated)
         .where(Member.list_id == list_id))
     return [Subscriber(*row) for row in rows]
+
+
+async def roster_version(session: AsyncSession, list_id: int) -> tuple[int, datetime | None]:
+    """What changes whenever the roster does: the member count and the latest updated_at.
+
+    Every change of a member row goes through the ORM (updated_at's onupdate)
+    or sets updated_at itself; a removal changes the count.
+    """
+    count, latest = (await session.execute(
+        select(func.count(), func.max(Member.updated_at)).where(Member.list_id == list_id))).one()
+    return int(count), latest
 
 
 async def owner_addresses(session: AsyncSession, list_id: int) -> list[str]:
