@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -67,6 +67,18 @@ class Workers:
         self._leased: set[int] = set()  # jobs claimed and not yet recorded
         self._handoff: list[outbox.Claimed] = []  # leased at queueing, not yet sending
         self._rosters: Rosters = {}  # members per list, kept while the roster is unchanged
+        # SQLite has one write lock, and a connection that finds it taken sleeps in its
+        # busy handler for up to 100 ms between tries; this process's writers queue
+        # here instead and get the database the moment it is free.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
 
     def stop(self) -> None:
         """Ask the loops to finish the work in hand and return."""
@@ -107,7 +119,7 @@ class Workers:
         """
         cache = ListCache(lease=outbox.Lease(self.worker_id, utcnow() + LEASE),
                           rosters=self._rosters)
-        async with self._sessions.begin() as session:
+        async with self._writing(), self._sessions.begin() as session:
             rows = (await session.scalars(
                 select(Inbound).where(Inbound.state == InboundState.INCOMING)
                 .order_by(Inbound.id).limit(limit).with_for_update(skip_locked=True))
@@ -157,7 +169,7 @@ class Workers:
                 claimed = self._handoff[:connections]
                 del self._handoff[:connections]
                 if not claimed:
-                    async with self._sessions.begin() as session:
+                    async with self._writing(), self._sessions.begin() as session:
                         claimed = await outbox.claim(session, worker=self.worker_id,
                                                      now=utcnow(), lease=LEASE, limit=connections)
                     self._leased.update(job.job_id for job in claimed)
@@ -177,7 +189,7 @@ class Workers:
         if not self._handoff:
             return
         ids = [job.job_id for job in self._handoff]
-        async with self._sessions.begin() as session:
+        async with self._writing(), self._sessions.begin() as session:
             await outbox.release(session, ids)
         self._leased.difference_update(ids)
         self._handoff.clear()
@@ -201,7 +213,7 @@ class Workers:
                 batch.append(self._results.get_nowait())
             done = None in batch
             outcomes = [outcome for outcome in batch if outcome is not None]
-            async with self._sessions.begin() as session:
+            async with self._writing(), self._sessions.begin() as session:
                 for outcome in outcomes:
                     await outbox.record(session, outcome, utcnow())
             self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
@@ -213,7 +225,7 @@ class Workers:
         """On SQLite only this process can hold leases: free those a dead process left."""
         if self._engine.dialect.name != "sqlite":
             return
-        async with self._sessions.begin() as session:
+        async with self._writing(), self._sessions.begin() as session:
             await session.execute(update(DeliveryJob).where(DeliveryJob.state == JobState.SENDING)
                                   .values(state=JobState.PENDING, lease_until=None))
 
