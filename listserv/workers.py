@@ -214,8 +214,7 @@ class Workers:
             done = None in batch
             outcomes = [outcome for outcome in batch if outcome is not None]
             async with self._writing(), self._sessions.begin() as session:
-                for outcome in outcomes:
-                    await outbox.record(session, outcome, utcnow())
+                await outbox.record(session, outcomes, utcnow())
             self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
             retried = sum(1 for outcome in outcomes if outcome.temporary)
             if retried:
