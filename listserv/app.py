@@ -143,6 +143,7 @@ async def _stop_workers(workers: Workers, loops: list["asyncio.Task[None]"]) -> 
     _, late = await asyncio.wait(loops, timeout=SHUTDOWN_GRACE_SECONDS)
     for task in late:
         await _cancel(task)
+    await workers.give_back()
 
 
 async def _cancel(task: "asyncio.Task[None]") -> None:

@@ -36,6 +36,7 @@ FANOUT_PER_TRANSACTION = 1000  # recipients queued before a batch commits early
 GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
 GIVE_WAY_STEP = 0.01
 LEASE = timedelta(minutes=5)
+LEASE_MARGIN = timedelta(minutes=1)  # time left on a lease for a transaction to finish
 
 
 def utcnow() -> datetime:
@@ -65,7 +66,8 @@ class Workers:
         self._results: asyncio.Queue[outbox.Outcome | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._leased: set[int] = set()  # jobs claimed and not yet recorded
-        self._handoff: list[outbox.Claimed] = []  # leased at queueing, not yet sending
+        # Jobs leased at queueing, not yet sending, with the end of their lease.
+        self._handoff: list[tuple[outbox.Claimed, datetime]] = []
         self._rosters: Rosters = {}  # members per list, kept while the roster is unchanged
         # SQLite has one write lock, and a connection that finds it taken sleeps in its
         # busy handler for up to 100 ms between tries; this process's writers queue
@@ -131,7 +133,8 @@ class Workers:
         if rows:
             # Committed: the posts' jobs are ours to send, without claiming them again.
             self._leased.update(job.job_id for job in cache.leased)
-            self._handoff.extend(cache.leased)
+            assert cache.lease is not None
+            self._handoff.extend((job, cache.lease.until) for job in cache.leased)
             self.jobs_ready.set()
         return bool(rows)
 
@@ -166,8 +169,7 @@ class Workers:
             while not self._stopping.is_set():
                 if recorder.done():  # it failed: stop sending what we could not record
                     recorder.result()
-                claimed = self._handoff[:connections]
-                del self._handoff[:connections]
+                claimed = self._take_handoff(connections)
                 if not claimed:
                     async with self._writing(), self._sessions.begin() as session:
                         claimed = await outbox.claim(session, worker=self.worker_id,
@@ -183,12 +185,25 @@ class Workers:
             await asyncio.gather(*senders, return_exceptions=True)
             self._results.put_nowait(None)
             await asyncio.gather(recorder, return_exceptions=True)
-            await self._give_back_handoff()
 
-    async def _give_back_handoff(self) -> None:
+    def _take_handoff(self, limit: int) -> list[outbox.Claimed]:
+        """Up to limit handed-off jobs whose lease still holds; the rest wait for the lease
+        to run out and are claimed again (a long backlog must not be sent twice)."""
+        taken: list[outbox.Claimed] = []
+        now = utcnow()
+        while self._handoff and len(taken) < limit:
+            job, until = self._handoff.pop(0)
+            if until - LEASE_MARGIN > now:
+                taken.append(job)
+            else:
+                self._leased.discard(job.job_id)
+        return taken
+
+    async def give_back(self) -> None:
+        """Once the loops have stopped: release jobs leased at queueing but never sent."""
         if not self._handoff:
             return
-        ids = [job.job_id for job in self._handoff]
+        ids = [job.job_id for job, _ in self._handoff]
         async with self._writing(), self._sessions.begin() as session:
             await outbox.release(session, ids)
         self._leased.difference_update(ids)
