@@ -23,6 +23,7 @@ from listserv.db.models import Inbound
 log = logging.getLogger(__name__)
 
 BUSY_SECONDS = 0.05
+LINGER_SECONDS = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ class InboundWriter:
         try:
             while True:
                 batch = [await self._queue.get()]
+                if self.busy():
+                    # Mail is pouring in: wait a moment so one flush serves more of it.
+                    await asyncio.sleep(LINGER_SECONDS)
                 while not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 await self._commit(batch)
