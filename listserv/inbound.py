@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
 STORED = "250 2.0.0 Message accepted"
+SENDER_OK = "250 2.1.0 Sender ok"
+SENDER_TOO_LONG = "553 5.1.7 Sender address too long"
 BAD_SYNTAX = "501 5.1.3 Bad recipient address syntax"
 NO_SUCH_LIST = "550 5.1.1 No such list here"
 RELAY_DENIED = "550 5.7.1 Relaying denied: this server only takes mail for its lists"
 STORE_FAILED = "451 4.3.0 Could not store the message; please try again later"
+
+MAX_PATH = 256
 
 Store = Callable[[Sequence[Received]], Awaitable[None]]
 
@@ -40,6 +44,18 @@ class ListservHandler:
         self._store = store
         self._lmtp = lmtp
         self.in_flight = 0  # DATA transactions being stored right now
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        # RFC 5321 4.5.3.1.3: a path is at most 256 octets. A longer one would
+        # not fit the inbound row, and the sender would get 451s for ever.
+        if len(address.encode()) > MAX_PATH:
+            log.info("refused MAIL FROM of %d octets from %s", len(address.encode()),
+                     _peer(session))
+            return SENDER_TOO_LONG
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return SENDER_OK
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:

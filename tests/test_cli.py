@@ -42,7 +42,8 @@ def test_the_operator_story_from_the_readme(cli_env: dict[str, str]) -> None:
     [alice] = json.loads(listed.stdout)
     assert alice == {"address": "alice@example.org", "display_name": "", "role": "member",
                      "delivery_mode": "regular", "delivery_status": "enabled",
-                     "moderated": False, "bounce_score": 0.0,
+                     "moderated": False, "receive_own_posts": True,
+                     "skip_if_addressed": False, "bounce_score": 0.0,
                      "created_at": alice["created_at"]}
 
 

@@ -218,3 +218,14 @@ async def test_the_listener_is_no_open_relay_even_without_lists(app: App) -> Non
     assert refused.value.code == 550
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Inbound)) == 0
+
+
+async def test_an_overlong_sender_is_refused_at_mail_not_stored_and_retried(app: App) -> None:
+    await make_list(app.sessions)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+            await client.mail("x" * 250 + "@example.org")
+        assert (refused.value.code, refused.value.message[:5]) == (553, "5.1.7")
+        await client.rset()
+        await client.sendmail("alice@example.org", ["ops@example.com"], make_message())
+    assert len(await stored(app)) == 1

@@ -100,6 +100,8 @@ def describe_member(member: Member) -> dict[str, Any]:
         "delivery_mode": member.delivery_mode,
         "delivery_status": member.delivery_status,
         "moderated": member.moderated,
+        "receive_own_posts": member.receive_own_posts,
+        "skip_if_addressed": member.skip_if_addressed,
         "bounce_score": member.bounce_score,
         "created_at": member.created_at.isoformat(),
     }
