@@ -16,14 +16,14 @@ import socket
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from listserv.db import outbox
 from listserv.db.engine import Sessions
-from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState
+from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
 from listserv.delivery import DeliveryResult, Smarthost
 from listserv.processing import ListCache, Rosters, Site, Unprocessable, handle
 from listserv.settings import Settings
@@ -37,10 +37,6 @@ GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
 GIVE_WAY_STEP = 0.01
 LEASE = timedelta(minutes=5)
 LEASE_MARGIN = timedelta(minutes=1)  # time left on a lease for a transaction to finish
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -119,7 +115,7 @@ class Workers:
         One transaction for the batch (one disk flush), a savepoint for each
         message so that one failure is kept as failed without undoing the rest.
         """
-        cache = ListCache(lease=outbox.Lease(self.worker_id, utcnow() + LEASE),
+        cache = ListCache(lease=outbox.Lease(self.worker_id, now() + LEASE),
                           rosters=self._rosters)
         async with self._writing(), self._sessions.begin() as session:
             rows = (await session.scalars(
@@ -143,7 +139,7 @@ class Workers:
         leased = len(cache.leased)
         try:
             async with session.begin_nested():
-                await handle(session, row, self._site, utcnow(), cache, self.worker_id)
+                await handle(session, row, self._site, now(), cache, self.worker_id)
         except Exception as exc:
             del cache.leased[leased:]  # rolled back with the savepoint: nothing to send
             row.state = InboundState.FAILED
@@ -173,7 +169,7 @@ class Workers:
                 if not claimed:
                     async with self._writing(), self._sessions.begin() as session:
                         claimed = await outbox.claim(session, worker=self.worker_id,
-                                                     now=utcnow(), lease=LEASE, limit=connections)
+                                                     now=now(), lease=LEASE, limit=connections)
                     self._leased.update(job.job_id for job in claimed)
                 for job in claimed:
                     await queue.put(job)  # waits while every connection is busy
@@ -190,10 +186,10 @@ class Workers:
         """Up to limit handed-off jobs whose lease still holds; the rest wait for the lease
         to run out and are claimed again (a long backlog must not be sent twice)."""
         taken: list[outbox.Claimed] = []
-        now = utcnow()
+        moment = now()
         while self._handoff and len(taken) < limit:
             job, until = self._handoff.pop(0)
-            if until - LEASE_MARGIN > now:
+            if until - LEASE_MARGIN > moment:
                 taken.append(job)
             else:
                 self._leased.discard(job.job_id)
@@ -229,7 +225,7 @@ class Workers:
             done = None in batch
             outcomes = [outcome for outcome in batch if outcome is not None]
             async with self._writing(), self._sessions.begin() as session:
-                await outbox.record(session, outcomes, utcnow())
+                await outbox.record(session, outcomes, now())
             self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
             retried = sum(1 for outcome in outcomes if outcome.temporary)
             if retried:
@@ -247,7 +243,7 @@ class Workers:
         """Whether nothing is waiting to be processed or delivered right now."""
         if self._leased or not self._results.empty():
             return False
-        now = utcnow()
+        moment = now()
         async with self._sessions() as session:
             incoming = await session.scalar(select(func.count()).select_from(Inbound)
                                             .where(Inbound.state == InboundState.INCOMING))
@@ -256,7 +252,7 @@ class Workers:
             due = await session.scalar(select(func.count()).select_from(DeliveryJob).where(
                 (DeliveryJob.state == JobState.SENDING)
                 | ((DeliveryJob.state == JobState.PENDING)
-                   & ((DeliveryJob.next_attempt_at <= now) | (DeliveryJob.attempts == 0)))))
+                   & ((DeliveryJob.next_attempt_at <= moment) | (DeliveryJob.attempts == 0)))))
         return not incoming and not due
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from listserv.core.message import POLICY, Post, header_text, parse_post
+from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.policy import ListPolicy
 
 # Attach the whole rejected message up to this size, only its headers above it.
@@ -55,7 +55,7 @@ def rejection(post: Post, policy: ListPolicy, reasons: list[str], *,
     if len(post.raw) <= ATTACH_WHOLE_LIMIT:
         message.add_attachment(parse_post(post.raw).message, disposition="inline")
     else:
-        headers = post.raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+        headers = header_block(post.raw).decode("ascii", "replace")
         message.add_attachment(headers, subtype="rfc822-headers", disposition="inline")
     if post.message_id:
         message["In-Reply-To"] = post.message_id
