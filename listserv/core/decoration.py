@@ -25,6 +25,7 @@ from urllib.parse import quote
 from listserv.core.footer import add_footer, footer_text, limit_line_lengths, repair_headers
 from listserv.core.message import POLICY, Post, header_text, parse_post
 from listserv.core.policy import ListPolicy, ReplyTo
+from listserv.core.replies import REPLY_PREFIXES
 
 # Headers are written as they came (refold_source="none"): the email package would
 # otherwise refold long ones and turn a long Message-ID in References into encoded
@@ -40,8 +41,6 @@ _LIST_HEADERS = ("List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Un
 # list password; X-Listserv-Rule-Hits is for moderators only (STYLE.md section 4).
 _INCOMING = ("Return-Path", "X-Listserv-Rule-Hits", "Approved", "Approve",
              "X-Approved", "X-Approve")
-_REPLY_PREFIXES = re.compile(r"(?:(?:re|aw|fwd?|wg|sv|antw)\s*(?:\[\d+\])?\s*:\s*)*",
-                             re.IGNORECASE)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 # The email package's generator recurses about five frames per MIME level; deeper
@@ -92,7 +91,7 @@ def prefixed_subject(subject: str, prefix: str) -> str:
         return subject
     if not subject.strip():
         return f"{prefix} (no subject)"
-    replies = _REPLY_PREFIXES.match(subject)
+    replies = REPLY_PREFIXES.match(subject)
     rest = subject[replies.end():] if replies else subject
     if rest.casefold().startswith(prefix.casefold()):
         return subject

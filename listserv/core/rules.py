@@ -3,8 +3,9 @@
 
 Each rule looks at a post, the list's policy and the facts the shell gathered
 (who the sender is, whether the Message-ID was seen lately) and returns a Hit
-when it wants something other than plain acceptance. Every rule runs; the
-hits are recorded; the first hit decides (DESIGN.md, "Flow of a post").
+when it wants something other than plain acceptance (or, for `approved`,
+acceptance whatever later rules say). Every rule runs; the hits are
+recorded; the first hit decides (DESIGN.md, "Flow of a post").
 
 No rule raises on a Post that parse_post produced, however broken the
 message: what cannot be read counts as absent, and a bad regular expression
@@ -14,11 +15,11 @@ in the list's settings is skipped.
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from listserv.core.addresses import normalise
 from listserv.core.message import Post, address_keys, header_texts
 from listserv.core.policy import Action, ListPolicy, PostingPolicy, Role, SenderStatus
+from listserv.core.replies import body_text, own_lines
 from listserv.errors import InvalidAddress
 
 
@@ -37,6 +38,7 @@ class Facts:
 
     sender: SenderStatus
     duplicate: bool = False  # this Message-ID was posted to the list within the window
+    approved: bool = False  # the post carries the list's moderator password
 
 
 Rule = Callable[[Post, ListPolicy, Facts], Hit | None]
@@ -86,6 +88,14 @@ def loop(post: Post, policy: ListPolicy, facts: Facts) -> Hit | None:
     return None
 
 
+def approved(post: Post, policy: ListPolicy, facts: Facts) -> Hit | None:
+    """Pass a post that carries the list's moderator password past every later rule."""
+    if not facts.approved:
+        return None
+    return Hit("approved", "it carries the list's moderator password (Approved:)",
+               Action.ACCEPT)
+
+
 # Mail commands (DESIGN.md, Addresses: ops-request@) people send to the post address.
 _MEMBERSHIP_VERBS = {"subscribe", "unsubscribe", "join", "leave", "remove", "signoff", "sign-off"}
 _MEMBERSHIP_WORDS = {"me", "please", "digest", "nodigest", "regular", "mime", "plain", "nomail"}
@@ -117,42 +127,11 @@ def _is_command(line: str, list_names: set[str]) -> bool:
     return verb == "confirm" and len(args) == 1 and _TOKEN.fullmatch(args[0]) is not None
 
 
-def _body_text(message: EmailMessage) -> str:
-    """The text/plain body, '' when there is none or it cannot be read."""
-    try:
-        part = message.get_body(preferencelist=("plain",))
-        if part is None:
-            return ""
-        payload = part.get_payload(decode=True)
-        charset = part.get_content_charset() or "utf-8"
-    except Exception:  # the email package raises on some malformed MIME
-        return ""
-    if not isinstance(payload, bytes):
-        return ""
-    payload = payload[:65536]  # enough to see whether the body is short
-    try:
-        return payload.decode(charset, errors="replace")
-    except Exception:  # an unknown or non-text charset
-        return payload.decode("utf-8", errors="replace")
-
-
-def _own_lines(text: str) -> list[str]:
-    """Non-empty lines the author wrote (no quotes, nothing after the signature separator),
-    at most enough to tell a short post from a long one."""
-    lines: list[str] = []
-    for line in text.splitlines():
-        if line.rstrip() == "--" or len(lines) >= _SHORT_BODY:
-            break
-        if line.strip() and not line.lstrip().startswith(">"):
-            lines.append(" ".join(line.split()))
-    return lines
-
-
 def administrivia(post: Post, policy: ListPolicy, facts: Facts) -> Hit | None:
     """Hit a short post whose subject or first lines are a mail command."""
     if not policy.administrivia:
         return None
-    lines = _own_lines(_body_text(post.message))
+    lines = own_lines(body_text(post.message), limit=_SHORT_BODY)
     if len(lines) >= _SHORT_BODY:
         return None
     names = {address.partition("@")[0].lower() for address in (policy.address, *policy.aliases)}
@@ -282,6 +261,7 @@ def duplicate_message_id(post: Post, policy: ListPolicy, facts: Facts) -> Hit | 
 # The order of DESIGN.md, "Flow of a post"; the first hit decides.
 RULES: tuple[Rule, ...] = (
     loop,
+    approved,
     administrivia,
     banned,
     emergency,

@@ -48,13 +48,26 @@ def assert_hit(hit: Hit | None, rule: Rule, action: Action | None) -> None:
 
 def test_rules_run_in_the_documented_order() -> None:
     assert [rule.__name__ for rule in RULES] == [
-        "loop", "administrivia", "banned", "emergency", "moderated_member", "nonmember",
+        "loop", "approved", "administrivia", "banned", "emergency", "moderated_member", "nonmember",
         "max_size", "max_recipients", "implicit_destination", "header_match",
         "duplicate_message_id"]
 
 
 def test_an_ordinary_member_post_hits_nothing() -> None:
     assert check(post(), LIST, MEMBER) == []
+
+
+def test_an_approved_post_is_accepted_whatever_later_rules_say() -> None:
+    facts = Facts(NONMEMBER.sender, approved=True)
+    hits = check(post(), replace(LIST, emergency=True), facts)
+    assert [(hit.rule, hit.action) for hit in hits[:2]] == [
+        ("approved", Action.ACCEPT), ("emergency", Action.HOLD)]
+    assert rules.approved(post(), LIST, NONMEMBER) is None
+
+
+def test_an_approved_post_that_loops_is_still_discarded() -> None:
+    looped = post(HEADERS + b"X-BeenThere: ops@example.com\n")
+    assert check(looped, LIST, Facts(MEMBER.sender, approved=True))[0].rule == "loop"
 
 
 @pytest.mark.parametrize(("headers", "policy", "action"), [
