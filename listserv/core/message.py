@@ -8,9 +8,8 @@ still becomes a Post; what is missing is empty, and the rules decide.
 
 import re
 from dataclasses import dataclass
-from email import message_from_bytes
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32, default
 from email.utils import getaddresses
 
@@ -95,6 +94,22 @@ def _author(message: Message) -> tuple[str, str]:
     return "", ""
 
 
+def _parse(clean: bytes) -> EmailMessage:
+    """Parse as well as the email package can: whole, else with the old policy (it has
+    bugs on some malformed headers), else the headers alone (MIME nested deeper than
+    the parser can recurse is left as one opaque body)."""
+    for policy, headers_only in ((POLICY, False), (compat32, False), (POLICY, True),
+                                 (compat32, True)):
+        try:
+            parser = BytesParser(_class=EmailMessage, policy=policy)
+            message = parser.parsebytes(clean, headersonly=headers_only)
+        except Exception:
+            continue
+        assert isinstance(message, EmailMessage)
+        return message
+    return EmailMessage(policy=POLICY)
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """A received message with what the rules need to know about it."""
@@ -113,12 +128,7 @@ class Post:
 def parse_post(raw: bytes, mail_from: str = "", recipient: str = "") -> Post:
     """Parse a raw message into a Post; never raises."""
     # NUL bytes are not allowed in mail (RFC 5322) and confuse parsers downstream.
-    clean = raw.replace(b"\x00", b"")
-    try:
-        message = message_from_bytes(clean, _class=EmailMessage, policy=POLICY)
-    except Exception:  # the email package has bugs on some malformed headers
-        message = message_from_bytes(clean, _class=EmailMessage, policy=compat32)  # type: ignore[arg-type]
-    assert isinstance(message, EmailMessage)
+    message = _parse(raw.replace(b"\x00", b""))
     try:
         author, author_name = _author(message)
         defects = tuple(type(defect).__name__ for part in message.walk()

@@ -30,3 +30,13 @@ def test_author_comes_from_from_only() -> None:
     assert post.author == ""
     post = parse_post(b"From: Alice <Alice@Example.ORG>\r\n\r\nbody", "other@example.org")
     assert (post.author, post.author_name) == ("alice@example.org", "Alice")
+
+
+def test_mime_nested_deeper_than_the_parser_recurses_is_read_as_headers_and_a_body() -> None:
+    depth = 1200
+    raw = b"From: Alice <alice@example.org>\r\nSubject: deep\r\n" + b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (n, n)
+        for n in range(depth)) + b"Content-Type: text/plain\r\n\r\nhi\r\n" + b"".join(
+        b"--b%d--\r\n" % n for n in reversed(range(depth)))
+    post = parse_post(raw)
+    assert (post.author, post.subject) == ("alice@example.org", "deep")
