@@ -83,7 +83,9 @@ class ListservHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
         peer, mid = _peer(session), message_id(raw)
-        messages = [Received(rcpt, envelope.mail_from or "", mid, raw, peer)
+        # aiosmtpd hands the null sender on as "<>"; stored, it is "" (as bounces have it).
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        messages = [Received(rcpt, mail_from, mid, raw, peer)
                     for rcpt in envelope.rcpt_tos]
         self.in_flight += 1
         try:
