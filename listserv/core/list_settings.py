@@ -161,6 +161,13 @@ def _compile(pattern: str) -> None:
         raise SettingError(f"bad regular expression {pattern!r}: {exc}") from None
 
 
+def _expiry_action(text: str) -> policy.Action:
+    action = policy.Action(_choice(policy.Action)(text))
+    if action not in (policy.Action.DISCARD, policy.Action.REJECT):
+        raise SettingError(f"expected discard or reject, got {text!r}")
+    return action
+
+
 def _password(text: str) -> str:
     if len(text) < 8:
         raise SettingError("a moderator password needs at least 8 characters")
@@ -205,6 +212,26 @@ _LIST: tuple[Setting, ...] = (
     Setting("personalize", _choice(policy.Personalize), "none, verp or full personalisation"),
     Setting("moderator_password", _password, "password for Approved: headers (stored hashed)",
             secret=True),
+    Setting("max_days_to_hold", _integer(1, 365), "held posts expire after this many days"),
+    Setting("hold_expiry_action", _expiry_action,
+            "what happens to an expired held post: discard, or reject (the author is told)"),
+    Setting("notify_author_on_hold", parse_bool, "tell the author a post awaits moderation"),
+    Setting("moderator_notices_per_hour", _integer(1, 1000),
+            "held-post notices per hour before the rest are summarised"),
+    Setting("flood_max_posts", _integer(0, 100_000),
+            "accepted posts per window that switch on emergency moderation; 0 = off"),
+    Setting("flood_window_minutes", _integer(1, 7 * 24 * 60), "the window for flood_max_posts"),
+    Setting("unsubscribe_confirm", parse_bool, "unsubscribing by mail needs a confirmation"),
+    Setting("send_welcome", parse_bool, "send a welcome message to new members"),
+    Setting("welcome_message", _text(10_000, single_line=False),
+            "the list's own welcome text (\\n for new lines); empty for the standard one"),
+    Setting("send_goodbye", parse_bool, "send a goodbye message to leaving members"),
+    Setting("goodbye_message", _text(10_000, single_line=False),
+            "the list's own goodbye text; empty for the standard one"),
+    Setting("notify_owners_of_subscriptions", parse_bool,
+            "tell the owners of each subscription and unsubscription"),
+    Setting("roster_visibility", _choice(policy.RosterVisibility),
+            "who may get the member list with the who command"),
 )
 
 _MEMBER: tuple[Setting, ...] = (

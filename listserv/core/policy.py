@@ -55,6 +55,14 @@ class SubscriptionPolicy(StrEnum):
     CONFIRM_THEN_MODERATE = "confirm_then_moderate"
 
 
+class RosterVisibility(StrEnum):
+    """Who may ask for the member list with the ``who`` command."""
+
+    PRIVATE = "private"  # nobody by mail; owners use the CLI
+    MEMBERS = "members"
+    PUBLIC = "public"
+
+
 class ReplyTo(StrEnum):
     LEAVE = "leave"  # keep the author's Reply-To
     LIST = "list"  # replies go to the list
@@ -121,6 +129,14 @@ class ListPolicy:
     ban_list: tuple[str, ...] = ()
     header_matches: tuple[HeaderMatch, ...] = ()
     strip_headers: tuple[str, ...] = ()
+    subscription_policy: SubscriptionPolicy = SubscriptionPolicy.CONFIRM
+    unsubscribe_confirm: bool = True
+    send_welcome: bool = True
+    welcome_message: str = ""  # '' for the standard text
+    send_goodbye: bool = True
+    goodbye_message: str = ""
+    notify_owners_of_subscriptions: bool = False
+    roster_visibility: RosterVisibility = RosterVisibility.PRIVATE
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""

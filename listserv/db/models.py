@@ -118,6 +118,21 @@ class MailingList(Base):
     personalize: Mapped[policy.Personalize] = mapped_column(
         state(policy.Personalize), default=policy.Personalize.NONE)
     moderator_password_hash: Mapped[str] = mapped_column(String(200), default="")
+    max_days_to_hold: Mapped[int] = mapped_column(default=7)
+    hold_expiry_action: Mapped[policy.Action] = mapped_column(
+        state(policy.Action), default=policy.Action.DISCARD)
+    notify_author_on_hold: Mapped[bool] = mapped_column(default=True)
+    moderator_notices_per_hour: Mapped[int] = mapped_column(default=10)
+    flood_max_posts: Mapped[int] = mapped_column(default=50)
+    flood_window_minutes: Mapped[int] = mapped_column(default=60)
+    unsubscribe_confirm: Mapped[bool] = mapped_column(default=True)
+    send_welcome: Mapped[bool] = mapped_column(default=True)
+    welcome_message: Mapped[str] = mapped_column(Text, default="")
+    send_goodbye: Mapped[bool] = mapped_column(default=True)
+    goodbye_message: Mapped[str] = mapped_column(Text, default="")
+    notify_owners_of_subscriptions: Mapped[bool] = mapped_column(default=False)
+    roster_visibility: Mapped[policy.RosterVisibility] = mapped_column(
+        state(policy.RosterVisibility), default=policy.RosterVisibility.PRIVATE)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
@@ -170,7 +185,8 @@ class Inbound(Base):
 
     __tablename__ = "inbound"
     __table_args__ = (Index("ix_inbound_state_id", "state", "id"),
-                      Index("ix_inbound_list_message_id", "list_id", "message_id"))
+                      Index("ix_inbound_list_message_id", "list_id", "message_id"),
+                      Index("ix_inbound_list_received", "list_id", "received_at"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int | None] = mapped_column(
@@ -193,15 +209,17 @@ class Inbound(Base):
 
 
 class HeldMessage(Base):
-    """A post waiting for a moderator's decision."""
+    """A post waiting for a moderator's decision, and the decision once made."""
 
     __tablename__ = "held_message"
+    __table_args__ = (Index("ix_held_message_open", "decided_at", "expires_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
                                          index=True)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # the moderators' reply address
+    withdraw_token: Mapped[str | None] = mapped_column(String(64), unique=True)  # the author's
     sender: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(998), default="")
@@ -212,6 +230,9 @@ class HeldMessage(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(320))
     decision: Mapped[str | None] = mapped_column(String(32))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None]  # when the moderators were told
+    notice: Mapped[str | None] = mapped_column(String(16))  # "single" or "summary"
 
 
 class PendingConfirmation(Base):

@@ -38,5 +38,13 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
         header_matches=tuple(HeaderMatch(rule["header"], rule["pattern"], Action(rule["action"]))
                              for rule in mlist.header_matches),
         strip_headers=tuple(mlist.strip_headers),
+        subscription_policy=mlist.subscription_policy,
+        unsubscribe_confirm=mlist.unsubscribe_confirm,
+        send_welcome=mlist.send_welcome,
+        welcome_message=mlist.welcome_message,
+        send_goodbye=mlist.send_goodbye,
+        goodbye_message=mlist.goodbye_message,
+        notify_owners_of_subscriptions=mlist.notify_owners_of_subscriptions,
+        roster_visibility=mlist.roster_visibility,
     )
 
