@@ -68,7 +68,8 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         stack.push_async_callback(_cancel, asyncio.create_task(writer.run(), name="writer"))
         loops = [asyncio.create_task(_supervised(name, loop), name=name)
                  for name, loop in (("processor", workers.process_inbound),
-                                    ("delivery", workers.deliver))]
+                                    ("delivery", workers.deliver),
+                                    ("housekeeping", workers.keep_house))]
         stack.push_async_callback(_stop_workers, workers, loops)
 
         connections: weakref.WeakSet[SMTP] = weakref.WeakSet()

@@ -1,90 +1,39 @@
 # SPDX-License-Identifier: Apache-2.0
 """Turn one stored inbound message into its outcome, in the caller's transaction.
 
-The recipient address is classified once; a post runs the pipeline, mail to
--owner is forwarded to the owners, and mail for flows this version does not
-run yet (commands, confirmations, bounces) is kept as 'deferred' for them.
-This module decides nothing itself: core.pipeline does.
+The recipient address is classified once: a post runs the pipeline (after
+the flood check and the moderator password), mail to -owner is forwarded to
+the owners, replies to -confirm+TOKEN go to confirmations, commands to
+-request/-join/-leave to requests, and bounces are kept as 'deferred' for
+the bounce flow. This module decides nothing itself: core.pipeline does.
 """
 
 import logging
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.archive import archive_post
+from listserv import confirmations, moderation, outgoing, requests
+from listserv.batch import ListCache, Site
+from listserv.core import approval
 from listserv.core.addresses import Destination, split_recipient, sub_address
-from listserv.core.decoration import render
 from listserv.core.message import Post, header_texts, parse_post
-from listserv.core.notices import may_autorespond, rejection
+from listserv.core.moderation import flood_notice
+from listserv.core.notices import rejection
 from listserv.core.pipeline import Distribute, Hold, Outcome, Reject, process, with_hits_header
-from listserv.core.policy import Action, ListPolicy, SenderStatus, Subscriber
-from listserv.core.recipients import chunk
+from listserv.core.policy import Action, ListPolicy, Role, SenderStatus
 from listserv.core.rules import Facts, Hit
 from listserv.db import history, outbox
-from listserv.db.lists import find_list
-from listserv.db.models import DigestItem, HeldMessage, Inbound, InboundState, MailingList
-from listserv.db.roster import load_subscribers, owner_addresses, roster_version
-from listserv.db.snapshots import load_policy
+from listserv.db.models import Inbound, InboundState, MailingList
+from listserv.db.roster import staff_addresses
 
 log = logging.getLogger(__name__)
-
-HOLD_DAYS = 7
-DAY = timedelta(days=1)
 
 
 class Unprocessable(Exception):
     """The message cannot be processed as things stand; it is kept as failed."""
-
-
-# list id -> (roster version, members by match key)
-Rosters = dict[int, tuple[tuple[int, datetime | None], dict[str, Subscriber]]]
-
-
-@dataclass
-class ListCache:
-    """Lists, policies and rosters read once per batch of messages (one transaction)."""
-
-    lease: outbox.Lease | None = None  # jobs queued are leased to the worker that queues them
-    leased: list[outbox.Claimed] = field(default_factory=list)
-    lists: dict[str, MailingList | None] = field(default_factory=dict)
-    queued: int = 0  # recipients queued in this transaction
-    policies: dict[int, ListPolicy] = field(default_factory=dict)
-    rosters: "Rosters" = field(default_factory=dict)  # shared between batches
-    checked: set[int] = field(default_factory=set)  # rosters known current in this batch
-
-    async def find_list(self, session: AsyncSession, key: str) -> MailingList | None:
-        if key not in self.lists:
-            self.lists[key] = await find_list(session, key)
-        return self.lists[key]
-
-    async def policy(self, session: AsyncSession, mlist: MailingList) -> ListPolicy:
-        if mlist.id not in self.policies:
-            self.policies[mlist.id] = await load_policy(session, mlist)
-        return self.policies[mlist.id]
-
-    async def roster(self, session: AsyncSession, mlist: MailingList) -> dict[str, Subscriber]:
-        """The list's members by match key, re-read only when the roster changed."""
-        if mlist.id not in self.checked:
-            version = await roster_version(session, mlist.id)
-            known = self.rosters.get(mlist.id)
-            if known is None or known[0] != version:
-                members = await load_subscribers(session, mlist.id)
-                self.rosters[mlist.id] = (version, {s.key: s for s in members})
-            self.checked.add(mlist.id)
-        return self.rosters[mlist.id][1]
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    """The site settings processing needs."""
-
-    hostname: str
-    max_recipients_per_transaction: int
-    autoresponses_per_day: int
 
 
 async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
@@ -100,6 +49,12 @@ async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
         await _post(session, row, mlist, site, now, cache)
     elif recipient.destination is Destination.OWNER:
         await _to_owners(session, row, mlist)
+    elif recipient.destination is Destination.CONFIRM:
+        row.disposition = await confirmations.handle_reply(
+            session, row, recipient.extension, mlist, site, now, cache)
+    elif recipient.destination in (Destination.REQUEST, Destination.JOIN, Destination.LEAVE):
+        row.disposition = await requests.handle_request(
+            session, row, recipient.destination, mlist, site, now, cache)
     else:
         row.state, row.disposition = InboundState.DEFERRED, "deferred"
         log.info("%s to %s kept for the %s flow", row.message_id or "(no Message-ID)",
@@ -110,15 +65,20 @@ async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
 
 async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: Site,
                 now: datetime, cache: ListCache) -> None:
+    await _check_flood(session, mlist, site, now, cache)
     policy = await cache.policy(session, mlist)
     post = parse_post(row.raw, row.mail_from, row.recipient)
+    approved = approval.approved_post(row.raw, post.message, mlist.moderator_password_hash)
+    if approved is not None:  # without the password: it reaches neither members nor archive
+        post = parse_post(approved, row.mail_from, row.recipient)
     roster = await cache.roster(session, mlist)
     member = roster.get(post.author) if post.author else None
     window = timedelta(hours=mlist.duplicate_window_hours)
     duplicate = bool(mlist.duplicate_window_hours) and await history.seen_message_id(
         session, list_id=mlist.id, message_id=row.message_id, since=now - window,
         exclude_id=row.id)
-    facts = Facts(member.status() if member else SenderStatus(post.author), duplicate)
+    facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
+                  approved is not None)
     outcome = process(post, policy, facts, list(roster.values()),
                       message_id=make_msgid(domain=site.hostname), now=now)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
@@ -129,11 +89,40 @@ async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: S
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
-            await _distribute(session, outcome, policy, mlist, post, site, cache)
+            await outgoing.distribute(session, outcome.message, outcome.recipients, policy,
+                                      mlist.id, site, cache)
+            cache.accepted[mlist.id] = cache.accepted.get(mlist.id, 0) + 1
         case Hold():
-            _hold(session, row, post, outcome.hits, mlist, now)
+            await moderation.hold(session, row, post, outcome.hits,
+                                  with_hits_header(post.raw, outcome.hits), mlist, site, now,
+                                  cache)
         case Reject():
             await _reject(session, post, outcome.hits, policy, mlist, site, now)
+
+
+async def _check_flood(session: AsyncSession, mlist: MailingList, site: Site, now: datetime,
+                       cache: ListCache) -> None:
+    """Past the list's flood limit of accepted posts, switch on emergency moderation."""
+    if not mlist.flood_max_posts or mlist.emergency:
+        return
+    if mlist.id not in cache.accepted:
+        cache.accepted[mlist.id] = int(await session.scalar(
+            select(func.count()).select_from(Inbound).where(
+                Inbound.list_id == mlist.id, Inbound.disposition == history.ACCEPTED,
+                Inbound.received_at >= now - timedelta(minutes=mlist.flood_window_minutes)))
+            or 0)
+    if cache.accepted[mlist.id] < mlist.flood_max_posts:
+        return
+    mlist.emergency = True
+    cache.forget(mlist)
+    log.warning("%s: %d posts accepted within %d minutes; emergency moderation is on",
+                mlist.address, cache.accepted[mlist.id], mlist.flood_window_minutes)
+    staff = await staff_addresses(session, mlist.id)
+    if staff:
+        policy = await cache.policy(session, mlist)
+        message = flood_notice(policy, cache.accepted[mlist.id], mlist.flood_window_minutes,
+                               to=staff, message_id=make_msgid(domain=site.hostname), now=now)
+        await outgoing.send(session, message, staff, policy, mlist.id, "flood")
 
 
 def _disposition(outcome: Outcome) -> str:
@@ -141,50 +130,17 @@ def _disposition(outcome: Outcome) -> str:
         type(outcome), "discarded")
 
 
-async def _distribute(session: AsyncSession, outcome: Distribute, policy: ListPolicy,
-                      mlist: MailingList, post: Post, site: Site, cache: ListCache) -> None:
-    raw = render(outcome.message)
-    if policy.archive:
-        await archive_post(session, mlist.id, raw)
-    session.add(DigestItem(list_id=mlist.id, raw=raw))
-    message_id = str(outcome.message.get("Message-ID", post.message_id))
-    cache.queued += len(outcome.recipients)
-    cache.leased += await outbox.enqueue(
-        session, list_id=mlist.id, kind="post", raw=raw, mail_from=policy.sub_address("-bounces"),
-        message_id=message_id, lease=cache.lease,
-        transactions=chunk(outcome.recipients, site.max_recipients_per_transaction))
-
-
-def _hold(session: AsyncSession, row: Inbound, post: Post, hits: list[Hit],
-          mlist: MailingList, now: datetime) -> None:
-    session.add(HeldMessage(
-        list_id=mlist.id, inbound_id=row.id, token=secrets.token_hex(16),
-        sender=post.author or post.mail_from, subject=post.subject[:2000],
-        message_id=post.message_id[:998], reasons=[hit.reason for hit in hits],
-        raw=with_hits_header(row.raw, hits), held_at=now,
-        expires_at=now + timedelta(days=HOLD_DAYS)))
-
-
 async def _reject(session: AsyncSession, post: Post, hits: list[Hit], policy: ListPolicy,
                   mlist: MailingList, site: Site, now: datetime) -> None:
-    if not may_autorespond(post):
-        return
-    address = post.mail_from.lower()
-    if await history.notices_since(session, address, now - DAY) >= site.autoresponses_per_day:
-        log.info("%s: no rejection notice to %s, daily limit reached", post.message_id, address)
-        return
     notice = rejection(post, policy, [hit.reason for hit in hits if hit.action is Action.REJECT],
                        message_id=make_msgid(domain=site.hostname), now=now)
-    await outbox.enqueue(session, list_id=mlist.id, kind="notice", raw=render(notice),
-                         mail_from=policy.sub_address("-bounces"),
-                         transactions=[[post.mail_from]], message_id=str(notice["Message-ID"]))
-    history.log_notice(session, list_id=mlist.id, address=address, kind="rejection", now=now)
+    await outgoing.answer(session, post, notice, policy, mlist.id, site, now, "rejection")
 
 
 async def _to_owners(session: AsyncSession, row: Inbound, mlist: MailingList) -> None:
     """Pass mail for ops-owner@ on to the owners, unchanged but for a loop marker."""
     owner_address = sub_address(mlist.address, "-owner")
-    owners = await owner_addresses(session, mlist.id)
+    owners = await staff_addresses(session, mlist.id, (Role.OWNER,))
     if not owners:
         raise Unprocessable(f"{mlist.address} has no owners to forward to")
     message = parse_post(row.raw).message

@@ -21,11 +21,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from listserv import moderation
+from listserv.batch import ListCache, Rosters, Site
 from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
 from listserv.delivery import DeliveryResult, Smarthost
-from listserv.processing import ListCache, Rosters, Site, Unprocessable, handle
+from listserv.processing import Unprocessable, handle
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ PROCESS_BATCH = 10  # messages per processing transaction
 FANOUT_PER_TRANSACTION = 1000  # recipients queued before a batch commits early
 GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
 GIVE_WAY_STEP = 0.01
+HOUSEKEEPING_SECONDS = 60.0
 LEASE = timedelta(minutes=5)
 LEASE_MARGIN = timedelta(minutes=1)  # time left on a lease for a transaction to finish
 
@@ -54,8 +57,7 @@ class Workers:
         self._intake_busy = intake_busy
         self._engine = engine
         self._sessions = sessions
-        self._site = Site(settings.hostname, settings.max_recipients_per_transaction,
-                          settings.autoresponses_per_day)
+        self._site = Site.from_settings(settings)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.inbound_ready = asyncio.Event()
         self.jobs_ready = asyncio.Event()
@@ -150,6 +152,22 @@ class Workers:
                 log.exception("%s (inbound %d): processing failed; kept as failed",
                               message_id, row_id)
                 row.error = traceback.format_exc()
+
+    async def keep_house(self) -> None:
+        """Once a minute: expire held posts nobody decided, summarise held-post floods."""
+        while not self._stopping.is_set():
+            await self.housekeeping(now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), HOUSEKEEPING_SECONDS)
+
+    async def housekeeping(self, moment: datetime) -> None:
+        """The periodic work that is due at this moment (tests pass a moment of their own)."""
+        cache = ListCache(rosters=self._rosters)
+        async with self._writing(), self._sessions.begin() as session:
+            expired = await moderation.expire(session, self._site, moment, cache)
+            summaries = await moderation.send_summaries(session, self._site, moment, cache)
+        if expired or summaries:
+            self.jobs_ready.set()
 
     async def deliver(self) -> None:
         """Claim due jobs and hand them to sender tasks, one smarthost connection each.

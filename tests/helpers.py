@@ -18,13 +18,17 @@ LISTSERV = str(Path(sys.executable).with_name("listserv"))
 
 
 def make_message(*, sender: str = "alice@example.org", to: str = "ops@example.com",
-                 subject: str = "Hello", body: str = "Hi all.\n") -> bytes:
+                 subject: str = "Hello", body: str = "Hi all.\n",
+                 html: str | None = None) -> bytes:
+    """A message as a mail client writes it; with html, a multipart/alternative."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="example.org")
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message.as_bytes(policy=SMTP)  # CRLF, as on the wire and as stored
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``listserv members add|import|export|list|set|remove``."""
+"""``listserv members add|import|export|list|set|remove|invite``."""
 
 import argparse
 import sys
@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from listserv import subscriptions
+from listserv.batch import ListCache, Site
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
@@ -15,6 +17,7 @@ from listserv.core.roster import RosterEntry, RosterError, read_roster, write_ro
 from listserv.db import members as db_members
 from listserv.db.engine import open_database
 from listserv.db.lists import get_list
+from listserv.db.models import now
 from listserv.errors import ListservError
 from listserv.settings import Settings
 
@@ -57,6 +60,12 @@ def add_commands(commands: Commands) -> None:
     remove.add_argument("address", help="the list")
     remove.add_argument("emails", nargs="+", metavar="EMAIL")
     remove.set_defaults(run=remove_members)
+
+    invite = sub.add_parser("invite", help="invite addresses by mail; replying subscribes")
+    invite.add_argument("address", help="the list")
+    invite.add_argument("emails", nargs="+", metavar="EMAIL",
+                        help="alice@example.org or 'Alice Example <alice@example.org>'")
+    invite.set_defaults(run=invite_members)
 
 
 async def add_members(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,4 +152,19 @@ async def remove_members(args: argparse.Namespace, settings: Settings) -> int:
             await s.delete(await db_members.get_member(s, mlist, email))
     for email in args.emails:
         print(f"removed {email} from {mlist.address}")
+    return 0
+
+
+async def invite_members(args: argparse.Namespace, settings: Settings) -> int:
+    """Queue an invitation for each address; the running server sends them."""
+    parsed = [parse_mailbox(email) for email in args.emails]
+    site = Site.from_settings(settings)
+    async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
+        mlist = await get_list(s, args.address)
+        scope = subscriptions.Scope(s, mlist, site, now(), ListCache(), "(command line)")
+        invited = [(mailbox, await subscriptions.invite(scope, mailbox, name))
+                   for name, mailbox in parsed]
+    for mailbox, sent in invited:
+        print(f"invited {mailbox} to {mlist.address}" if sent
+              else f"{mailbox} is a member of {mlist.address} already; not invited")
     return 0

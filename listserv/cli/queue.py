@@ -37,6 +37,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  failed #{row['id']} to {row['recipient']} {row['message_id']}: {error}")
     print(f"held: {_counts(summary['held'])}")
     print(f"pending confirmations: {summary['pending_confirmations']}")
+    for row in summary["confirmations_waiting"]:
+        print(f"  {row['list']}: {row['action']} {row['address']}, "
+              f"expires {row['expires_at']:%Y-%m-%d %H:%M}")
     print(f"delivery jobs: {_counts(summary['delivery_jobs'])}; "
           f"{summary['recipients_waiting']} recipients waiting")
     for job in summary["delivery_problems"]:

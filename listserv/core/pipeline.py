@@ -60,14 +60,20 @@ def process(post: Post, policy: ListPolicy, facts: Facts, subscribers: Sequence[
     hits = rules.check(post, policy, facts)
     match hits[0].action if hits else Action.ACCEPT:
         case Action.ACCEPT:
-            message = decorate(post, policy, message_id=message_id, now=now)
-            return Distribute(message, regular_recipients(subscribers, post), hits)
+            return accept(post, policy, subscribers, message_id=message_id, now=now, hits=hits)
         case Action.HOLD:
             return Hold(hits)
         case Action.REJECT:
             return Reject(hits)
         case _:
             return Discard(hits)
+
+
+def accept(post: Post, policy: ListPolicy, subscribers: Sequence[Subscriber], *,
+           message_id: str, now: datetime, hits: Sequence[Hit] = ()) -> Distribute:
+    """Distribute a post: accepted by the rules, or approved by a moderator."""
+    message = decorate(post, policy, message_id=message_id, now=now)
+    return Distribute(message, regular_recipients(subscribers, post), list(hits))
 
 
 def describe_hits(hits: Sequence[Hit]) -> str:

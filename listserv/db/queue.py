@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What waits, and why: the data behind ``listserv queue``."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,13 +17,15 @@ from listserv.db.models import (
     MailingList,
     PendingConfirmation,
     RecipientState,
+    now,
 )
 
 SHOWN = 50  # rows listed per section; the counts cover everything
 
 
-async def queue_summary(session: AsyncSession) -> dict[str, Any]:
+async def queue_summary(session: AsyncSession, moment: datetime | None = None) -> dict[str, Any]:
     """Counts per state, plus the failed and retried items with their last error."""
+    moment = moment or now()
     inbound_counts = {state: count for state, count in await session.execute(
         select(Inbound.state, func.count()).group_by(Inbound.state))}
     job_counts = {state: count for state, count in await session.execute(
@@ -40,9 +43,12 @@ async def queue_summary(session: AsyncSession) -> dict[str, Any]:
     held = {address: count for address, count in await session.execute(
         select(MailingList.address, func.count()).join(HeldMessage)
         .where(HeldMessage.decided_at.is_(None)).group_by(MailingList.address))}
+    waiting = PendingConfirmation.used_at.is_(None) & (PendingConfirmation.expires_at > moment)
     confirmations = await session.scalar(
-        select(func.count()).select_from(PendingConfirmation)
-        .where(PendingConfirmation.used_at.is_(None)))
+        select(func.count()).select_from(PendingConfirmation).where(waiting))
+    pending = (await session.execute(
+        select(MailingList.address, PendingConfirmation).join(PendingConfirmation)
+        .where(waiting).order_by(PendingConfirmation.expires_at).limit(SHOWN))).all()
     return {
         "inbound": {str(state): count for state, count in inbound_counts.items()},
         "inbound_failed": [{"id": row.id, "recipient": row.recipient,
@@ -51,6 +57,10 @@ async def queue_summary(session: AsyncSession) -> dict[str, Any]:
                            for row in failed_inbound],
         "held": held,
         "pending_confirmations": int(confirmations or 0),
+        # Never the token: whoever has it can confirm.
+        "confirmations_waiting": [{"list": address, "action": row.action,
+                                   "address": row.address, "created_at": row.created_at,
+                                   "expires_at": row.expires_at} for address, row in pending],
         "delivery_jobs": {str(state): count for state, count in job_counts.items()},
         "recipients_waiting": int(waiting_recipients or 0),
         "delivery_problems": [{"id": job.id, "kind": job.kind, "message_id": job.message_id,

@@ -30,7 +30,10 @@ async def roster_version(session: AsyncSession, list_id: int) -> tuple[int, date
     return int(count), latest
 
 
-async def owner_addresses(session: AsyncSession, list_id: int) -> list[str]:
+async def staff_addresses(session: AsyncSession, list_id: int,
+                          roles: tuple[Role, ...] = (Role.MODERATOR, Role.OWNER)) -> list[str]:
+    """The addresses of the list's owners and moderators (or of the roles given)."""
     rows = await session.scalars(select(Member.address).where(Member.list_id == list_id,
-                                                              Member.role == Role.OWNER))
+                                                              Member.role.in_(roles))
+                                 .order_by(Member.id))
     return list(rows)

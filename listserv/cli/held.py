@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``listserv held list|show|approve|reject|discard``: held posts from the command line.
+
+Decisions go through the same code as decisions by mail (listserv.moderation);
+the running server sends what they queue.
+"""
+
+import argparse
+import getpass
+import sys
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv import moderation
+from listserv.batch import ListCache, Site
+from listserv.cli.parser import Commands, add_json_flag, print_json
+from listserv.core.moderation import Decision, Verdict
+from listserv.db.engine import open_database
+from listserv.db.lists import get_list
+from listserv.db.models import HeldMessage, MailingList, now
+from listserv.errors import Conflict, NotFound
+from listserv.settings import Settings
+
+_VERDICTS = {"approve": Verdict.APPROVE, "reject": Verdict.REJECT, "discard": Verdict.DISCARD}
+
+
+def add_commands(commands: Commands) -> None:
+    parser = commands.add_parser("held", help="posts held for moderation")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    show_all = sub.add_parser("list", help="the posts waiting for a decision")
+    show_all.add_argument("address", help="the list")
+    add_json_flag(show_all)
+    show_all.set_defaults(run=list_held)
+
+    show = sub.add_parser("show", help="one held post, with the message as received")
+    show.add_argument("id", type=int)
+    add_json_flag(show)
+    show.set_defaults(run=show_held)
+
+    for name, verdict in _VERDICTS.items():
+        decide = sub.add_parser(name, help=f"{verdict} a held post")
+        decide.add_argument("id", type=int)
+        if verdict is Verdict.REJECT:
+            decide.add_argument("--reason", default="", help="told to the author")
+        decide.set_defaults(run=decide_held, verdict=verdict)
+
+
+def _describe(held: HeldMessage, moment: datetime) -> dict[str, Any]:
+    return {"id": held.id, "author": held.sender, "subject": held.subject,
+            "reasons": held.reasons, "message_id": held.message_id,
+            "held_at": held.held_at.isoformat(), "expires_at": held.expires_at.isoformat(),
+            "age_hours": round((moment - held.held_at).total_seconds() / 3600, 1),
+            "size": len(held.raw), "decision": held.decision, "decided_by": held.decided_by,
+            "decided_at": held.decided_at.isoformat() if held.decided_at else None}
+
+
+async def list_held(args: argparse.Namespace, settings: Settings) -> int:
+    moment = now()
+    async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
+        mlist = await get_list(s, args.address)
+        rows = (await s.scalars(select(HeldMessage).where(
+            HeldMessage.list_id == mlist.id, HeldMessage.decided_at.is_(None))
+            .order_by(HeldMessage.id))).all()
+        held = [_describe(row, moment) for row in rows]
+    if args.json:
+        print_json(held)
+        return 0
+    for post in held:
+        print(f"{post['id']:>6}  {post['age_hours']:>6}h  {post['author']}  {post['subject']}")
+        for reason in post["reasons"]:
+            print(f"{'':16}{reason}")
+    if not held:
+        print(f"nothing held on {mlist.address}")
+    return 0
+
+
+async def _get_held(session: AsyncSession, held_id: int) -> HeldMessage:
+    held = await session.get(HeldMessage, held_id)
+    if held is None:
+        raise NotFound(f"no held post with id {held_id}")
+    return held
+
+
+async def show_held(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
+        held = await _get_held(s, args.id)
+        described = _describe(held, now())
+        raw = held.raw
+    if args.json:
+        print_json(described | {"raw": raw.decode("utf-8", "replace")})
+        return 0
+    for key, value in described.items():
+        print(f"{key}: {value}")
+    print()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw)
+    return 0
+
+
+async def decide_held(args: argparse.Namespace, settings: Settings) -> int:
+    decision = Decision(args.verdict, getattr(args, "reason", "") or "")
+    by = f"{getpass.getuser()} (command line)"
+    async with open_database(settings.async_database_url) as (_, sessions), \
+            sessions.begin() as s:
+        held = await _get_held(s, args.id)
+        if held.decided_at is not None:
+            raise Conflict(moderation.already_decided(held))
+        mlist = await s.get_one(MailingList, held.list_id)
+        print(await moderation.decide(s, held, mlist, decision, by,
+                                      Site.from_settings(settings), now(), ListCache()))
+    return 0

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Mail to ops-confirm+TOKEN@: find what the token stands for and act on the reply.
+
+A token was mailed to one person only: the moderators of a held post, its
+author (to withdraw it), or the address a request is about. A reply with
+a token of another list, an unknown, used or expired token, or from someone
+who may not decide, changes nothing; the sender gets a short answer (never
+an automatic reply or a bounce, which get nothing).
+"""
+
+import logging
+from datetime import datetime
+from email.utils import make_msgid
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from listserv import moderation, outgoing, subscriptions
+from listserv.batch import ListCache, Site
+from listserv.core import moderation as notices
+from listserv.core.addresses import sub_address
+from listserv.core.message import Post, parse_post
+from listserv.core.moderation import Decision, Verdict, parse_decision, parse_withdrawal
+from listserv.core.notices import may_autorespond
+from listserv.core.policy import Role
+from listserv.core.replies import reply_lines, reply_subject
+from listserv.db.models import HeldMessage, Inbound, MailingList
+
+log = logging.getLogger(__name__)
+
+READ_LINES = 3  # a decision is the first line; a few more cost nothing
+
+
+async def handle_reply(session: AsyncSession, row: Inbound, token: str, mlist: MailingList,
+                       site: Site, now: datetime, cache: ListCache) -> str:
+    """Act on a reply to a confirm address; return the inbound row's disposition."""
+    post = parse_post(row.raw, row.mail_from, row.recipient)
+    if not may_autorespond(post):
+        log.info("%s to %s ignored: automatic mail decides nothing", _id(post), row.recipient)
+        return "ignored"
+    held = await session.scalar(select(HeldMessage).where(
+        HeldMessage.list_id == mlist.id,
+        or_(HeldMessage.token == token, HeldMessage.withdraw_token == token))) if token else None
+    staff = await _is_staff(session, post, mlist, cache)
+    if held is not None and held.token == token:
+        text = await _moderator_reply(session, post, held, mlist, staff, site, now, cache)
+    elif held is not None:
+        text = await _author_reply(session, post, held, mlist, site, now, cache)
+    elif (answered := await subscriptions.confirm_by_reply(
+            session, post, token, mlist, site, now, cache)) is not None:
+        text = answered
+    else:
+        log.info("%s to %s: unknown, used or expired token", _id(post), row.recipient)
+        text = ("Nothing was done: this reply address is unknown, already used, or expired. "
+                f"Requests about {mlist.address} go to {sub_address(mlist.address, '-request')}.")
+    await _answer(session, post, text, mlist, staff, site, now, cache)
+    return "answered"
+
+
+async def _is_staff(session: AsyncSession, post: Post, mlist: MailingList,
+                    cache: ListCache) -> bool:
+    """Whether the reply's From is a moderator or owner of the list."""
+    roster = await cache.roster(session, mlist)
+    member = roster.get(post.author) if post.author else None
+    return member is not None and member.role in (Role.MODERATOR, Role.OWNER)
+
+
+async def _moderator_reply(session: AsyncSession, post: Post, held: HeldMessage,
+                           mlist: MailingList, staff: bool, site: Site, now: datetime,
+                           cache: ListCache) -> str:
+    if not staff:
+        log.warning("%s: %s is no moderator of %s; held post %d not decided", _id(post),
+                    post.author or "(no author)", mlist.address, held.id)
+        return ("Nothing was done: only the list's moderators and owners can decide on held "
+                "posts, and your address is not one of them.")
+    if held.decided_at is not None:
+        return moderation.already_decided(held)
+    if held.expires_at <= now:
+        return f"Nothing was done: {moderation.held_post(held).describe()} has expired."
+    decision = parse_decision(reply_subject(post.subject),
+                              reply_lines(post.message, limit=READ_LINES))
+    if decision is None:
+        return ("Nothing was done: the first line of your reply is not a decision. "
+                "Answer with one of: approve, approve always, reject REASON, discard, ban, "
+                "defer.")
+    return await moderation.decide(session, held, mlist, decision, post.author, site, now,
+                                   cache)
+
+
+async def _author_reply(session: AsyncSession, post: Post, held: HeldMessage,
+                        mlist: MailingList, site: Site, now: datetime, cache: ListCache) -> str:
+    if held.decided_at is not None:
+        return f"Nothing was done: your post was already decided on ({held.decision})."
+    if not parse_withdrawal(reply_lines(post.message, limit=READ_LINES)):
+        return ("Nothing was done. To withdraw your post, reply with the word withdraw; "
+                "otherwise it stays with the moderators.")
+    return await moderation.decide(session, held, mlist, Decision(Verdict.WITHDRAW),
+                                   post.author or post.mail_from, site, now, cache)
+
+
+async def _answer(session: AsyncSession, post: Post, text: str, mlist: MailingList,
+                  staff: bool, site: Site, now: datetime, cache: ListCache) -> None:
+    """Answer the reply; moderators are always answered, others within the daily limit."""
+    policy = await cache.policy(session, mlist)
+    message = notices.answer(policy, post.mail_from, text, regarding=post.subject, now=now,
+                             message_id=make_msgid(domain=site.hostname))
+    if post.message_id:
+        message["In-Reply-To"] = post.message_id
+    if staff:
+        await outgoing.send(session, message, [post.mail_from], policy, mlist.id, "answer")
+    else:
+        await outgoing.answer(session, post, message, policy, mlist.id, site, now, "answer")
+
+
+def _id(post: Post) -> str:
+    return post.message_id or "(no Message-ID)"
