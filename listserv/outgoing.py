@@ -8,6 +8,7 @@ never go to mail that must not be answered (core.notices.may_autorespond).
 """
 
 import logging
+import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ from listserv.batch import ListCache, Site
 from listserv.core.decoration import render
 from listserv.core.message import Post
 from listserv.core.notices import may_autorespond
+from listserv.core.personal import personalization
 from listserv.core.policy import ListPolicy
 from listserv.core.recipients import chunk
 from listserv.db import history, outbox
@@ -37,10 +39,12 @@ async def distribute(session: AsyncSession, message: EmailMessage, recipients: S
         await archive_post(session, list_id, raw)
     session.add(DigestItem(list_id=list_id, raw=raw))
     cache.queued += len(recipients)
+    personalize, footer = personalization(policy, random.random())
     cache.leased += await outbox.enqueue(
         session, list_id=list_id, kind="post", raw=raw, mail_from=policy.sub_address("-bounces"),
         message_id=str(message.get("Message-ID", "")), lease=cache.lease,
-        transactions=chunk(list(recipients), site.max_recipients_per_transaction))
+        transactions=chunk(list(recipients), site.max_recipients_per_transaction),
+        personalize=personalize, footer=footer)
 
 
 async def send(session: AsyncSession, message: EmailMessage, to: Sequence[str],

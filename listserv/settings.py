@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     max_recipients_per_transaction: Annotated[int, Field(ge=1, le=1000)] = 100
     delivery_connections: Annotated[int, Field(ge=1, le=100)] = 4
     autoresponses_per_day: Annotated[int, Field(ge=0)] = 10
+    retry_initial_seconds: Annotated[int, Field(ge=1)] = 60
+    retry_max_seconds: Annotated[int, Field(ge=1)] = 3600
+    retry_give_up_hours: Annotated[int, Field(ge=1)] = 120
     confirm_days: Annotated[int, Field(ge=1, le=365)] = 3
     confirmations_per_day: Annotated[int, Field(ge=1, le=1000)] = 3
     hostname: str = Field(default_factory=socket.getfqdn)

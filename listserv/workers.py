@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from listserv import moderation
 from listserv.batch import ListCache, Rosters, Site
+from listserv.core.backoff import RetryPolicy
+from listserv.core.personal import envelope_sender, personal_copy
+from listserv.core.policy import Personalize
 from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
@@ -58,6 +61,9 @@ class Workers:
         self._engine = engine
         self._sessions = sessions
         self._site = Site.from_settings(settings)
+        self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
+                                  timedelta(seconds=settings.retry_max_seconds),
+                                  timedelta(hours=settings.retry_give_up_hours))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.inbound_ready = asyncio.Event()
         self.jobs_ready = asyncio.Event()
@@ -227,11 +233,29 @@ class Workers:
         smarthost = Smarthost(self._settings)
         try:
             while (job := await queue.get()) is not None:
-                results = await smarthost.send(job.mail_from, list(job.recipients), job.raw) \
-                    if job.recipients else []
-                self._results.put_nowait(_outcome(job, results))
+                if job.personalize is Personalize.NONE:
+                    results = await smarthost.send(job.mail_from, list(job.recipients),
+                                                   job.raw) if job.recipients else []
+                    self._results.put_nowait(_outcome(job, results))
+                else:
+                    await self._send_personal(smarthost, job)
         finally:
             await smarthost.close()
+
+    async def _send_personal(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
+        """One transaction per member, each delivery recorded as it happens (VERP, full)."""
+        failed: list[DeliveryResult] = []
+        for recipient, recipient_id in job.recipients.items():
+            raw = personal_copy(job.raw, job.footer, recipient) \
+                if job.personalize is Personalize.FULL else job.raw
+            [result] = await smarthost.send(envelope_sender(job.mail_from, recipient),
+                                            [recipient], raw)
+            if result.delivered:
+                self._results.put_nowait(outbox.Outcome(job, [recipient_id], {}, {},
+                                                        final=False))
+            else:
+                failed.append(result)
+        self._results.put_nowait(_outcome(job, failed))
 
     async def _record_results(self) -> None:
         """Commit delivery results in batches: one transaction for all that are ready."""
@@ -243,19 +267,36 @@ class Workers:
             done = None in batch
             outcomes = [outcome for outcome in batch if outcome is not None]
             async with self._writing(), self._sessions.begin() as session:
-                await outbox.record(session, outcomes, now())
+                await outbox.record(session, outcomes, now(), self._retry)
             self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
             retried = sum(1 for outcome in outcomes if outcome.temporary)
             if retried:
                 log.warning("%d delivery jobs have recipients to retry", retried)
 
     async def release_leases(self) -> None:
-        """On SQLite only this process can hold leases: free those a dead process left."""
+        """At start: free the leases of processes that are gone, so their jobs go out now.
+
+        On SQLite only this process can hold leases. On PostgreSQL those of
+        dead processes on this machine (a kill -9, a crash; in a container the
+        restarted process may even have the same pid) are freed; other
+        machines' leases run out by themselves.
+        """
+        held = (DeliveryJob.state == JobState.SENDING)
         if self._engine.dialect.name != "sqlite":
-            return
+            host, _, _ = self.worker_id.rpartition(":")
+            async with self._sessions() as session:
+                owners = (await session.scalars(select(DeliveryJob.claimed_by).where(
+                    held, DeliveryJob.claimed_by.startswith(f"{host}:")).distinct())).all()
+            gone = [owner for owner in owners if owner and _gone(owner, self.worker_id)]
+            if not gone:
+                return
+            held = held & DeliveryJob.claimed_by.in_(gone)
         async with self._writing(), self._sessions.begin() as session:
-            await session.execute(update(DeliveryJob).where(DeliveryJob.state == JobState.SENDING)
-                                  .values(state=JobState.PENDING, lease_until=None))
+            freed = await session.execute(update(DeliveryJob).where(held)
+                                          .values(state=JobState.PENDING, lease_until=None))
+        if freed.rowcount:  # type: ignore[attr-defined]
+            log.warning("%d delivery jobs of a process that stopped without finishing them "
+                        "are queued again", freed.rowcount)  # type: ignore[attr-defined]
 
     async def idle(self) -> bool:
         """Whether nothing is waiting to be processed or delivered right now."""
@@ -272,6 +313,22 @@ class Workers:
                 | ((DeliveryJob.state == JobState.PENDING)
                    & ((DeliveryJob.next_attempt_at <= moment) | (DeliveryJob.attempts == 0)))))
         return not incoming and not due
+
+
+def _gone(owner: str, worker_id: str) -> bool:
+    """Whether the process that holds a lease (host:pid on this host) no longer runs."""
+    if owner == worker_id:
+        return True  # our own pid before this start: a former incarnation's lease
+    pid = owner.rpartition(":")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
 
 
 def _outcome(job: outbox.Claimed, results: list[DeliveryResult]) -> outbox.Outcome:

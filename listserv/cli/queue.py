@@ -6,7 +6,8 @@ from typing import Any
 
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.db.engine import open_database
-from listserv.db.queue import queue_summary
+from listserv.db.models import now
+from listserv.db.queue import queue_summary, retry_now
 from listserv.settings import Settings
 
 
@@ -14,6 +15,18 @@ def add_commands(commands: Commands) -> None:
     queue = commands.add_parser("queue", help="what waits to be processed or delivered, and why")
     add_json_flag(queue)
     queue.set_defaults(run=show_queue)
+    actions = queue.add_subparsers(dest="action", metavar="ACTION")
+    retry = actions.add_parser("retry", help="try the deliveries waiting for a retry now")
+    retry.set_defaults(run=retry_queue)
+
+
+async def retry_queue(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_database(settings.async_database_url) as (_, sessions), \
+            sessions.begin() as session:
+        count = await retry_now(session, now())
+    print(f"{count} delivery job{'s' if count != 1 else ''} will be tried again now "
+          "(by the running listserv serve)")
+    return 0
 
 
 async def show_queue(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from listserv.core.footer import add_footer, footer_text, limit_line_lengths, repair_headers
 from listserv.core.message import POLICY, Post, header_text, parse_post
-from listserv.core.policy import ListPolicy, ReplyTo
+from listserv.core.policy import ListPolicy, Personalize, ReplyTo
 from listserv.core.replies import REPLY_PREFIXES
 
 # Headers are written as they came (refold_source="none"): the email package would
@@ -57,7 +57,8 @@ def decorate(post: Post, policy: ListPolicy, *, message_id: str, now: datetime) 
     if _nesting(message) > MAX_NESTING:
         _keep_raw_body(message, post.raw)
         return message
-    footer = footer_text(policy)
+    # With full personalisation each member's copy gets its own footer at delivery.
+    footer = footer_text(policy) if policy.personalize is not Personalize.FULL else ""
     try:
         if footer:
             add_footer(message, footer)

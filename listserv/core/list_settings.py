@@ -210,6 +210,8 @@ _LIST: tuple[Setting, ...] = (
     Setting("digest_weekday", _choice(policy.Weekday), "day weekly digests go out"),
     Setting("timezone", _timezone, "the list's time zone (IANA name)"),
     Setting("personalize", _choice(policy.Personalize), "none, verp or full personalisation"),
+    Setting("verp_probe_every", _integer(0, 1_000_000),
+            "with personalize=none, send about one post in N with VERP; 0 = never"),
     Setting("moderator_password", _password, "password for Approved: headers (stored hashed)",
             secret=True),
     Setting("max_days_to_hold", _integer(1, 365), "held posts expire after this many days"),

@@ -137,6 +137,8 @@ class ListPolicy:
     goodbye_message: str = ""
     notify_owners_of_subscriptions: bool = False
     roster_visibility: RosterVisibility = RosterVisibility.PRIVATE
+    personalize: Personalize = Personalize.NONE
+    verp_probe_every: int = 0  # with NONE: about one post in this many goes out with VERP
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""

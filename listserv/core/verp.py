@@ -46,9 +46,20 @@ def _unquoted(local_part: str) -> str:
 
 def encode(list_address: str, recipient: str) -> str:
     """The list's bounce address carrying recipient: ops-bounces+alice=example.org@…"""
-    mailbox = parse_address(recipient)
+    address = sender(sub_address(list_address, "-bounces"), recipient)
+    if address is None:
+        raise InvalidAddress(f"not an address: {recipient!r}")
+    return address
+
+
+def sender(bounce_address: str, recipient: str) -> str | None:
+    """ops-bounces@… with recipient added after '+'; None when recipient is no valid address."""
+    try:
+        mailbox = parse_address(recipient)
+    except InvalidAddress:
+        return None
     local = _escape(_unquoted(mailbox.local_part))
-    return sub_address(list_address, f"-bounces+{local}={_escape(mailbox.domain)}")
+    return sub_address(bounce_address, f"+{local}={_escape(mailbox.domain)}")
 
 
 def decode(extension: str) -> str | None:

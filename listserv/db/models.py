@@ -117,6 +117,7 @@ class MailingList(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     personalize: Mapped[policy.Personalize] = mapped_column(
         state(policy.Personalize), default=policy.Personalize.NONE)
+    verp_probe_every: Mapped[int] = mapped_column(default=0)
     moderator_password_hash: Mapped[str] = mapped_column(String(200), default="")
     max_days_to_hold: Mapped[int] = mapped_column(default=7)
     hold_expiry_action: Mapped[policy.Action] = mapped_column(
@@ -273,6 +274,9 @@ class DeliveryJob(Base):
     message_id: Mapped[str] = mapped_column(String(998), default="")
     mail_from: Mapped[str] = mapped_column(String(320))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    personalize: Mapped[policy.Personalize] = mapped_column(
+        state(policy.Personalize), default=policy.Personalize.NONE)
+    footer: Mapped[str] = mapped_column(Text, default="")  # personalize=full: per member
     state: Mapped[JobState] = mapped_column(state(JobState), default=JobState.PENDING)
     created_at: Mapped[datetime] = mapped_column(default=now)
     next_attempt_at: Mapped[datetime] = mapped_column(default=now)

@@ -7,17 +7,17 @@ claimed again (DESIGN.md: several processes share one PostgreSQL, claims use
 FOR UPDATE SKIP LOCKED; on SQLite one process does the work).
 """
 
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from listserv.core.backoff import RetryPolicy
+from listserv.core.policy import Personalize
 from listserv.db.models import DeliveryJob, DeliveryRecipient, JobState, RecipientState, now
-
-RETRY_FIRST = timedelta(seconds=60)
-RETRY_MAX = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,11 @@ class Claimed:
     message_id: str
     attempts: int  # attempts before this one
     recipients: dict[str, int]  # address -> delivery_recipient.id
+    list_id: int | None = None
+    kind: str = "post"
+    queued_at: datetime = field(default_factory=now)
+    personalize: Personalize = Personalize.NONE  # VERP: one transaction per recipient
+    footer: str = ""  # with personalize=full: the footer, {member_address} still open
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,8 @@ class Lease:
 
 async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail_from: str,
                   raw: bytes, transactions: Sequence[Sequence[str]], message_id: str = "",
-                  lease: Lease | None = None) -> list[Claimed]:
+                  lease: Lease | None = None, personalize: Personalize = Personalize.NONE,
+                  footer: str = "") -> list[Claimed]:
     """Queue one message as jobs, one per SMTP transaction's recipients.
 
     With a lease the jobs are written as claimed by that worker and returned,
@@ -51,9 +57,11 @@ async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail
     lot: the ORM's unit of work costs several times more per row.
     """
     connection = await session.connection()
+    queued_at = now()
     job = {"list_id": list_id, "kind": kind, "mail_from": mail_from, "raw": raw,
            "message_id": message_id[:998], "state": JobState.PENDING, "attempts": 0,
-           "created_at": now(), "next_attempt_at": now()}
+           "created_at": queued_at, "next_attempt_at": queued_at,
+           "personalize": personalize, "footer": footer}
     if lease is not None:
         job.update(state=JobState.SENDING, lease_until=lease.until, claimed_by=lease.worker)
     job_ids = (await connection.execute(
@@ -67,7 +75,8 @@ async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail
     if lease is None:
         return []
     # One query for the new rows' ids: RETURNING over thousands of rows is far slower.
-    claimed = {job_id: Claimed(job_id, mail_from, raw, message_id, 0, {}) for job_id in job_ids}
+    claimed = {job_id: Claimed(job_id, mail_from, raw, message_id, 0, {}, list_id, kind,
+                               queued_at, personalize, footer) for job_id in job_ids}
     for job_id, address, recipient_id in await connection.execute(
             select(DeliveryRecipient.job_id, DeliveryRecipient.address, DeliveryRecipient.id)
             .where(DeliveryRecipient.job_id.in_(job_ids))):
@@ -103,25 +112,47 @@ async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: tim
     for job_id, address, recipient_id in rows:
         pending[job_id][address] = recipient_id
     return [Claimed(job.id, job.mail_from, job.raw, job.message_id, job.attempts,
-                    pending[job.id]) for job in jobs]
+                    pending[job.id], job.list_id, job.kind, job.created_at, job.personalize,
+                    job.footer) for job in jobs]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one delivery attempt of a claimed job did, per recipient id."""
+    """What one delivery attempt of a claimed job did, per recipient id.
+
+    A job sent as one transaction per recipient (VERP) reports its deliveries
+    as they happen (final=False: recipients only, so a crash repeats at most
+    the transactions in flight) and the failures at the end (final=True).
+    """
 
     claimed: Claimed
     delivered: list[int]
     temporary: dict[int, tuple[int, str]]  # recipient id -> (code, text)
     permanent: dict[int, tuple[int, str]]
+    final: bool = True
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> None:
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A recipient that failed for good: refused, or retried until the policy gave up."""
+
+    list_id: int | None
+    kind: str
+    address: str
+    code: int
+    text: str
+
+
+async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime,
+                 retry: RetryPolicy) -> list[Failure]:
     """Store the recipients' results; a job is done when none of its recipients is pending.
 
-    The common case, every recipient delivered, costs two statements for the
+    Temporary failures are retried with backoff until the policy gives up;
+    then they fail for good. Returns the recipients that failed for good. The
+    common case, every recipient delivered, costs two statements for the
     whole batch; failures are written one by one.
     """
+    outcomes = [_give_up(outcome, now, retry) for outcome in outcomes]
     connection = await session.connection()
     delivered = [rid for outcome in outcomes for rid in outcome.delivered]
     if delivered:
@@ -129,7 +160,8 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
             update(DeliveryRecipient).where(DeliveryRecipient.id.in_(delivered))
             .values(state=RecipientState.DELIVERED, delivered_at=now, last_code=250,
                     attempts=DeliveryRecipient.attempts + 1))
-    clean = [o.claimed.job_id for o in outcomes if not o.temporary and not o.permanent]
+    clean = [o.claimed.job_id for o in outcomes
+             if o.final and not o.temporary and not o.permanent]
     if clean:
         await connection.execute(
             update(DeliveryJob).where(DeliveryJob.id.in_(clean)).values(
@@ -137,11 +169,26 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
                 state=JobState.DONE, next_attempt_at=now))
     for outcome in outcomes:
         if outcome.temporary or outcome.permanent:
-            await _record_failures(connection, outcome, now)
+            await _record_failures(connection, outcome, now, retry)
+    addresses = {rid: address for outcome in outcomes
+                 for address, rid in outcome.claimed.recipients.items()}
+    return [Failure(o.claimed.list_id, o.claimed.kind, addresses[rid], code, text)
+            for o in outcomes for rid, (code, text) in o.permanent.items()]
 
 
-async def _record_failures(connection: AsyncConnection, outcome: Outcome,
-                           now: datetime) -> None:
+def _give_up(outcome: Outcome, now: datetime, retry: RetryPolicy) -> Outcome:
+    """Turn temporary failures into permanent ones once the job is too old to retry."""
+    if not outcome.temporary or not retry.gives_up(outcome.claimed.queued_at, now):
+        return outcome
+    hours = int((now - outcome.claimed.queued_at).total_seconds() // 3600)
+    expired = {rid: (code, f"gave up after {hours} hours; last: {code} {text}")
+               for rid, (code, text) in outcome.temporary.items()}
+    return Outcome(outcome.claimed, outcome.delivered, {}, {**outcome.permanent, **expired},
+                   outcome.final)
+
+
+async def _record_failures(connection: AsyncConnection, outcome: Outcome, now: datetime,
+                           retry: RetryPolicy) -> None:
     for state, failures in ((RecipientState.PENDING, outcome.temporary),
                             (RecipientState.FAILED, outcome.permanent)):
         for recipient_id, (code, text) in failures.items():
@@ -151,7 +198,7 @@ async def _record_failures(connection: AsyncConnection, outcome: Outcome,
                         attempts=DeliveryRecipient.attempts + 1))
     failures = {**outcome.temporary, **outcome.permanent}
     attempts = outcome.claimed.attempts + 1
-    retry_at = now + min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+    retry_at = retry.next_attempt(attempts, now, random.random())
     await connection.execute(
         update(DeliveryJob).where(DeliveryJob.id == outcome.claimed.job_id).values(
             attempts=attempts, lease_until=None,

@@ -4,7 +4,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.db.models import (
@@ -68,3 +68,12 @@ async def queue_summary(session: AsyncSession, moment: datetime | None = None) -
                                "next_attempt_at": job.next_attempt_at,
                                "last_error": job.last_error} for job in troubled_jobs],
     }
+
+
+async def retry_now(session: AsyncSession, moment: datetime) -> int:
+    """Make every delivery job waiting for its next attempt due now; return how many."""
+    result = await session.execute(
+        update(DeliveryJob).where(DeliveryJob.state == JobState.PENDING,
+                                  DeliveryJob.next_attempt_at > moment)
+        .values(next_attempt_at=moment))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -46,5 +46,7 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
         goodbye_message=mlist.goodbye_message,
         notify_owners_of_subscriptions=mlist.notify_owners_of_subscriptions,
         roster_visibility=mlist.roster_visibility,
+        personalize=mlist.personalize,
+        verp_probe_every=mlist.verp_probe_every,
     )
 
