@@ -20,6 +20,11 @@ Scenarios, each with a fresh database, server and sink:
                                        connections, 100 recipients a transaction)
                                        sending the same message to as many
                                        recipients through the same sink
+  v  a post to 10,000 members with personalize=verp (a transaction per member)
+                                       target: >= 2,000 deliveries/s
+  p  as c, on PostgreSQL, one listserv serve
+  q  as c, on PostgreSQL, two listserv serve processes sharing the database
+                                       target: q at least as fast as p
   all  the server's peak RSS (VmHWM) < 200 MB
 
 Figures: posts accepted per second (250s), recipient deliveries per second at
@@ -36,7 +41,7 @@ Sinks (--sink, default both):
              modification times of its per-transaction dump files (-d)
 
 Run from the repository root:  python bench/post_path.py [--sink aiosmtpd|smtp-sink|both]
-                                   [--members N] [--scenarios abc]
+                                   [--members N] [--scenarios abcvpq]
 --members N sets the list size of every scenario (the size targets then get no verdict).
 """
 
@@ -55,7 +60,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -78,6 +83,8 @@ TARGET_SINGLE_S = 0.5
 TARGET_BURST_P50_S = 1.5
 TARGET_RATE = 6500.0
 TARGET_RATIO = 0.70
+TARGET_VERP_RATE = 2000.0
+TARGET_TWO_PROCESSES = 1.0  # two processes at least as fast as one (q against p)
 TARGET_RSS_MB = 200.0
 
 # Every wait is bounded.
@@ -97,11 +104,20 @@ class Scenario:
     title: str
     posts: int
     members: int
+    settings: tuple[str, ...] = ()  # lists set ops@example.com …
+    database: str = "sqlite"  # or "postgresql": a fresh database on the local server
+    processes: int = 1  # listserv serve processes sharing the database
 
 
 SCENARIOS = (Scenario("a", "a single post", 1, 1000),
              Scenario("b", "a burst of 20 posts", 20, 1000),
-             Scenario("c", "3 posts to a large list", 3, 10_000))
+             Scenario("c", "3 posts to a large list", 3, 10_000),
+             Scenario("v", "VERP: a post to a large list, a transaction per member", 1,
+                      10_000, ("personalize=verp",)),
+             Scenario("p", "3 posts to a large list on PostgreSQL, one process", 3, 10_000,
+                      database="postgresql"),
+             Scenario("q", "3 posts to a large list on PostgreSQL, two processes", 3, 10_000,
+                      database="postgresql", processes=2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,60 +573,103 @@ class Measured:
 
 # --- one scenario ---------------------------------------------------------------------
 
-def prepare(work: Path, sink: Sink, members: int) -> tuple[dict[str, str], list[str]]:
+def database_url(scenario: Scenario, work: Path) -> str:
+    """A fresh database for the scenario (on PostgreSQL: created here, dropped by drop_database)."""
+    if scenario.database == "sqlite":
+        return f"sqlite:///{work}/listserv.db"
+    name = f"listserv_bench_{os.getpid()}_{scenario.key}"
+    run_tool(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c",
+              f"CREATE DATABASE {name}", "postgres"], work)
+    return f"postgresql://postgres@127.0.0.1/{name}"
+
+
+def drop_database(url: str, work: Path) -> None:
+    if url.startswith("postgresql"):
+        name = url.rpartition("/")[2]
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c",
+                        f"DROP DATABASE IF EXISTS {name}", "postgres"], cwd=work,
+                       capture_output=True, timeout=CLI_TIMEOUT, check=False)
+
+
+def prepare(work: Path, sink: Sink, scenario: Scenario,
+            url: str) -> tuple[dict[str, str], list[str]]:
     """Settings for a fresh database, the lists in it; return the environment and roster."""
-    env = dict(os.environ, LISTSERV_DATABASE_URL=f"sqlite:///{work}/listserv.db",
+    env = dict(os.environ, LISTSERV_DATABASE_URL=url,
                LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
                LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
                LISTSERV_LOG_LEVEL="WARNING")
     env.pop("LISTSERV_CONFIG", None)
     roster = work / "members.txt"
-    addresses = write_roster(roster, members)
+    addresses = write_roster(roster, scenario.members)
     listserv(env, "lists", "create", LIST)
     listserv(env, "members", "import", LIST, str(roster))
+    if scenario.settings:
+        listserv(env, "lists", "set", LIST, *scenario.settings)
     listserv(env, "lists", "create", WARMUP_LIST, "--owner", AUTHOR)
     return env, addresses
 
 
 def drive(scenario: Scenario, sink: Sink, work: Path, env: dict[str, str]) -> Measured:
-    """Start listserv serve, warm it up, post, wait for every copy, stop it."""
+    """Start listserv serve (once per process), warm it up, post, wait for every copy, stop."""
     rng = random.Random(f"post-path-{scenario.key}")
-    warmup = token("w", 0)
     posts = [(token(scenario.key, n), LIST, make_post(token(scenario.key, n), LIST, rng))
              for n in range(scenario.posts)]
-    port = int(env["LISTSERV_SMTP_PORT"])
     measured = Measured()
-    log = work / "serve.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen([str(LISTSERV), "serve"], env=env, stdout=output,
-                                  stderr=subprocess.STDOUT, cwd=work)
+    servers: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
-        wait_for_port(port, server, "listserv serve")
-        # Warm-up (not counted): one post through a one-member list.
-        _, [sent] = asyncio.run(asyncio.wait_for(
-            post_all(port, [(warmup, WARMUP_LIST, make_post(warmup, WARMUP_LIST, rng))], 1),
-            SEND_TIMEOUT))
-        if not sent.accepted or not collect(sink, {warmup: 1}, measured.arrivals):
-            raise RuntimeError(f"the warm-up post was not delivered (reply {sent.reply!r}); "
-                               f"listserv queue:\n{listserv(env, 'queue')}")
-        server_cpu, sink_cpu = cpu_seconds(server.pid), sink.cpu()
+        for number in range(scenario.processes):
+            port = free_port() if number else int(env["LISTSERV_SMTP_PORT"])
+            with (work / f"serve-{number}.log").open("wb") as output:
+                server = subprocess.Popen([str(LISTSERV), "serve"], cwd=work, stdout=output,
+                                          env={**env, "LISTSERV_SMTP_PORT": str(port)},
+                                          stderr=subprocess.STDOUT)
+            servers.append((server, port))
+            wait_for_port(port, server, "listserv serve")
+            warm_up(port, env, rng, number, sink, measured)
+        pids = [server.pid for server, _ in servers]
+        server_cpu, sink_cpu = sum(map(cpu_seconds, pids)), sink.cpu()
         measured.start, measured.sent = asyncio.run(asyncio.wait_for(
-            post_all(port, posts, POST_CONNECTIONS), SEND_TIMEOUT))
+            post_spread([port for _, port in servers], posts), SEND_TIMEOUT))
         expected = {s.token: scenario.members for s in measured.accepted}
         complete = collect(sink, expected, measured.arrivals)
-        measured.server_cpu = cpu_seconds(server.pid) - server_cpu
+        measured.server_cpu = sum(map(cpu_seconds, pids)) - server_cpu
         measured.sink_cpu = sink.cpu() - sink_cpu
-        measured.rss_mb = peak_rss_mb(server.pid)
+        measured.rss_mb = max(map(peak_rss_mb, pids))
         if not complete:
             measured.queue = listserv(env, "queue")
-        server.send_signal(signal.SIGTERM)
-        measured.exit_code = server.wait(timeout=STOP_TIMEOUT)
+        for server, _ in servers:
+            server.send_signal(signal.SIGTERM)
+        measured.exit_code = max(server.wait(timeout=STOP_TIMEOUT) for server, _ in servers)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        measured.server_log = log.read_text(errors="replace").strip()
+        for server, _ in servers:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        measured.server_log = "\n".join(log.read_text(errors="replace").strip()
+                                        for log in sorted(work.glob("serve-*.log"))).strip()
     return measured
+
+
+def warm_up(port: int, env: dict[str, str], rng: random.Random, number: int, sink: Sink,
+            measured: Measured) -> None:
+    """One uncounted post through a one-member list, so imports and caches are warm."""
+    warmup = token("w", number)
+    _, [sent] = asyncio.run(asyncio.wait_for(
+        post_all(port, [(warmup, WARMUP_LIST, make_post(warmup, WARMUP_LIST, rng))], 1),
+        SEND_TIMEOUT))
+    if not sent.accepted or not collect(sink, {warmup: 1}, measured.arrivals):
+        raise RuntimeError(f"the warm-up post was not delivered (reply {sent.reply!r}); "
+                           f"listserv queue:\n{listserv(env, 'queue')}")
+
+
+async def post_spread(ports: Sequence[int], posts: Sequence[tuple[str, str, bytes]]
+                      ) -> tuple[float, list[Sent]]:
+    """Post round-robin to the servers, POST_CONNECTIONS connections in all."""
+    shares = [list(posts[i::len(ports)]) for i in range(len(ports))]
+    results = await asyncio.gather(*(post_all(port, share, POST_CONNECTIONS // len(ports))
+                                     for port, share in zip(ports, shares, strict=True)
+                                     if share))
+    return min(start for start, _ in results), [s for _, sent in results for s in sent]
 
 
 def report(measured: Measured, outcome: Outcome) -> list[float]:
@@ -677,6 +736,9 @@ def judge_targets(scenario: Scenario, to_last: list[float], rate: float, label: 
     elif scenario.key == "c":
         verdicts.check(rate >= TARGET_RATE,
                        f"{label} {rate:,.0f} deliveries/s, target >= {TARGET_RATE:,.0f}")
+    elif scenario.key == "v":
+        verdicts.check(rate >= TARGET_VERP_RATE, f"{label} {rate:,.0f} deliveries/s with a "
+                       f"transaction per member, target >= {TARGET_VERP_RATE:,.0f}")
 
 
 def run_scenario(scenario: Scenario, sink: Sink, tmp: Path, judge: bool,
@@ -684,11 +746,15 @@ def run_scenario(scenario: Scenario, sink: Sink, tmp: Path, judge: bool,
     """Post the scenario's messages through a fresh listserv; print figures and checks."""
     label = f"[{sink.name}] ({scenario.key})"
     print(f"\n{label} {scenario.title}: {scenario.posts} post(s) to {scenario.members:,} "
-          "members", flush=True)
+          f"members ({scenario.database}, {scenario.processes} process(es))", flush=True)
     work = tmp / f"{sink.name}-{scenario.key}"
     work.mkdir()
-    env, addresses = prepare(work, sink, scenario.members)
-    measured = drive(scenario, sink, work, env)
+    url = database_url(scenario, work)
+    try:
+        env, addresses = prepare(work, sink, scenario, url)
+        measured = drive(scenario, sink, work, env)
+    finally:
+        drop_database(url, work)
     outcome = Outcome(rss_mb=measured.rss_mb, recipients=addresses)
     to_last = report(measured, outcome)
     if measured.arrivals[token(scenario.key, 0)]:
@@ -739,38 +805,52 @@ def run_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
 
 # --- the benchmark --------------------------------------------------------------------
 
+def run_sink(kind: str, binary: Path | None, scenarios: Sequence[Scenario], tmp: Path,
+             judge: bool, verdicts: Verdicts) -> float:
+    """Every scenario against one kind of sink; return the server's peak RSS."""
+    peak = 0.0
+    rates: dict[str, float] = {}
+    for scenario in scenarios:
+        directory = tmp / f"sink-{kind}-{scenario.key}"
+        directory.mkdir()
+        sink: Sink = AiosmtpdSink(directory) if binary is None or kind == "aiosmtpd" \
+            else PostfixSink(directory, binary)
+        try:
+            with sink_process(sink):
+                outcome = run_scenario(scenario, sink, tmp, judge, verdicts)
+                peak = max(peak, outcome.rss_mb)
+                rates[scenario.key] = outcome.rate
+                if scenario.key == "c":
+                    run_ceiling(scenario, sink, outcome, judge, verdicts)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired, TimeoutError,
+                aiosmtplib.SMTPException) as exc:
+            verdicts.check(False, f"[{kind}] ({scenario.key}) did not complete: "
+                           f"{type(exc).__name__}: {exc}")
+            for log in [*sorted(tmp.glob(f"{kind}-{scenario.key}/serve-*.log")), sink.log]:
+                text = log.read_text(errors="replace").strip() if log.exists() else ""
+                if text:
+                    print(f"  --- {log.name} ---\n{textwrap.indent(text[-3000:], '    ')}")
+    if judge and rates.get("p") and rates.get("q"):
+        ratio = rates["q"] / rates["p"]
+        verdicts.check(ratio >= TARGET_TWO_PROCESSES,
+                       f"[{kind}] two processes on PostgreSQL at {ratio:.0%} of one "
+                       f"({rates['q']:,.0f} against {rates['p']:,.0f} deliveries/s), "
+                       f"target >= {TARGET_TWO_PROCESSES:.0%}")
+    return peak
+
+
 def run(args: argparse.Namespace, tmp: Path) -> bool:
     kinds = ["aiosmtpd", "smtp-sink"] if args.sink == "both" else [args.sink]
     binary = smtp_sink_binary() if "smtp-sink" in kinds else None
     scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
     if args.members:
-        scenarios = [Scenario(s.key, s.title, s.posts, args.members) for s in scenarios]
+        scenarios = [replace(s, members=args.members) for s in scenarios]
     judge = not args.members
     print(f"post path: messages of about {MESSAGE_SIZE // 1024} KB from {AUTHOR} over "
-          f"{POST_CONNECTIONS} connections; SQLite; sinks: {', '.join(kinds)}; "
+          f"{POST_CONNECTIONS} connections; sinks: {', '.join(kinds)}; "
           f"{os.cpu_count()} CPUs")
     verdicts = Verdicts()
-    peak = 0.0
-    for kind in kinds:
-        for scenario in scenarios:
-            directory = tmp / f"sink-{kind}-{scenario.key}"
-            directory.mkdir()
-            sink: Sink = AiosmtpdSink(directory) if binary is None or kind == "aiosmtpd" \
-                else PostfixSink(directory, binary)
-            try:
-                with sink_process(sink):
-                    outcome = run_scenario(scenario, sink, tmp, judge, verdicts)
-                    peak = max(peak, outcome.rss_mb)
-                    if scenario.key == "c":
-                        run_ceiling(scenario, sink, outcome, judge, verdicts)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired, TimeoutError,
-                    aiosmtplib.SMTPException) as exc:
-                verdicts.check(False, f"[{kind}] ({scenario.key}) did not complete: "
-                               f"{type(exc).__name__}: {exc}")
-                for log in [*tmp.glob(f"{kind}-{scenario.key}/serve.log"), sink.log]:
-                    text = log.read_text(errors="replace").strip() if log.exists() else ""
-                    if text:
-                        print(f"  --- {log.name} ---\n{textwrap.indent(text[-3000:], '    ')}")
+    peak = max(run_sink(kind, binary, scenarios, tmp, judge, verdicts) for kind in kinds)
     print()
     verdicts.check(0 < peak < TARGET_RSS_MB,
                    f"server peak RSS {peak:.1f} MB over all runs, target < {TARGET_RSS_MB:.0f} MB"
@@ -790,14 +870,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sink", choices=("aiosmtpd", "smtp-sink", "both"), default="both")
     parser.add_argument("--members", type=int,
                         help="list size for every scenario (no verdict on the targets)")
-    parser.add_argument("--scenarios", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--scenarios", default="abcvpq",
+                        help="which of a, b, c, v, p, q to run (see above)")
     parser.add_argument("--aiosmtpd-sink", nargs=3, metavar=("PORT", "RECORD", "SAMPLES"),
                         help="internal: run the aiosmtpd sink")
     args = parser.parse_args()
     if args.members is not None and args.members < 1:
         parser.error("--members must be at least 1")
-    if not set(args.scenarios) <= {"a", "b", "c"} or not args.scenarios:
-        parser.error("--scenarios: letters from a, b, c")
+    if not set(args.scenarios) <= {s.key for s in SCENARIOS} or not args.scenarios:
+        parser.error("--scenarios: letters from " + ", ".join(s.key for s in SCENARIOS))
     return args
 
 
