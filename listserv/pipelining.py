@@ -38,6 +38,8 @@ class Session(asyncio.Protocol):
         self._timeout = timeout
         self._buffer = bytearray()
         self._more = asyncio.Event()
+        self._body: tuple[bytes, bytes] = (b"", b"")  # the last message and its DATA form
+        self._deadline: asyncio.Timeout | None = None
         self._lost: BaseException | None = None
         transport.set_protocol(self)
 
@@ -60,6 +62,16 @@ class Session(asyncio.Protocol):
     async def transaction(self, mail_from: str, recipients: Sequence[str],
                           raw: bytes) -> list[Reply]:
         """Send one message; return the reply that decided each recipient's fate."""
+        # Every reply must come within the timeout: one deadline, moved on at each reply
+        # (asyncio.wait_for would cost a task per reply).
+        try:
+            async with asyncio.timeout(None) as self._deadline:
+                return await self._transaction(mail_from, recipients, raw)
+        finally:
+            self._deadline = None
+
+    async def _transaction(self, mail_from: str, recipients: Sequence[str],
+                           raw: bytes) -> list[Reply]:
         mail = b"MAIL FROM:<%s>" % mail_from.encode()
         if self._size:
             mail += b" SIZE=%d" % len(raw)
@@ -75,7 +87,7 @@ class Session(asyncio.Protocol):
         else:
             mail_reply, rcpt_replies, data_reply = await self._one_by_one(mail, rcpts)
         if data_reply.code == 354:
-            self._transport.write(_body(raw))
+            self._transport.write(self._data(raw))
             data_reply = await self._reply()
         elif mail_reply.positive:
             await self._reset()
@@ -96,6 +108,13 @@ class Session(asyncio.Protocol):
             return mail_reply, rcpt_replies, Reply(554, "no valid recipients")
         self._send(b"DATA")
         return mail_reply, rcpt_replies, await self._reply()
+
+    def _data(self, raw: bytes) -> bytes:
+        """The message as DATA sends it, kept for the next transaction of the same message
+        (VERP sends one message in a transaction per member)."""
+        if self._body[0] is not raw:
+            self._body = (raw, _body(raw))
+        return self._body[1]
 
     async def _reset(self) -> None:
         self._send(b"RSET")
@@ -119,11 +138,13 @@ class Session(asyncio.Protocol):
 
     async def _reply(self) -> Reply:
         """The next complete (possibly multi-line) reply; raises when the connection ends."""
+        if self._deadline is not None:
+            self._deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
         while (reply := self._take_reply()) is None:
             if self._lost is not None:
                 raise ConnectionResetError(str(self._lost))
             self._more.clear()
-            await asyncio.wait_for(self._more.wait(), self._timeout)
+            await self._more.wait()
         return reply
 
     def _take_reply(self) -> Reply | None:
