@@ -4,8 +4,8 @@
 The recipient address is classified once: a post runs the pipeline (after
 the flood check and the moderator password), mail to -owner is forwarded to
 the owners, replies to -confirm+TOKEN go to confirmations, commands to
--request/-join/-leave to requests, and bounces are kept as 'deferred' for
-the bounce flow. This module decides nothing itself: core.pipeline does.
+-request/-join/-leave to requests, and mail to -bounces to bounces. This
+module decides nothing itself: core.pipeline does.
 """
 
 import logging
@@ -15,7 +15,7 @@ from email.utils import make_msgid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import confirmations, moderation, outgoing, requests
+from listserv import bounces, confirmations, moderation, outgoing, requests
 from listserv.batch import ListCache, Site
 from listserv.core import approval
 from listserv.core.addresses import Destination, split_recipient, sub_address
@@ -55,11 +55,9 @@ async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
     elif recipient.destination in (Destination.REQUEST, Destination.JOIN, Destination.LEAVE):
         row.disposition = await requests.handle_request(
             session, row, recipient.destination, mlist, site, now, cache)
-    else:
-        row.state, row.disposition = InboundState.DEFERRED, "deferred"
-        log.info("%s to %s kept for the %s flow", row.message_id or "(no Message-ID)",
-                 row.recipient, recipient.destination)
-        return
+    else:  # Destination.BOUNCES
+        row.disposition = await bounces.handle_bounce(
+            session, row, recipient.extension, mlist, site, now, cache)
     row.state, row.processed_at = InboundState.DONE, now
 
 

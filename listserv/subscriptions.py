@@ -146,7 +146,8 @@ def apply_delivery(scope: Scope, member: Member, delivery: DeliveryMode | None,
     if changed.status is not current.status and current.status is \
             DeliveryStatus.DISABLED_BY_BOUNCE:
         member.bounce_score = 0.0  # a fresh start, or the next bounce stops it again
-    member.delivery_mode, member.delivery_status = changed.mode, changed.status
+    db_members.set_delivery_mode(member, changed.mode)
+    member.delivery_status = changed.status
     scope.cache.forget(scope.mlist)
     log.info("%s: delivery to %s on %s: %s", scope.origin, member.address,
              scope.mlist.address, changed.describe())

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from listserv import moderation
+from listserv import bounces, digests, moderation
 from listserv.batch import ListCache, Rosters, Site
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import envelope_sender, personal_copy
@@ -160,7 +160,8 @@ class Workers:
                 row.error = traceback.format_exc()
 
     async def keep_house(self) -> None:
-        """Once a minute: expire held posts nobody decided, summarise held-post floods."""
+        """Once a minute: expire held posts nobody decided, summarise held-post floods,
+        send the digests that are due, warn and remove members whose mail bounces."""
         while not self._stopping.is_set():
             await self.housekeeping(now())
             with contextlib.suppress(TimeoutError):
@@ -170,10 +171,11 @@ class Workers:
         """The periodic work that is due at this moment (tests pass a moment of their own)."""
         cache = ListCache(rosters=self._rosters)
         async with self._writing(), self._sessions.begin() as session:
-            expired = await moderation.expire(session, self._site, moment, cache)
-            summaries = await moderation.send_summaries(session, self._site, moment, cache)
-        if expired or summaries:
-            self.jobs_ready.set()
+            await moderation.expire(session, self._site, moment, cache)
+            await moderation.send_summaries(session, self._site, moment, cache)
+            await digests.send_due(session, self._site, moment, cache)
+            await bounces.housekeeping(session, self._site, moment, cache)
+        self.jobs_ready.set()  # whatever this queued goes out now, not at the next poll
 
     async def deliver(self) -> None:
         """Claim due jobs and hand them to sender tasks, one smarthost connection each.
@@ -267,7 +269,12 @@ class Workers:
             done = None in batch
             outcomes = [outcome for outcome in batch if outcome is not None]
             async with self._writing(), self._sessions.begin() as session:
-                await outbox.record(session, outcomes, now(), self._retry)
+                moment = now()
+                failed = await outbox.record(session, outcomes, moment, self._retry)
+                for failure in failed:  # refused by the smarthost, or retried in vain
+                    if failure.list_id is not None:
+                        await bounces.record_refusal(session, failure.list_id, failure.address,
+                                                     failure.code, failure.text, moment)
             self._leased.difference_update(outcome.claimed.job_id for outcome in outcomes)
             retried = sum(1 for outcome in outcomes if outcome.temporary)
             if retried:

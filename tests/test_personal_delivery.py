@@ -8,7 +8,13 @@ from sqlalchemy import select
 
 from listserv.app import App, running
 from listserv.core.verp import encode
-from listserv.db.models import DeliveryJob, DeliveryRecipient, JobState, RecipientState
+from listserv.db.models import (
+    DeliveryJob,
+    DeliveryRecipient,
+    JobState,
+    Member,
+    RecipientState,
+)
 from listserv.settings import Settings
 from tests.helpers import make_message, run_listserv
 from tests.sink import Sink
@@ -67,7 +73,8 @@ async def test_a_post_accepted_while_the_smarthost_fails_goes_out_when_it_recove
     assert sorted(sink.recipients()) == sorted(MEMBERS)
 
 
-async def test_a_permanently_refused_recipient_is_not_retried(app: App, sink: Sink) -> None:
+async def test_a_permanently_refused_recipient_is_not_retried_and_scores_a_bounce(
+        app: App, sink: Sink) -> None:
     await setup_list(app, [*MEMBERS, "reject-me@example.org"])
     await post(app, make_message())
     await app.settle()
@@ -75,8 +82,11 @@ async def test_a_permanently_refused_recipient_is_not_retried(app: App, sink: Si
         refused = await session.scalar(select(DeliveryRecipient).where(
             DeliveryRecipient.address == "reject-me@example.org"))
         job = await session.get_one(DeliveryJob, refused.job_id if refused else 0)
+        member = await session.scalar(select(Member).where(
+            Member.match_key == "reject-me@example.org"))
     assert refused is not None and refused.state is RecipientState.FAILED
     assert refused.last_code == 550 and job.state is JobState.DONE
+    assert member is not None and member.bounce_score == 1
 
 
 async def test_queue_retry_sends_waiting_jobs_now(settings: Settings, sink: Sink,

@@ -196,18 +196,6 @@ async def test_mail_to_owner_reaches_the_owners(app: App, sink: Sink) -> None:
     assert forwarded.message["From"] == "boss@partner.example"
 
 
-async def test_mail_for_the_bounce_flow_is_kept(app: App, sink: Sink) -> None:
-    await setup_list(app)
-    for recipient in ("ops-bounces@example.com", "ops-bounces+x=y.org@example.com"):
-        await post(app, make_message(to=recipient, subject="Undeliverable"),
-                   recipients=(recipient,))
-    await app.settle()
-    assert sink.delivered == []
-    rows = await inbound_rows(app)
-    assert {row.state for row in rows} == {InboundState.DEFERRED}
-    assert all(row.raw for row in rows)
-
-
 @pytest.mark.parametrize("raw", [
     b"this is not a mail message at all\r\n",
     b"From: alice@example.org\r\nSubject: =?utf-8?b?broken!!?=\r\nTo: ops@example.com\r\n\r\nx\r\n",
@@ -364,3 +352,17 @@ async def test_roster_changes_between_posts_are_seen(app: App, sink: Sink) -> No
     second = [d for d in sink.delivered if d.message["Subject"] == "[ops] two"]
     assert sorted(r for d in second for r in d.recipients) == [
         "alice@example.org", "dan@example.org"]
+
+
+async def test_a_post_nobody_takes_one_by_one_is_accepted_and_archived(app: App,
+                                                                      sink: Sink) -> None:
+    await setup_list(app, ["alice@example.org", "bob@example.net"])
+    await set_member(app, "alice@example.org", delivery_mode="digest-plain")
+    await set_member(app, "bob@example.net", delivery_mode="nomail")
+    await post(app, make_message(subject="Only for the digest"))
+    await app.settle()
+    [row] = await inbound_rows(app)
+    assert (row.state, row.disposition) == (InboundState.DONE, "accepted")
+    assert sink.delivered == []
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ArchivedMessage)) == 1

@@ -27,6 +27,8 @@ async def run_server(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then finish what is under way and exit 0."""
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # flufl.bounce reports each of its detectors at INFO, 17 lines a bounce.
+    logging.getLogger("flufl.bounce").setLevel(max(logging.WARNING, logging.root.level))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -119,6 +119,12 @@ def list_headers(policy: ListPolicy) -> list[tuple[str, str]]:
     return headers
 
 
+def add_list_headers(message: Message, policy: ListPolicy) -> None:
+    """Give list mail (a post or a digest) the list headers, replacing any it carries."""
+    for name, value in list_headers(policy):
+        _put(message, name, value)
+
+
 def _decorated_headers(post: Post, policy: ListPolicy, message_id: str,
                        now: datetime) -> EmailMessage:
     """A copy of the post's message with every header decoration applied."""
@@ -132,8 +138,7 @@ def _decorated_headers(post: Post, policy: ListPolicy, message_id: str,
     if (prefixed := prefixed_subject(subject, policy.subject_prefix)) != subject:
         _set(message, "Subject", prefixed)
     _set_reply_to(message, policy)
-    for name, value in list_headers(policy):
-        _put(message, name, value)
+    add_list_headers(message, policy)
     if policy.archive and policy.archive_url.strip():
         _put(message, "Archived-At", _archived_at(message, policy.archive_url.strip()))
     repair_headers(message)

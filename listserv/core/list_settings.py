@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from listserv.core import policy
+from listserv.core import digests, policy
 from listserv.core.addresses import parse_address
 from listserv.errors import InvalidAddress, SettingError
 
@@ -208,6 +208,9 @@ _LIST: tuple[Setting, ...] = (
     Setting("digest_period", _choice(policy.DigestPeriod), "regular digest schedule"),
     Setting("digest_hour", _integer(0, 23), "hour of day digests go out, in timezone"),
     Setting("digest_weekday", _choice(policy.Weekday), "day weekly digests go out"),
+    Setting("digest_volume_period", _choice(digests.VolumePeriod),
+            "yearly: each year's first digest starts a new volume; manual: only "
+            "digests send --new-volume does"),
     Setting("timezone", _timezone, "the list's time zone (IANA name)"),
     Setting("personalize", _choice(policy.Personalize), "none, verp or full personalisation"),
     Setting("verp_probe_every", _integer(0, 1_000_000),
@@ -234,6 +237,19 @@ _LIST: tuple[Setting, ...] = (
             "tell the owners of each subscription and unsubscription"),
     Setting("roster_visibility", _choice(policy.RosterVisibility),
             "who may get the member list with the who command"),
+    Setting("bounce_score_threshold", _integer(1, 1000),
+            "bounce score (one per day with a permanent bounce) that disables delivery"),
+    Setting("bounce_warnings", _integer(0, 100),
+            "warnings a member disabled by bounces gets before being removed"),
+    Setting("bounce_warning_interval_days", _integer(1, 365),
+            "days between those warnings, and from the last one to removal"),
+    Setting("bounce_score_decay_days", _integer(0, 365),
+            "a score no bounce raised for this many days starts again at 0; 0 = never"),
+    Setting("bounce_notify_owners", parse_bool,
+            "tell the owners of members disabled or removed by bounces, of complaints, "
+            "and daily of failures that do not count"),
+    Setting("complaint_action", _choice(policy.ComplaintAction),
+            "what a spam complaint (ARF report) about a member does"),
 )
 
 _MEMBER: tuple[Setting, ...] = (

@@ -75,6 +75,14 @@ class Personalize(StrEnum):
     FULL = "full"  # VERP plus a personal footer and List-Unsubscribe
 
 
+class ComplaintAction(StrEnum):
+    """What a spam complaint (an ARF feedback report) about a member does."""
+
+    UNSUBSCRIBE = "unsubscribe"
+    DISABLE = "disable"  # delivery off, as if the member had asked ("set nomail off" resumes)
+    NONE = "none"  # recorded and shown to the owners only
+
+
 class DigestPeriod(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from listserv.core.message import Post, address_keys
 from listserv.core.policy import DeliveryMode, DeliveryStatus, Subscriber
 
+DIGEST_MODES = frozenset({DeliveryMode.DIGEST_MIME, DeliveryMode.DIGEST_PLAIN})
+
 
 def regular_recipients(subscribers: Iterable[Subscriber], post: Post) -> list[str]:
     """Members who get this post now, sorted by domain so transactions group well.
@@ -23,11 +25,13 @@ def regular_recipients(subscribers: Iterable[Subscriber], post: Post) -> list[st
     return [s.address for s in sorted(chosen, key=_domain_order)]
 
 
-def digest_recipients(subscribers: Iterable[Subscriber]) -> list[str]:
-    """Members who take the list as a digest (and whose delivery is on)."""
-    return [s.address for s in subscribers
-            if s.delivery_mode in (DeliveryMode.DIGEST_MIME, DeliveryMode.DIGEST_PLAIN)
-            and s.delivery_status is DeliveryStatus.ENABLED]
+def digest_recipients(subscribers: Iterable[Subscriber], mode: DeliveryMode) -> list[str]:
+    """Members who take the list as a digest in this format (and whose delivery is on),
+    sorted by domain like regular recipients."""
+    chosen = [s for s in subscribers
+              if s.delivery_mode is mode and mode in DIGEST_MODES
+              and s.delivery_status is DeliveryStatus.ENABLED]
+    return [s.address for s in sorted(chosen, key=_domain_order)]
 
 
 def _domain_order(subscriber: Subscriber) -> tuple[str, str]:

@@ -9,7 +9,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.addresses import Mailbox, parse_address
-from listserv.core.policy import Role
+from listserv.core.policy import DeliveryMode, Role
+from listserv.core.recipients import DIGEST_MODES
 from listserv.core.roster import RosterEntry
 from listserv.db.models import MailingList, Member, now
 from listserv.errors import Conflict, InvalidAddress, NotFound
@@ -78,7 +79,26 @@ async def get_member(session: AsyncSession, mlist: MailingList, address: str) ->
 def update_member(member: Member, values: Mapping[str, Any]) -> None:
     """Apply parsed settings (core.list_settings.MEMBER_SETTINGS) to a member."""
     for name, value in values.items():
-        setattr(member, name, value)
+        if name == "delivery_mode":
+            set_delivery_mode(member, value)
+        else:
+            setattr(member, name, value)
+
+
+def set_delivery_mode(member: Member, mode: DeliveryMode) -> None:
+    """Change how a member receives the list; every change of mode goes through here.
+
+    A member who leaves digest delivery for regular mail is owed the posts
+    collected until now: listserv.digests sends them in one last digest to that
+    member alone (within a minute, or at ``listserv digests send``). One who
+    takes digests again gets everything in the list's next digest instead.
+    """
+    if member.delivery_mode in DIGEST_MODES and mode is DeliveryMode.REGULAR:
+        # The clock of digest_item.created_at, which says what was collected until now.
+        member.digest_owed_at, member.digest_owed_mode = now(), member.delivery_mode
+    elif mode in DIGEST_MODES:
+        member.digest_owed_at = member.digest_owed_mode = None
+    member.delivery_mode = mode
 
 
 async def list_members(session: AsyncSession, mlist: MailingList) -> Sequence[Member]:

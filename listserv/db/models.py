@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from listserv.core import policy
+from listserv.core import digests, policy
 
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER
 
@@ -113,7 +113,10 @@ class MailingList(Base):
     digest_weekday: Mapped[policy.Weekday] = mapped_column(
         state(policy.Weekday), default=policy.Weekday.MONDAY)
     digest_volume: Mapped[int] = mapped_column(default=1)
-    digest_issue: Mapped[int] = mapped_column(default=0)
+    digest_issue: Mapped[int] = mapped_column(default=0)  # of the last digest sent
+    digest_volume_period: Mapped[digests.VolumePeriod] = mapped_column(
+        state(digests.VolumePeriod), default=digests.VolumePeriod.YEARLY)
+    digest_last_sent_at: Mapped[datetime | None]  # decides when a new year's volume starts
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     personalize: Mapped[policy.Personalize] = mapped_column(
         state(policy.Personalize), default=policy.Personalize.NONE)
@@ -134,6 +137,13 @@ class MailingList(Base):
     notify_owners_of_subscriptions: Mapped[bool] = mapped_column(default=False)
     roster_visibility: Mapped[policy.RosterVisibility] = mapped_column(
         state(policy.RosterVisibility), default=policy.RosterVisibility.PRIVATE)
+    bounce_score_threshold: Mapped[int] = mapped_column(default=5)
+    bounce_warnings: Mapped[int] = mapped_column(default=3)
+    bounce_warning_interval_days: Mapped[int] = mapped_column(default=7)
+    bounce_score_decay_days: Mapped[int] = mapped_column(default=7)
+    bounce_notify_owners: Mapped[bool] = mapped_column(default=True)
+    complaint_action: Mapped[policy.ComplaintAction] = mapped_column(
+        state(policy.ComplaintAction), default=policy.ComplaintAction.UNSUBSCRIBE)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
@@ -153,7 +163,9 @@ class Member(Base):
     """One address on one list; moderators and owners are members with a role."""
 
     __tablename__ = "member"
-    __table_args__ = (UniqueConstraint("list_id", "match_key"),)
+    __table_args__ = (UniqueConstraint("list_id", "match_key"),
+                      Index("ix_member_delivery_status", "delivery_status"),
+                      Index("ix_member_bounce_score", "bounce_score"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
@@ -169,14 +181,20 @@ class Member(Base):
     receive_own_posts: Mapped[bool] = mapped_column(default=True)
     skip_if_addressed: Mapped[bool] = mapped_column(default=False)
     bounce_score: Mapped[float] = mapped_column(default=0.0)
-    last_bounce_at: Mapped[datetime | None]
+    last_bounce_at: Mapped[datetime | None]  # of the last bounce that raised the score
+    bounce_warnings_sent: Mapped[int] = mapped_column(default=0)
+    bounce_warned_at: Mapped[datetime | None]  # disabled by bounces, or last warned, then
+    # Set when the member left digest delivery for regular mail: the posts collected
+    # until then are owed in one last digest of this format (listserv.digests).
+    digest_owed_at: Mapped[datetime | None] = mapped_column(index=True)
+    digest_owed_mode: Mapped[policy.DeliveryMode | None] = mapped_column(
+        state(policy.DeliveryMode))
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
 class InboundState(StrEnum):
     INCOMING = "incoming"  # stored, waiting for the pipeline
-    DEFERRED = "deferred"  # for a flow this version does not run yet; kept for it
     DONE = "done"
     FAILED = "failed"  # processing raised; kept with its traceback
 
@@ -313,6 +331,7 @@ class BounceEvent(Base):
     """A delivery failure reported for an address, by DSN, VERP or the smarthost."""
 
     __tablename__ = "bounce_event"
+    __table_args__ = (Index("ix_bounce_event_created", "created_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"),
@@ -374,4 +393,6 @@ class DigestItem(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=now)
-    digest_issue: Mapped[int | None]  # the issue it went out in; None while pending
+    # The issue it went out in: None while pending, 0 if the list had no digest members.
+    digest_issue: Mapped[int | None]
+    digest_volume: Mapped[int | None]

@@ -57,6 +57,8 @@ async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail
     lot: the ORM's unit of work costs several times more per row.
     """
     connection = await session.connection()
+    if not transactions:
+        return []  # nobody to send it to (every member takes the digest, say)
     queued_at = now()
     job = {"list_id": list_id, "kind": kind, "mail_from": mail_from, "raw": raw,
            "message_id": message_id[:998], "state": JobState.PENDING, "attempts": 0,

@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy import create_engine as create_sync_engine
 
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS
 from listserv.db.engine import create_engine
-from listserv.db.migrate import upgrade
+from listserv.db.migrate import alembic_config, upgrade
 from listserv.db.models import Base, MailingList, Member
 from tests.conftest import async_url
 
@@ -42,3 +46,20 @@ def test_every_setting_has_a_column() -> None:
     for name, setting in LIST_SETTINGS.items():
         assert (f"{name}_hash" if setting.secret else name) in list_columns
     assert set(MEMBER_SETTINGS) <= set(Member.__table__.columns.keys())
+
+
+def test_mail_earlier_versions_deferred_is_processed_after_the_upgrade(tmp_path: Path) -> None:
+    """Before 0004, commands, confirmations and bounces were kept as 'deferred'."""
+    engine = create_sync_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0003")
+            connection.execute(text(
+                "INSERT INTO inbound (recipient, mail_from, message_id, raw, peer, received_at,"
+                " state, attempts, rule_hits) VALUES ('ops-request@example.com', 'a@example.org',"
+                " '', x'00', '', '2026-11-27 00:00:00', 'deferred', 0, '[]')"))
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+            assert connection.scalar(text("SELECT state FROM inbound")) == "incoming"
+    finally:
+        engine.dispose()

@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Personalised delivery: VERP and personal footers per job, VERP probes per list.
 
-Revision ID: 0006
-Revises: 0005
+Mail that earlier versions kept as 'deferred' (commands, confirmations,
+bounces: flows they did not run) goes back to 'incoming', for the flows that
+run now.
+
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 01:40:00
 """
 
@@ -11,13 +15,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.execute("UPDATE inbound SET state = 'incoming' WHERE state = 'deferred'")
     with op.batch_alter_table("delivery_job") as batch:
         batch.add_column(sa.Column("personalize", sa.Enum(
             "none", "verp", "full", native_enum=False, create_constraint=False, length=32),

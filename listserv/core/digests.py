@@ -1,0 +1,444 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Digests: when a list's digest is due, how it is numbered, and the digest in two formats.
+
+A digest goes out when the posts collected reach the list's size, or once a
+scheduled moment (daily, or weekly on a set day, at an hour of the list's
+time zone) has passed since the oldest of them arrived; so a digest that fell
+due while the server was down goes out when it is back. The MIME digest
+carries each post byte for byte in a multipart/digest (RFC 2046 section
+5.1.5); the plain one (RFC 1153) carries each post's text, with a one-line
+note for every part that is not text. Nothing here raises: a post that cannot
+be read still gets its line in the table of contents and its place.
+"""
+
+import hashlib
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from email.message import EmailMessage, Message, MIMEPart
+from email.utils import format_datetime, formataddr
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from listserv.core.decoration import add_list_headers, render
+from listserv.core.footer import MAX_LINE, footer_text
+from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
+from listserv.core.personal import MEMBER_FIELD
+from listserv.core.policy import DigestPeriod, ListPolicy, Weekday
+from listserv.core.replies import body_text
+
+RFC1153_START = "-" * 70  # between the table of contents and the first post
+RFC1153_SEPARATOR = "-" * 30  # after each post
+TEXT_LIMIT = 1 << 20  # octets of one part's text in a plain digest
+MAX_PARTS = 1000  # parts of one post shown in a plain digest
+PREAMBLE = b"This is a MIME digest: a table of contents, then each post as a part.\r\n"
+_WEEKDAYS = tuple(Weekday)
+# A body line like a separator would split the post for digest bursters (RFC 1153).
+_SEPARATOR_LIKE = re.compile(r"^(-{30,}[ \t]*)$", re.MULTILINE)
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class VolumePeriod(StrEnum):
+    YEARLY = "yearly"  # the first digest of a year (in the list's time zone) starts a volume
+    MANUAL = "manual"  # only an operator starts one (listserv digests send --new-volume)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a list's digest goes out."""
+
+    size_kb: int = 30
+    period: DigestPeriod = DigestPeriod.DAILY
+    hour: int = 6  # in the list's time zone
+    weekday: Weekday = Weekday.MONDAY  # for weekly digests
+    timezone: str = "UTC"  # IANA name
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A digest's number: Vol 3, Issue 12."""
+
+    volume: int
+    number: int  # 0 before the volume's first digest
+
+    def __str__(self) -> str:
+        return f"Vol {self.volume}, Issue {self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A post's line in the table of contents."""
+
+    subject: str
+    author: str
+
+
+def zone(name: str) -> tzinfo:
+    """The IANA time zone of that name; UTC for a name that is none."""
+    try:
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, or ValueError for a name like "../x"
+        return UTC
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _slots(schedule: Schedule, now: datetime) -> tuple[datetime, datetime] | None:
+    """The scheduled moments at or just before now and just after it (UTC); None for never.
+
+    Each is the hour on the wall clock of the list's time zone: an hour that a
+    change to summer time skips is taken as the moment of the change, an hour
+    that comes twice as its first occurrence.
+    """
+    if schedule.period == DigestPeriod.NEVER:
+        return None
+    local = zone(schedule.timezone)
+    hour = time(min(max(schedule.hour, 0), 23))
+    day, step = _aware(now).astimezone(local).date(), 1
+    if schedule.period == DigestPeriod.WEEKLY:
+        day -= timedelta(days=(day.weekday() - _WEEKDAYS.index(schedule.weekday)) % 7)
+        step = 7
+
+    def at(when: date) -> datetime:
+        # Compared in UTC: aware datetimes of one tzinfo compare by wall clock alone.
+        return datetime.combine(when, hour, tzinfo=local).astimezone(UTC)
+
+    moments = [at(day + timedelta(days=step * k)) for k in (-1, 0, 1)]
+    now = _aware(now).astimezone(UTC)
+    return (max((m for m in moments if m <= now), default=moments[0]),
+            min((m for m in moments if m > now), default=moments[-1]))
+
+
+def next_slot(schedule: Schedule, now: datetime) -> datetime | None:
+    """The next scheduled moment after now (UTC), or None for a size-only list."""
+    slots = _slots(schedule, now)
+    return slots[1] if slots else None
+
+
+def is_due(schedule: Schedule, *, size: int, oldest: datetime | None, now: datetime) -> bool:
+    """Whether the digest goes out now: posts wait (oldest is when the first arrived), and
+    they reach the size limit, or a scheduled moment has come since the oldest arrived."""
+    if oldest is None:
+        return False  # an empty period sends nothing
+    if size >= max(schedule.size_kb, 1) * 1024:
+        return True
+    slots = _slots(schedule, now)
+    return slots is not None and _aware(oldest) < slots[0]
+
+
+def next_issue(last: Issue, *, last_sent_at: datetime | None, now: datetime, timezone: str,
+               volume_period: VolumePeriod) -> Issue:
+    """The number of the digest going out now, after the last one the list sent.
+
+    Issues count up by one per digest. A new volume starts at issue 1 with the
+    first digest of a new year in the list's time zone (volume_period yearly),
+    or after new_volume().
+    """
+    volume = max(last.volume, 1)
+    if last.number <= 0:
+        return Issue(volume, 1)
+    if volume_period == VolumePeriod.YEARLY and last_sent_at is not None:
+        local = zone(timezone)
+        if _aware(now).astimezone(local).year > _aware(last_sent_at).astimezone(local).year:
+            return Issue(volume + 1, 1)
+    return Issue(volume, last.number + 1)
+
+
+def new_volume(last: Issue) -> Issue:
+    """The numbering after an operator starts a new volume: the next digest is its issue 1.
+
+    A volume without a digest yet is not ended again.
+    """
+    return last if last.number <= 0 else Issue(last.volume + 1, 0)
+
+
+def digest_name(policy: ListPolicy) -> str:
+    return f"{_readable(policy.display_name).strip() or policy.address.partition('@')[0]} Digest"
+
+
+def digest_subject(policy: ListPolicy, issue: Issue) -> str:
+    """Operations Excellence Digest, Vol 3, Issue 12"""
+    return f"{digest_name(policy)}, {issue}"
+
+
+def topics(posts: Sequence[bytes]) -> list[Topic]:
+    """Each post's subject and author, from its headers alone."""
+    return [_topic(parse_post(header_block(raw) + b"\r\n\r\n")) for raw in posts]
+
+
+def table_of_contents(policy: ListPolicy, issue: Issue, entries: Sequence[Topic]) -> str:
+    """The digest's opening text: what it is, where to write, and a line per post."""
+    reply = ("When replying, please change the subject to say more than "
+             f'"Re: {digest_name(policy)}".')
+    lines = [digest_subject(policy, issue), "",
+             f"Post to the list:    {policy.address}",
+             f"Delivery, leaving:   {policy.sub_address('-request')} (subject: help)",
+             f"The list's owners:   {policy.sub_address('-owner')}", "",
+             textwrap.fill(reply, width=72, break_on_hyphens=False), "",
+             f"Topics in this issue ({len(entries)}):", ""]
+    for number, topic in enumerate(entries, 1):
+        lines.append(textwrap.fill(f"{number:>4}. {topic.subject} ({topic.author})", width=72,
+                                   subsequent_indent=" " * 6, break_on_hyphens=False))
+    return "\n".join(lines) + "\n"
+
+
+def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], *,
+                      message_id: str, now: datetime) -> bytes:
+    """The MIME digest as octets for SMTP: multipart/mixed holding the table of contents,
+    a multipart/digest with each post as message/rfc822, and the footer."""
+    bodies = [_as_attached(raw) for raw in posts]
+    texts = [_text_part(table_of_contents(policy, issue, topics(posts)), "Table of contents")]
+    if footer := _footer(policy):
+        texts.append(_text_part(footer, "Footer"))
+    outer, inner = (_boundary(kind, message_id, [*bodies, *texts]) for kind in ("mixed", "digest"))
+    eight_bit = b"" if all(body.isascii() for body in bodies) else \
+        b"Content-Transfer-Encoding: 8bit\r\n"
+    attached = [b"Content-Type: message/rfc822\r\n"
+                + (b"" if body.isascii() else b"Content-Transfer-Encoding: 8bit\r\n")
+                + b"\r\n" + body for body in bodies]
+    digest = (b'Content-Type: multipart/digest; boundary="' + inner + b'"\r\n' + eight_bit
+              + b"Content-Description: The posts (%d)\r\n\r\n" % len(posts)
+              + _multipart(inner, attached))
+    head = header_block(render(_head(policy, issue, message_id, now)))
+    return (head + b'\r\nContent-Type: multipart/mixed; boundary="' + outer + b'"\r\n'
+            + eight_bit + b"\r\n" + PREAMBLE + _multipart(outer, [texts[0], digest, *texts[1:]]))
+
+
+def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], *,
+                       message_id: str, now: datetime) -> bytes:
+    """The RFC 1153 digest as octets for SMTP: the table of contents, each post's headers
+    and text between separator lines, the footer and the trailer."""
+    parsed = [parse_post(raw) for raw in posts]
+    lines = [table_of_contents(policy, issue, [_topic(post) for post in parsed]),
+             RFC1153_START, ""]
+    for post in parsed:
+        lines += [_plain_post(post), "", RFC1153_SEPARATOR, ""]
+    if footer := _footer(policy):
+        lines += ["Subject: Digest Footer", "", _escaped(footer), "",
+                  RFC1153_SEPARATOR, ""]
+    end = f"End of {digest_subject(policy, issue)}"
+    lines += [end, "*" * len(end)]
+    text = _readable("\n".join(lines) + "\n")
+    message = _head(policy, issue, message_id, now)
+    message.set_content(text, cte=_transfer_encoding(text))
+    return render(message)
+
+
+def _footer(policy: ListPolicy) -> str:
+    """The list's footer; lines naming the member are for personal copies of posts only."""
+    return "\n".join(line for line in footer_text(policy).splitlines()
+                     if MEMBER_FIELD not in line).strip("\n")
+
+
+def _head(policy: ListPolicy, issue: Issue, message_id: str, now: datetime) -> EmailMessage:
+    """The digest's own headers: from the -request address, replies to the list (as Mailman)."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = formataddr((digest_name(policy), policy.sub_address("-request")))
+    message["To"] = policy.address
+    message["Reply-To"] = policy.address
+    message["Subject"] = digest_subject(policy, issue)
+    message["Date"] = format_datetime(_aware(now))
+    message["Message-ID"] = message_id
+    message["MIME-Version"] = "1.0"
+    add_list_headers(message, policy)
+    return message
+
+
+def _text_part(text: str, description: str) -> bytes:
+    part = MIMEPart(policy=POLICY)
+    text = _readable(text)
+    part.set_content(text, cte=_transfer_encoding(text))
+    part["Content-Description"] = description
+    return render(part)
+
+
+def _transfer_encoding(text: str) -> str:
+    short = all(len(line.encode()) <= MAX_LINE for line in text.splitlines())
+    return "7bit" if short and text.isascii() else "quoted-printable"
+
+
+def _multipart(boundary: bytes, parts: Sequence[bytes]) -> bytes:
+    """A multipart body: each part after a delimiter line, then the close delimiter.
+
+    The CRLF before each delimiter belongs to it (RFC 2046 section 5.1.1).
+    """
+    return b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts) \
+        + b"--" + boundary + b"--\r\n"
+
+
+def _boundary(kind: str, seed: str, parts: Sequence[bytes]) -> bytes:
+    """A boundary that occurs in none of the parts; "=_" never occurs in quoted-printable."""
+    attempt = 0
+    while True:
+        digest = hashlib.sha256(f"{kind}/{seed}/{attempt}".encode("utf-8", "replace"))
+        boundary = f"=_{kind}_{digest.hexdigest()[:32]}".encode()
+        if not any(boundary in part for part in parts):
+            return boundary
+        attempt += 1
+
+
+def _as_attached(raw: bytes) -> bytes:
+    """The post as the body of a message/rfc822 part: CRLF line ends, no NUL, no line
+    longer than SMTP carries (decoration leaves such lines only in mail it cannot parse)."""
+    data = _LINE_END.sub(b"\r\n", raw.replace(b"\x00", b"")).removesuffix(b"\r\n")
+    lines = data.split(b"\r\n")
+    if max(map(len, lines)) > MAX_LINE:
+        lines = [line[start:start + MAX_LINE] for line in lines
+                 for start in range(0, len(line) or 1, MAX_LINE)]
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def _topic(post: Post) -> Topic:
+    return Topic(_readable(post.subject) or "(no subject)",
+                 _readable(post.author_name) or post.author or "unknown sender")
+
+
+def _plain_post(post: Post) -> str:
+    """One post of a plain digest: Date, From, Subject and Message-ID, then its text."""
+    lines = []
+    for name in ("Date", "From", "Subject", "Message-ID"):
+        value = _readable(header_text(post.message, name))
+        if value or name == "Subject":
+            lines.append(f"{name}: {value or '(no subject)'}")
+    try:
+        text = _post_text(post.message)
+    except Exception:  # the email package raises on MIME nobody foresaw
+        text = f"[This post could not be read ({_size(len(post.raw))}); it is not included.]"
+    return "\n".join(lines) + "\n\n" + _escaped(text)
+
+
+def _post_text(message: Message) -> str:
+    """The text of a post: its text parts in order, a note for every other part."""
+    body = _main_body(message)
+    pieces = []
+    for part in _leaves(message, body):
+        if part is body or (_kind(part) == "text/plain" and not _is_attachment(part)):
+            pieces.append(body_text(part, TEXT_LIMIT).strip("\r\n"))
+        elif _kind(part).startswith("multipart/"):  # one the parser could not split
+            pieces.append(str(part.get_payload())[:TEXT_LIMIT].strip("\r\n"))
+        else:
+            pieces.append(_note(part))
+    return "\n\n".join(piece for piece in pieces if piece)
+
+
+def _main_body(message: Message) -> Message | None:
+    try:
+        if isinstance(message, EmailMessage):
+            return message.get_body(preferencelist=("plain", "html"))
+    except Exception:  # get_body trips over some broken structures
+        pass
+    return None
+
+
+def _children(part: Message) -> list[Message] | None:
+    """The parts of a multipart; None for a leaf (an attached message counts as one)."""
+    if _kind(part).startswith("message/") or not part.is_multipart():
+        return None
+    payload = part.get_payload()
+    return [sub for sub in payload if isinstance(sub, Message)] if isinstance(payload, list) \
+        else None
+
+
+def _leaves(message: Message, body: Message | None) -> list[Message]:
+    """The leaf parts in order; of alternatives, only the one holding the body (or the
+    plain one) is kept."""
+    path = _path_to(message, body)
+    leaves: list[Message] = []
+    stack = [message]
+    while stack and len(leaves) < MAX_PARTS:
+        part = stack.pop()
+        children = _children(part)
+        if children is None:
+            leaves.append(part)
+            continue
+        if _kind(part) == "multipart/alternative" and children:
+            children = [c for c in children if id(c) in path] or [next(
+                (c for c in children if _kind(c) == "text/plain"), children[0])]
+        stack.extend(reversed(children))
+    return leaves
+
+
+def _path_to(message: Message, body: Message | None) -> set[int]:
+    """The ids of the body part and of every part that contains it."""
+    parents: dict[int, Message] = {}
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        for child in _children(part) or []:
+            parents[id(child)] = part
+            stack.append(child)
+    path, node = set(), body
+    while node is not None:
+        path.add(id(node))
+        node = parents.get(id(node))
+    return path
+
+
+def _note(part: Message) -> str:
+    """What stands for a part that is not text: its name, type and size."""
+    kind, name = _kind(part), ""
+    try:
+        payload = part.get_payload()
+        if kind.startswith("message/") and isinstance(payload, list) and payload \
+                and isinstance(payload[0], Message):
+            name = header_text(payload[0], "Subject")
+        else:
+            name = part.get_filename() or ""
+    except Exception:  # malformed parameters
+        pass
+    shown = f'"{_readable(name)}"' if name else "(no name)"
+    return f"[Attachment not included: {shown}, {kind}, {_size(_encoded_size(part))}]"
+
+
+def _encoded_size(part: Message) -> int:
+    """About how many octets the part holds once decoded."""
+    total = 0
+    try:
+        for leaf in part.walk():
+            payload = leaf.get_payload()
+            if isinstance(payload, str):
+                octets = len(payload) - payload.count("\n") - payload.count("\r")
+                base64 = header_text(leaf, "Content-Transfer-Encoding").lower() == "base64"
+                total += octets * 3 // 4 if base64 else octets
+    except Exception:  # a structure walk() cannot follow; the size is only shown
+        pass
+    return total
+
+
+def _size(octets: int) -> str:
+    if octets < 1024:
+        return f"{octets} bytes"
+    if octets < 1024 * 1024:
+        return f"{octets / 1024:.0f} KB"
+    return f"{octets / (1024 * 1024):.1f} MB"
+
+
+def _kind(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:  # the email package raises on some malformed headers
+        return "application/octet-stream"
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        return part.get_content_disposition() == "attachment"
+    except Exception:
+        return True
+
+
+def _escaped(text: str) -> str:
+    """The text with LF line ends, separator-like lines indented by a space."""
+    return _SEPARATOR_LIKE.sub(r" \1", "\n".join(text.splitlines()))
+
+
+def _readable(text: str) -> str:
+    """Text that UTF-8 can carry: octets the parser kept undecoded are read as UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no octet
+        return text.encode("utf-8", "replace").decode("utf-8")

@@ -1,0 +1,295 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bounces end to end: DSNs over SMTP to -bounces, scores, disabling, warnings, complaints."""
+
+import json
+from datetime import timedelta
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from listserv import bounces
+from listserv.app import App
+from listserv.core.addresses import parse_address
+from listserv.core.policy import DeliveryStatus, Role
+from listserv.db import lists as db_lists
+from listserv.db import members as db_members
+from listserv.db.models import BounceEvent, Inbound, InboundState, Member, now
+from tests.core.test_bounces import PERSONAL, QMAIL, VACATION, arf, block, dsn
+from tests.helpers import make_message, run_listserv
+from tests.sink import Sink
+from tests.test_post_path import MEMBERS, post, setup_list
+
+OWNER = "olga@example.org"
+BOUNCES = "ops-bounces@example.com"
+BOB = "bob@example.net"
+DMARC = dsn(block(BOB.encode(), b"5.7.1", diagnostic=b"smtp; 550 5.7.1 Unauthenticated email "
+                  b"from example.org is not accepted due to domain's DMARC policy"))
+
+
+async def setup(app: App, **settings: str) -> None:
+    await setup_list(app, **settings)
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        await db_members.add_member(session, mlist, parse_address(OWNER), role=Role.OWNER)
+
+
+async def bounce(app: App, raw: bytes, to: str = BOUNCES) -> None:
+    """Mail to -bounces from the null sender, as mail systems send their reports."""
+    await post(app, raw, sender="", recipients=(to,))
+    await app.settle()
+
+
+async def member(app: App, address: str) -> Member | None:
+    async with app.sessions() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        return await db_members.find_member(session, mlist, parse_address(address).key)
+
+
+async def events(app: App) -> list[BounceEvent]:
+    async with app.sessions() as session:
+        return list((await session.scalars(select(BounceEvent).order_by(BounceEvent.id))).all())
+
+
+async def a_day_passes(app: App) -> None:
+    """Move every member's last counted bounce a day back (processing reads the real clock)."""
+    async with app.sessions.begin() as session:
+        for moved in await session.scalars(select(Member).where(
+                Member.last_bounce_at.is_not(None))):
+            assert moved.last_bounce_at is not None
+            moved.last_bounce_at -= timedelta(days=1)
+
+
+def mail_to(sink: Sink, address: str, subject: str) -> list[EmailMessage]:
+    return [d.message for d in sink.to(address) if subject in str(d.message["Subject"])]
+
+
+async def test_a_dsn_to_a_verp_address_raises_that_members_score(app: App, sink: Sink) -> None:
+    await setup(app)
+    # The report names where bob's mail was forwarded; the VERP address names bob.
+    await bounce(app, dsn(block(b"bob.old@forward.example")),
+                 to="ops-bounces+bob=example.net@example.com")
+    bob = await member(app, BOB)
+    assert bob is not None and bob.bounce_score == 1.0
+    [event] = await events(app)
+    assert (event.address, event.kind, event.status, event.source, event.member_id) == (
+        BOB, "mailbox", "5.1.1", "verp", bob.id)
+    assert (await member(app, "carol@example.org")).bounce_score == 0.0  # type: ignore[union-attr]
+
+
+async def test_a_plain_dsn_to_bounces_raises_the_named_members_score(app: App,
+                                                                      sink: Sink) -> None:
+    await setup(app)
+    await bounce(app, dsn(block(b"carol@example.org", original=b"Carol@Example.org")))
+    assert (await member(app, "carol@example.org")).bounce_score == 1.0  # type: ignore[union-attr]
+    assert (await member(app, BOB)).bounce_score == 0.0  # type: ignore[union-attr]
+    async with app.sessions() as session:
+        [row] = (await session.scalars(select(Inbound))).all()
+    assert (row.state, row.disposition) == (InboundState.DONE, "bounce")
+
+
+async def test_a_dmarc_rejection_counts_not_and_the_owners_see_it_in_a_daily_summary(
+        app: App, sink: Sink) -> None:
+    await setup(app)
+    await bounce(app, DMARC)
+    await bounce(app, DMARC, to="ops-bounces+bob=example.net@example.com")
+    assert (await member(app, BOB)).bounce_score == 0.0  # type: ignore[union-attr]
+    assert [event.kind for event in await events(app)] == ["policy", "policy"]
+    await app.workers.housekeeping(now())
+    await app.settle()
+    [summary] = mail_to(sink, OWNER, "Delivery problems")
+    assert summary.get_content().count("bob@example.net policy 5.7.1") == 2
+    await bounce(app, DMARC)
+    await app.workers.housekeeping(now() + timedelta(hours=1))
+    await app.settle()
+    assert len(mail_to(sink, OWNER, "Delivery problems")) == 1  # once a day at most
+
+
+async def test_crossing_the_threshold_disables_delivery_sends_the_warnings_then_removes(
+        app: App, sink: Sink) -> None:
+    await setup(app, bounce_score_threshold="2", bounce_warnings="2")
+    await bounce(app, dsn(block(BOB.encode())))
+    await bounce(app, dsn(block(BOB.encode())))  # the same day: counted once
+    assert (await member(app, BOB)).bounce_score == 1.0  # type: ignore[union-attr]
+    await a_day_passes(app)
+    await bounce(app, dsn(block(BOB.encode())))
+    bob = await member(app, BOB)
+    assert bob is not None and bob.delivery_status is DeliveryStatus.DISABLED_BY_BOUNCE
+    [first] = mail_to(sink, BOB, "is off")
+    assert "warning 1 of 2" in first.get_content()
+    assert "set nomail off" in first.get_content()
+    [told] = mail_to(sink, OWNER, "delivery disabled by bounces")
+    assert BOB in str(told["Subject"])
+
+    await post(app, make_message(subject="After the bounces"))
+    await app.settle()
+    assert [d for d in sink.to(BOB) if d.message["List-Id"]] == []  # no list mail for bob
+
+    await app.workers.housekeeping(now() + timedelta(days=6))
+    await app.settle()
+    assert len(mail_to(sink, BOB, "is off")) == 1
+    await app.workers.housekeeping(now() + timedelta(days=7, minutes=1))
+    await app.settle()
+    second = mail_to(sink, BOB, "is off")[-1]
+    assert "warning 2 of 2" in second.get_content() and "removed in 7 days" in \
+        second.get_content()
+    await app.workers.housekeeping(now() + timedelta(days=14, minutes=2))
+    await app.settle()
+    assert await member(app, BOB) is None
+    assert mail_to(sink, BOB, "You were removed")
+    assert mail_to(sink, OWNER, "removed after bounces")
+
+
+async def test_a_member_who_resumes_delivery_is_neither_warned_nor_removed(
+        app: App, sink: Sink) -> None:
+    await setup(app, bounce_score_threshold="1")
+    await bounce(app, dsn(block(BOB.encode())))
+    assert len(mail_to(sink, BOB, "is off")) == 1
+    await post(app, make_message(sender=BOB, to="ops-request@example.com",
+                                 subject="", body="set nomail off\n"),
+               sender=BOB, recipients=("ops-request@example.com",))
+    await app.settle()
+    bob = await member(app, BOB)
+    assert bob is not None and bob.delivery_status is DeliveryStatus.ENABLED
+    assert bob.bounce_score == 0.0
+    await app.workers.housekeeping(now() + timedelta(days=30))
+    await app.settle()
+    assert await member(app, BOB) is not None and len(mail_to(sink, BOB, "is off")) == 1
+
+
+async def test_owners_are_warned_but_never_removed_and_a_hand_set_status_starts_nothing(
+        app: App, sink: Sink) -> None:
+    await setup(app, bounce_score_threshold="1", bounce_warnings="0")
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        carol = await db_members.get_member(session, mlist, "carol@example.org")
+        carol.delivery_status = DeliveryStatus.DISABLED_BY_BOUNCE  # an operator did this
+    await bounce(app, dsn(block(OWNER.encode())))
+    assert (await member(app, OWNER)).delivery_status is \
+        DeliveryStatus.DISABLED_BY_BOUNCE  # type: ignore[union-attr]
+    for days in (7, 8, 30):
+        await app.workers.housekeeping(now() + timedelta(days=days, minutes=1))
+        await app.settle()
+    assert await member(app, OWNER) is not None and await member(app, "carol@example.org")
+    assert len(mail_to(sink, OWNER, "not removed")) == 1
+    assert mail_to(sink, "carol@example.org", "") == []
+
+
+async def test_a_score_no_bounce_raised_for_the_decay_time_starts_again(
+        app: App, sink: Sink) -> None:
+    await setup(app, bounce_score_decay_days="3")
+    await bounce(app, dsn(block(BOB.encode())))
+    await app.workers.housekeeping(now() + timedelta(days=2))
+    assert (await member(app, BOB)).bounce_score == 1.0  # type: ignore[union-attr]
+    await app.workers.housekeeping(now() + timedelta(days=3, minutes=1))
+    assert (await member(app, BOB)).bounce_score == 0.0  # type: ignore[union-attr]
+
+
+async def test_unrecognised_mail_is_forwarded_to_the_owners_a_few_a_day_and_kept(
+        app: App, sink: Sink) -> None:
+    await setup(app)
+    for _ in range(bounces.FORWARDS_PER_DAY + 1):
+        await bounce(app, PERSONAL)
+    forwards = mail_to(sink, OWNER, "Unrecognised bounce")
+    assert len(forwards) == bounces.FORWARDS_PER_DAY
+    [attached] = [part for part in forwards[0].iter_attachments()
+                  if part.get_content_type() == "message/rfc822"]
+    assert "Please take me off this list." in attached.get_content().get_content()
+    async with app.sessions() as session:
+        rows = (await session.scalars(select(Inbound).order_by(Inbound.id))).all()
+    assert [row.disposition for row in rows] == ["forwarded"] * bounces.FORWARDS_PER_DAY + [
+        "unrecognised"]
+    assert all(row.raw for row in rows)
+
+
+async def test_a_forward_that_comes_back_unrecognised_is_not_forwarded_again(
+        app: App, sink: Sink) -> None:
+    await setup(app)
+    await bounce(app, PERSONAL)
+    [forward] = [d for d in sink.to(OWNER)]
+    await bounce(app, b"Subject: Returned\r\n\r\nI could not deliver this:\r\n\r\n" + forward.raw)
+    assert len(mail_to(sink, OWNER, "Unrecognised bounce")) == 1
+
+
+@pytest.mark.parametrize(("action", "left", "status"), [
+    ("unsubscribe", False, None),
+    ("disable", True, DeliveryStatus.DISABLED_BY_USER),
+    ("none", True, DeliveryStatus.ENABLED),
+])
+async def test_a_complaint_acts_as_the_list_says(app: App, sink: Sink, action: str,
+                                                 left: bool, status: DeliveryStatus) -> None:
+    await setup(app, complaint_action=action)
+    await bounce(app, arf(b"abuse", BOB.encode()))
+    bob = await member(app, BOB)
+    assert (bob is not None) is left
+    if bob is not None:
+        assert bob.delivery_status is status
+    [told] = mail_to(sink, OWNER, "complaint")
+    assert "abuse" in str(told["Subject"])
+    assert mail_to(sink, BOB, "") == []  # someone who complained gets no more mail
+
+
+async def test_a_complaint_to_a_verp_address_names_the_member(app: App, sink: Sink) -> None:
+    await setup(app)
+    await bounce(app, arf(b"abuse"), to="ops-bounces+carol=example.org@example.com")
+    assert await member(app, "carol@example.org") is None
+    assert await member(app, BOB) is not None
+
+
+async def test_a_refusal_at_delivery_counts_and_housekeeping_warns(app: App,
+                                                                     sink: Sink) -> None:
+    await setup(app, bounce_score_threshold="1")
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        await bounces.record_refusal(session, mlist.id, BOB, 550, "5.7.1 DMARC policy", now())
+        await bounces.record_refusal(session, mlist.id, "carol@example.org", 550,
+                                     "5.1.1 No such user", now())
+    assert (await member(app, BOB)).bounce_score == 0.0  # type: ignore[union-attr]
+    carol = await member(app, "carol@example.org")
+    assert carol is not None and carol.delivery_status is DeliveryStatus.DISABLED_BY_BOUNCE
+    await app.workers.housekeeping(now())
+    await app.settle()
+    assert mail_to(sink, "carol@example.org", "is off")
+
+
+BAD_INPUT = {
+    "garbage-verp": (dsn(block(b"carol@example.org")), "ops-bounces+%%%=@example.com",
+                     "carol@example.org"),
+    "non-member": (dsn(block(b"stranger@example.net")), BOUNCES, None),
+    "verp-of-a-non-member": (dsn(block(BOB.encode())),
+                             "ops-bounces+stranger=example.net@example.com", None),
+    "bounce-of-a-bounce": (dsn(block(OWNER.encode()), returned=dsn(block(BOB.encode()),
+                                                                   boundary=b"in")),
+                           BOUNCES, OWNER),
+    "qmail": (QMAIL.replace(b"carol@example.net", b"carol@example.org"), BOUNCES,
+              "carol@example.org"),
+    "vacation": (VACATION, "ops-bounces+bob=example.net@example.com", None),
+    "malformed": (b"Content-Type: multipart/report; boundary=x\r\n\r\n--x\r\n\x00\xff\r\n",
+                  BOUNCES, None),
+}
+
+
+@pytest.mark.parametrize(("raw", "to", "scored"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+async def test_bad_input_is_processed_and_scores_no_wrong_member(
+        app: App, sink: Sink, raw: bytes, to: str, scored: str | None) -> None:
+    await setup(app)
+    await bounce(app, raw, to=to)
+    async with app.sessions() as session:
+        [row] = (await session.scalars(select(Inbound))).all()
+        scores = {m.address: m.bounce_score for m in (await session.scalars(select(Member)))}
+    assert row.state is InboundState.DONE, row.error
+    assert {address for address, score in scores.items() if score} == (
+        {scored} if scored else set())
+
+
+async def test_members_list_shows_bounce_score_and_delivery_status(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup(app, bounce_score_threshold="1")
+    await bounce(app, dsn(block(BOB.encode())))
+    result = run_listserv("members", "list", "ops@example.com", "--json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    shown = {m["address"]: m for m in json.loads(result.stdout)}
+    assert (shown[BOB]["bounce_score"], shown[BOB]["delivery_status"]) == (
+        1.0, "disabled-by-bounce")
+    assert (shown[MEMBERS[0]]["bounce_score"], shown[MEMBERS[0]]["delivery_status"]) == (
+        0.0, "enabled")

@@ -1,0 +1,263 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Digests end to end: posts collected, digests sent by the CLI and by ``listserv serve``
+on its own, in both formats, to a real SMTP sink on loopback."""
+
+import json
+from datetime import timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select, update
+
+from listserv.app import App, running
+from listserv.core.digests import RFC1153_SEPARATOR, RFC1153_START, Schedule, next_slot
+from listserv.db.engine import create_engine
+from listserv.db.models import DigestItem, MailingList, now
+from listserv.settings import Settings
+from tests.helpers import make_message, run_listserv
+from tests.sink import Delivered, Sink
+from tests.test_post_path import post, set_member, setup_list
+
+REGULAR = ["alice@example.org", "bob@example.net"]
+MIME, PLAIN = "dan@example.org", "erin@example.net"
+MEMBERS = [*REGULAR, MIME, PLAIN]
+
+
+async def setup_digest_list(app: App, **settings: str) -> None:
+    await setup_list(app, MEMBERS, footer="Operations Excellence\\nLeave: {unsubscribe_address}",
+                     **settings)
+    await set_member(app, MIME, delivery_mode="digest-mime")
+    await set_member(app, PLAIN, delivery_mode="digest-plain")
+
+
+async def post_all(app: App, *subjects: str, body: str = "Pressure holds at 40 bar.\n") -> None:
+    """Post one message per subject, each processed before the next is sent."""
+    for subject in subjects:
+        await post(app, make_message(subject=subject, body=body))
+        await app.settle()
+
+
+def digests_to(sink: Sink, address: str) -> list[Delivered]:
+    return [d for d in sink.to(address) if "Digest" in str(d.message["Subject"])]
+
+
+def attached_subjects(message: EmailMessage) -> list[str]:
+    _, digest, *_ = message.iter_parts()
+    return [str(part.get_content()["Subject"]) for part in digest.iter_parts()]
+
+
+def plain_subjects(message: EmailMessage) -> list[str]:
+    text = str(message.get_content()).replace("\r\n", "\n")
+    _, _, posts = text.partition(f"\n\n{RFC1153_START}\n\n")
+    return [line.removeprefix("Subject: ") for line in posts.splitlines()
+            if line.startswith("Subject: ") and line != "Subject: Digest Footer"]
+
+
+async def digests_send(app: App, env: dict[str, str], *args: str) -> str:
+    result = run_listserv("digests", "send", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    await app.settle()
+    return result.stdout
+
+
+async def test_digest_members_get_nothing_until_digests_send_then_one_digest_each(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app)
+    await post_all(app, "Valve seals", "Night shift", "Supply boat")
+    assert sorted(sink.recipients()) == sorted(REGULAR * 3)  # one by one, three times
+    assert sink.to(MIME) == [] and sink.to(PLAIN) == []
+    sent = await digests_send(app, cli_env)
+    assert sent == ("ops@example.com: Vol 1, Issue 1 with 3 posts to 1 MIME, 1 plain\n")
+    [mime], [plain] = digests_to(sink, MIME), digests_to(sink, PLAIN)
+    assert (mime.recipients, plain.recipients) == ([MIME], [PLAIN])
+    assert mime.mail_from == plain.mail_from == "ops-bounces@example.com"
+    subjects = ["[ops] Valve seals", "[ops] Night shift", "[ops] Supply boat"]
+    assert attached_subjects(mime.message) == subjects
+    assert plain_subjects(plain.message) == subjects
+    for delivered in (mime, plain):
+        assert delivered.message["Subject"] == "Operations Excellence Digest, Vol 1, Issue 1"
+        assert delivered.message["List-Id"] == "Operations Excellence <ops.example.com>"
+    assert len(sink.to(REGULAR[0])) == 3  # no digest for regular members
+    assert await digests_send(app, cli_env) == "no digest waits to be sent\n"
+    assert len(sink.delivered) == 3 + 2
+
+
+async def test_the_mime_digest_parses_into_contents_posts_and_footer(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app)
+    await post_all(app, "Valve seals", "Night shift")
+    await digests_send(app, cli_env)
+    [mime] = digests_to(sink, MIME)
+    message = mime.message
+    assert message.get_content_type() == "multipart/mixed"
+    contents, digest, footer = message.iter_parts()
+    assert (contents.get_content_type(), digest.get_content_type(),
+            footer.get_content_type()) == ("text/plain", "multipart/digest", "text/plain")
+    assert "   1. [ops] Valve seals (alice@example.org)" in contents.get_content()
+    assert [part.get_content_type() for part in digest.iter_parts()] == ["message/rfc822"] * 2
+    first = next(digest.iter_parts()).get_content()
+    assert first.get_content().startswith("Pressure holds at 40 bar.")  # the decorated post
+    assert "Leave: ops-leave@example.com" in footer.get_content()
+    assert not [defect for part in message.walk() for defect in part.defects]
+
+
+async def test_a_digest_goes_out_by_itself_once_the_posts_pass_the_size_limit(
+        app: App, sink: Sink) -> None:
+    await setup_digest_list(app, digest_size_kb="4", digest_period="never")
+    await post_all(app, "Small")
+    await app.workers.housekeeping(now())
+    await app.settle()
+    assert digests_to(sink, MIME) == []
+    await post_all(app, "Large", body="A long report.\n" * 300)
+    await app.workers.housekeeping(now())
+    await app.settle()
+    [mime] = digests_to(sink, MIME)
+    assert attached_subjects(mime.message) == ["[ops] Small", "[ops] Large"]
+    assert len(digests_to(sink, PLAIN)) == 1
+
+
+async def test_a_daily_digest_goes_out_at_its_hour_in_the_lists_time_zone(
+        app: App, sink: Sink) -> None:
+    await setup_digest_list(app, timezone="America/New_York", digest_hour="6")
+    await post_all(app, "Valve seals")
+    slot = next_slot(Schedule(timezone="America/New_York"), now())
+    assert slot is not None
+    await app.workers.housekeeping(slot - timedelta(minutes=1))
+    await app.settle()
+    assert digests_to(sink, MIME) == []
+    await app.workers.housekeeping(slot + timedelta(minutes=1))
+    await app.settle()
+    assert len(digests_to(sink, MIME)) == len(digests_to(sink, PLAIN)) == 1
+    await app.workers.housekeeping(slot + timedelta(days=1, minutes=1))  # an empty period
+    await app.settle()
+    assert len(digests_to(sink, MIME)) == 1
+
+
+async def test_a_digest_that_fell_due_while_the_server_was_down_goes_out_at_start(
+        settings: Settings, sink: Sink) -> None:
+    async with running(settings) as app:
+        await setup_digest_list(app, digest_period="weekly")
+        await post_all(app, "Before the outage")
+    engine, sessions = create_engine(settings.async_database_url)
+    async with sessions.begin() as session:  # the week's digest hour passed while it was down
+        await session.execute(update(DigestItem).values(created_at=now() - timedelta(days=8)))
+    await engine.dispose()
+    async with running(settings) as app:
+        await sink.wait_for(lambda: len(digests_to(sink, MIME)) == 1)
+        await app.settle()
+    assert attached_subjects(digests_to(sink, MIME)[0].message) == ["[ops] Before the outage"]
+    assert len(digests_to(sink, PLAIN)) == 1
+
+
+async def test_numbering_is_right_across_several_digests_and_a_restart(
+        settings: Settings, sink: Sink, cli_env: dict[str, str]) -> None:
+    async with running(settings) as app:
+        await setup_digest_list(app)
+        for subject in ("One", "Two"):
+            await post_all(app, subject)
+            await digests_send(app, cli_env)
+    async with running(settings) as app:
+        await post_all(app, "Three")
+        await digests_send(app, cli_env)
+        await post_all(app, "Four")
+        assert "Vol 2, Issue 1 with 1 post to" in await digests_send(app, cli_env, "--new-volume",
+                                                                   "ops@example.com")
+        async with app.sessions() as session:
+            mlist = await session.scalar(select(MailingList))
+            assert mlist is not None
+            assert (mlist.digest_volume, mlist.digest_issue) == (2, 1)
+            issues = (await session.execute(select(DigestItem.digest_volume,
+                                                   DigestItem.digest_issue)
+                                            .order_by(DigestItem.id))).all()
+    assert [str(d.message["Subject"]).partition(", ")[2] for d in digests_to(sink, PLAIN)] == [
+        "Vol 1, Issue 1", "Vol 1, Issue 2", "Vol 1, Issue 3", "Vol 2, Issue 1"]
+    assert [tuple(row) for row in issues] == [(1, 1), (1, 2), (1, 3), (2, 1)]
+
+
+async def test_a_new_year_starts_a_new_volume(app: App, sink: Sink,
+                                              cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app)
+    await post_all(app, "Last year")
+    await digests_send(app, cli_env)
+    async with app.sessions.begin() as session:
+        await session.execute(update(MailingList).values(
+            digest_last_sent_at=now() - timedelta(days=366)))
+    await post_all(app, "This year")
+    await digests_send(app, cli_env)
+    assert [str(d.message["Subject"]).partition(", ")[2] for d in digests_to(sink, MIME)] == [
+        "Vol 1, Issue 1", "Vol 2, Issue 1"]
+
+
+async def test_a_member_who_switches_to_regular_gets_the_pending_digest_first(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app)
+    await set_member(app, "bob@example.net", delivery_mode="digest-mime")
+    await post_all(app, "Valve seals", "Night shift")
+    # by mail for erin (plain digests), by the command line for bob (MIME)
+    await post(app, make_message(sender=PLAIN, to="ops-request@example.com", subject="",
+                                 body="set delivery regular\n"),
+               sender=PLAIN, recipients=("ops-request@example.com",))
+    changed = run_listserv("members", "set", "ops@example.com", "bob@example.net",
+                           "delivery_mode=regular", env=cli_env)
+    assert changed.returncode == 0, changed.stderr
+    await app.settle()
+    await app.workers.housekeeping(now())
+    await app.settle()
+    [erin], [bob] = digests_to(sink, PLAIN), digests_to(sink, "bob@example.net")
+    assert plain_subjects(erin.message) == ["[ops] Valve seals", "[ops] Night shift"]
+    assert attached_subjects(bob.message) == ["[ops] Valve seals", "[ops] Night shift"]
+    assert (erin.recipients, bob.recipients) == ([PLAIN], ["bob@example.net"])
+    assert digests_to(sink, MIME) == []  # dan's digest is not due, nothing marked sent
+    await post_all(app, "Supply boat")
+    assert {PLAIN, "bob@example.net"} <= set(sink.recipients())  # regular copies now
+    await digests_send(app, cli_env)
+    [dan] = digests_to(sink, MIME)
+    assert attached_subjects(dan.message) == [
+        "[ops] Valve seals", "[ops] Night shift", "[ops] Supply boat"]
+    assert len(digests_to(sink, PLAIN)) == len(digests_to(sink, "bob@example.net")) == 1
+
+
+async def test_a_list_that_personalises_sends_digests_with_verp(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app, personalize="verp")
+    await post_all(app, "Valve seals")
+    await digests_send(app, cli_env)
+    [mime] = digests_to(sink, MIME)
+    assert mime.mail_from == "ops-bounces+dan=example.org@example.com"
+
+
+async def test_bad_posts_still_make_a_digest_with_every_post(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app)
+    odd = [make_message(subject=""),
+           make_message(subject="Zeichensatz").replace(
+               b'charset="utf-8"', b"charset=x-unknown").replace(b"Hi all.", b"Gr\xfc\xdfe"),
+           b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: No boundary\r\n"
+           b"Content-Type: multipart/mixed\r\n\r\nbroken \xff MIME\r\n"]
+    for raw in odd:
+        await post(app, raw)
+        await app.settle()
+    await digests_send(app, cli_env)
+    [mime], [plain] = digests_to(sink, MIME), digests_to(sink, PLAIN)
+    assert attached_subjects(mime.message) == ["[ops] (no subject)", "[ops] Zeichensatz",
+                                               "[ops] No boundary"]
+    text = str(plain.message.get_content()).replace("\r\n", "\n")
+    assert text.count(f"\n\n{RFC1153_SEPARATOR}\n\n") == 4  # three posts and the footer
+    assert "broken" in text
+
+
+async def test_digests_show_prints_what_the_next_digest_would_hold(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    await setup_digest_list(app, digest_hour="6")
+    await post_all(app, "Valve seals", "Night shift")
+    shown = run_listserv("digests", "show", "ops@example.com", env=cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "next digest Operations Excellence Digest, Vol 1, Issue 1" in shown.stdout
+    assert "   1. [ops] Valve seals (alice@example.org)" in shown.stdout
+    assert "digest members: 1 MIME, 1 plain" in shown.stdout
+    data = json.loads(run_listserv("digests", "show", "ops@example.com", "--json",
+                                   env=cli_env).stdout)
+    assert (data["volume"], data["issue"], data["posts"], data["due"]) == (1, 1, 2, False)
+    assert data["next_scheduled_at"].endswith("06:00:00+00:00")
+    assert sink.to(MIME) == []  # showing sends nothing
+    missing = run_listserv("digests", "show", "nope@example.com", env=cli_env)
+    assert missing.returncode == 1 and "no such list" in missing.stderr
