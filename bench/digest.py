@@ -236,14 +236,7 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
                 if text:
                     print(f"  --- {log.name} ---\n{textwrap.indent(text[-3000:], '    ')}")
     print()
-    failed = [text.splitlines()[0] for ok, text in verdicts.lines if not ok]
-    if failed:
-        print(f"FAIL: {len(failed)} of {len(verdicts.lines)} checks failed:")
-        for text in failed:
-            print(f"  {text}")
-        return False
-    print(f"PASS: all {len(verdicts.lines)} checks and targets met")
-    return True
+    return verdicts.passed()
 
 
 def main() -> int:

@@ -541,6 +541,17 @@ class Verdicts:
         self.lines.append((ok, text))
         print(f"  {'PASS' if ok else 'FAIL'}: {text}", flush=True)
 
+    def passed(self) -> bool:
+        """Print the summary line(s); whether every check passed."""
+        failed = [text.splitlines()[0] for ok, text in self.lines if not ok]
+        if failed:
+            print(f"FAIL: {len(failed)} of {len(self.lines)} checks failed:")
+            for text in failed:
+                print(f"  {text}")
+            return False
+        print(f"PASS: all {len(self.lines)} checks and targets met")
+        return True
+
 
 @dataclass
 class Outcome:
@@ -855,14 +866,7 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
     verdicts.check(0 < peak < TARGET_RSS_MB,
                    f"server peak RSS {peak:.1f} MB over all runs, target < {TARGET_RSS_MB:.0f} MB"
                    if peak else "server peak RSS not measured: no run completed")
-    failed = [text.splitlines()[0] for ok, text in verdicts.lines if not ok]
-    if failed:
-        print(f"FAIL: {len(failed)} of {len(verdicts.lines)} checks failed:")
-        for text in failed:
-            print(f"  {text}")
-        return False
-    print(f"PASS: all {len(verdicts.lines)} checks and targets met")
-    return True
+    return verdicts.passed()
 
 
 def parse_args() -> argparse.Namespace:
