@@ -60,7 +60,8 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         reader, lookups = create_engine(settings.async_database_url, read_only=True)
         stack.push_async_callback(reader.dispose)
         writer = InboundWriter(engine)
-        workers = Workers(settings, engine, sessions, intake_busy=writer.busy)
+        workers = Workers(settings, engine, sessions, intake_busy=writer.busy,
+                          write_lock=writer.write_lock)
         writer.on_commit = workers.inbound_ready.set
         await workers.release_leases()
         app = App(settings, engine, sessions, workers)

@@ -9,6 +9,7 @@ This module must not parse or judge messages; the pipeline does that.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,11 @@ class InboundWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # SQLite has one write lock, and a connection that finds it taken sleeps in its
+        # busy handler (1, 2, 5… up to 100 ms between tries) long after it is free. All
+        # of this process's writers, this one and the workers, queue here instead and
+        # get the database the moment it is free.
+        self.write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self.on_commit: Callable[[], None] = lambda: None
         self._last_commit = 0.0
         self._sqlite = create_sqlite_writer(engine.url.render_as_string(hide_password=False)) \
@@ -121,7 +127,8 @@ class InboundWriter:
                        "message_id": m.message_id[:998], "raw": m.raw, "peer": m.peer}
                       for m in messages]
         if self._sqlite is not None:
-            await asyncio.to_thread(_insert_in_thread, self._sqlite, rows)
+            async with self.write_lock or contextlib.nullcontext():
+                await asyncio.to_thread(_insert_in_thread, self._sqlite, rows)
             return
         async with self._engine.begin() as connection:
             await connection.execute(insert(Inbound), rows)

@@ -55,7 +55,8 @@ class Workers:
     """The processing and delivery loops of one listserv process."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine, sessions: Sessions,
-                 intake_busy: Callable[[], bool] = lambda: False) -> None:
+                 intake_busy: Callable[[], bool] = lambda: False,
+                 write_lock: asyncio.Lock | None = None) -> None:
         self._settings = settings
         self._intake_busy = intake_busy
         self._engine = engine
@@ -73,18 +74,12 @@ class Workers:
         # Jobs leased at queueing, not yet sending, with the end of their lease.
         self._handoff: list[tuple[outbox.Claimed, datetime]] = []
         self._rosters: Rosters = {}  # members per list, kept while the roster is unchanged
-        # SQLite has one write lock, and a connection that finds it taken sleeps in its
-        # busy handler for up to 100 ms between tries; this process's writers queue
-        # here instead and get the database the moment it is free.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_lock = write_lock
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
-        if self._write_lock is None:
+        async with self._write_lock or contextlib.nullcontext():
             yield
-        else:
-            async with self._write_lock:
-                yield
 
     def stop(self) -> None:
         """Ask the loops to finish the work in hand and return."""
