@@ -23,7 +23,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from listserv.core.decoration import add_list_headers, render
-from listserv.core.footer import MAX_LINE, footer_text
+from listserv.core.footer import MAX_LINE, content_type, disposition, footer_text
 from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.personal import MEMBER_FIELD
 from listserv.core.policy import DigestPeriod, ListPolicy, Weekday
@@ -316,9 +316,10 @@ def _post_text(message: Message) -> str:
     body = _main_body(message)
     pieces = []
     for part in _leaves(message, body):
-        if part is body or (_kind(part) == "text/plain" and not _is_attachment(part)):
+        if part is body or (content_type(part) == "text/plain"
+                            and disposition(part) != "attachment"):
             pieces.append(body_text(part, TEXT_LIMIT).strip("\r\n"))
-        elif _kind(part).startswith("multipart/"):  # one the parser could not split
+        elif content_type(part).startswith("multipart/"):  # one the parser could not split
             pieces.append(str(part.get_payload())[:TEXT_LIMIT].strip("\r\n"))
         else:
             pieces.append(_note(part))
@@ -336,7 +337,7 @@ def _main_body(message: Message) -> Message | None:
 
 def _children(part: Message) -> list[Message] | None:
     """The parts of a multipart; None for a leaf (an attached message counts as one)."""
-    if _kind(part).startswith("message/") or not part.is_multipart():
+    if content_type(part).startswith("message/") or not part.is_multipart():
         return None
     payload = part.get_payload()
     return [sub for sub in payload if isinstance(sub, Message)] if isinstance(payload, list) \
@@ -355,9 +356,9 @@ def _leaves(message: Message, body: Message | None) -> list[Message]:
         if children is None:
             leaves.append(part)
             continue
-        if _kind(part) == "multipart/alternative" and children:
+        if content_type(part) == "multipart/alternative" and children:
             children = [c for c in children if id(c) in path] or [next(
-                (c for c in children if _kind(c) == "text/plain"), children[0])]
+                (c for c in children if content_type(c) == "text/plain"), children[0])]
         stack.extend(reversed(children))
     return leaves
 
@@ -380,7 +381,7 @@ def _path_to(message: Message, body: Message | None) -> set[int]:
 
 def _note(part: Message) -> str:
     """What stands for a part that is not text: its name, type and size."""
-    kind, name = _kind(part), ""
+    kind, name = content_type(part), ""
     try:
         payload = part.get_payload()
         if kind.startswith("message/") and isinstance(payload, list) and payload \
@@ -415,20 +416,6 @@ def _size(octets: int) -> str:
     if octets < 1024 * 1024:
         return f"{octets / 1024:.0f} KB"
     return f"{octets / (1024 * 1024):.1f} MB"
-
-
-def _kind(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:  # the email package raises on some malformed headers
-        return "application/octet-stream"
-
-
-def _is_attachment(part: Message) -> bool:
-    try:
-        return part.get_content_disposition() == "attachment"
-    except Exception:
-        return True
 
 
 def _escaped(text: str) -> str:

@@ -67,14 +67,14 @@ def _has_plain_fields(template: str) -> bool:
 
 def add_footer(message: EmailMessage, footer: str) -> None:
     """Add the footer where it cannot damage the body; leave signed and encrypted mail alone."""
-    content_type = _content_type(message)
-    if content_type in _SEALED:
+    kind = content_type(message)
+    if kind in _SEALED:
         return
-    if (content_type == "text/plain" and not message.is_multipart()
-            and _disposition(message) != "attachment" and _append_text(message, footer)):
+    if (kind == "text/plain" and not message.is_multipart()
+            and disposition(message) != "attachment" and _append_text(message, footer)):
         return
     part = _footer_part(footer, message)
-    if content_type == "multipart/mixed" and message.is_multipart():
+    if kind == "multipart/mixed" and message.is_multipart():
         message.attach(part)
     else:
         _wrap_mixed(message, part)
@@ -87,7 +87,7 @@ def limit_line_lengths(message: Message) -> None:
     Text is re-encoded quoted-printable, anything else base64.
     Signed and encrypted parts are left as they are, like the footer leaves them.
     """
-    if _content_type(message) in _SEALED:
+    if content_type(message) in _SEALED:
         return
     repair_headers(message)
     if message.is_multipart():
@@ -135,14 +135,16 @@ def _repaired(name: str, value: str) -> str:
     return "\n ".join(lines)
 
 
-def _content_type(part: Message) -> str:
+def content_type(part: Message) -> str:
+    """The part's content type; application/octet-stream when its header cannot be read."""
     try:
         return part.get_content_type()
     except Exception:  # the email package raises on some malformed headers
         return "application/octet-stream"
 
 
-def _disposition(part: Message) -> str:
+def disposition(part: Message) -> str:
+    """The part's content disposition, '' when absent or unreadable."""
     try:
         return part.get_content_disposition() or ""
     except Exception:
