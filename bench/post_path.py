@@ -41,7 +41,8 @@ Sinks (--sink, default both):
              modification times of its per-transaction dump files (-d)
 
 Run from the repository root:  python bench/post_path.py [--sink aiosmtpd|smtp-sink|both]
-                                   [--members N] [--scenarios abcvpq]
+                                   [--members N] [--scenarios abcvpq] [--dkim]
+--dkim signs every copy (a key made with listserv dkim keygen), as bench/signing.py explains.
 --members N sets the list size of every scenario (the size targets then get no verdict).
 """
 
@@ -861,12 +862,22 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
           f"{POST_CONNECTIONS} connections; sinks: {', '.join(kinds)}; "
           f"{os.cpu_count()} CPUs")
     verdicts = Verdicts()
+    if args.dkim:  # prepare() passes the environment on to every listserv it runs
+        os.environ["LISTSERV_DKIM_PRIVATE_KEY"] = dkim_key(tmp)
     peak = max(run_sink(kind, binary, scenarios, tmp, judge, verdicts) for kind in kinds)
     print()
     verdicts.check(0 < peak < TARGET_RSS_MB,
                    f"server peak RSS {peak:.1f} MB over all runs, target < {TARGET_RSS_MB:.0f} MB"
                    if peak else "server peak RSS not measured: no run completed")
     return verdicts.passed()
+
+
+def dkim_key(tmp: Path) -> str:
+    """A signing key for example.com, made as an operator would (listserv dkim keygen)."""
+    subprocess.run([str(LISTSERV), "dkim", "keygen", "example.com", "--dir", str(tmp)],
+                   capture_output=True, check=True, timeout=CLI_TIMEOUT)
+    print("DKIM signing on: every copy is signed for example.com", flush=True)
+    return str(tmp / "example.com.listserv.pem")
 
 
 def parse_args() -> argparse.Namespace:
@@ -876,6 +887,8 @@ def parse_args() -> argparse.Namespace:
                         help="list size for every scenario (no verdict on the targets)")
     parser.add_argument("--scenarios", default="abcvpq",
                         help="which of a, b, c, v, p, q to run (see above)")
+    parser.add_argument("--dkim", action="store_true",
+                        help="sign outgoing mail with a fresh DKIM key (LISTSERV_DKIM_*)")
     parser.add_argument("--aiosmtpd-sink", nargs=3, metavar=("PORT", "RECORD", "SAMPLES"),
                         help="internal: run the aiosmtpd sink")
     args = parser.parse_args()

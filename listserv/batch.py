@@ -32,12 +32,23 @@ class Site:
     autoresponses_per_day: int
     confirm_days: int  # a confirmation request expires after this many days
     confirmations_per_day: int  # request mails to one address of one list per day
+    trusted_authserv_id: str | None = None  # the front MTA whose Authentication-Results count
+    dns_nameserver: tuple[str, int] | None = None  # for DMARC lookups; None: the system's
+    seal_as: str | None = None  # the authserv-id of listserv's ARC seals; None: no key to seal
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Site":
         return cls(settings.hostname, settings.max_recipients_per_transaction,
                    settings.autoresponses_per_day, settings.confirm_days,
-                   settings.confirmations_per_day)
+                   settings.confirmations_per_day, settings.trusted_authserv_id,
+                   settings.dns_nameserver,
+                   settings.hostname if _seals(settings) else None)
+
+
+def _seals(settings: Settings) -> bool:
+    """Whether an RSA key is configured, to seal posts with (ARC knows no Ed25519)."""
+    return settings.dkim_private_key is not None or any(
+        key.private_key is not None for key in settings.dkim_keys.values())
 
 
 @dataclass

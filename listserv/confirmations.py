@@ -19,6 +19,7 @@ from listserv import moderation, outgoing, subscriptions
 from listserv.batch import ListCache, Site
 from listserv.core import moderation as notices
 from listserv.core.addresses import sub_address
+from listserv.core.authresults import Authenticity, author_verdict, trusted
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, Verdict, parse_decision, parse_withdrawal
 from listserv.core.notices import may_autorespond
@@ -73,6 +74,8 @@ async def _moderator_reply(session: AsyncSession, post: Post, held: HeldMessage,
                     post.author or "(no author)", mlist.address, held.id)
         return ("Nothing was done: only the list's moderators and owners can decide on held "
                 "posts, and your address is not one of them.")
+    if (refusal := _unauthenticated(post, mlist, site)) is not None:
+        return refusal
     if held.decided_at is not None:
         return moderation.already_decided(held)
     if held.expires_at <= now:
@@ -85,6 +88,28 @@ async def _moderator_reply(session: AsyncSession, post: Post, held: HeldMessage,
                 "defer.")
     return await moderation.decide(session, held, mlist, decision, post.author, site, now,
                                    cache)
+
+
+def _unauthenticated(post: Post, mlist: MailingList, site: Site) -> str | None:
+    """Why a moderator's reply may not decide: the front MTA could not authenticate its From.
+
+    A From is easily forged; where the site's front MTA checks DMARC and DKIM
+    (trusted_authserv_id), a decision counts only from mail it authenticated.
+    """
+    authserv_id = site.trusted_authserv_id
+    if not authserv_id or not mlist.moderator_replies_need_auth:
+        return None
+    domain = post.author.rpartition("@")[2]
+    verdict = author_verdict(trusted(post.raw, authserv_id), domain)
+    if verdict is Authenticity.PASS:
+        return None
+    log.warning("%s: reply of %s not authenticated by %s (%s); held post not decided",
+                _id(post), post.author, authserv_id, verdict)
+    found = ("found nothing about it" if verdict is Authenticity.UNKNOWN
+             else f"could not verify that it came from {domain} (no passing DMARC or DKIM result)")
+    return ("Nothing was done: decisions by mail count only from mail whose sender is "
+            f"authenticated, and the mail server {authserv_id} {found}. Reply from your "
+            "usual mail account, or decide with the listserv held command.")
 
 
 async def _author_reply(session: AsyncSession, post: Post, held: HeldMessage,

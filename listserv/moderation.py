@@ -147,8 +147,8 @@ async def _release(session: AsyncSession, held: HeldMessage, mlist: MailingList,
     roster = await cache.roster(session, mlist)
     outcome = accept(post, policy, list(roster.values()), now=now,
                      message_id=make_msgid(domain=site.hostname))
-    await outgoing.distribute(session, outcome.message, outcome.recipients, policy, mlist.id,
-                              site, cache)
+    await outgoing.distribute(session, post, outcome.message, outcome.recipients, policy,
+                              mlist.id, site, cache)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
         await session.execute(update(Inbound).where(Inbound.id == held.inbound_id)
                               .values(disposition=history.ACCEPTED))

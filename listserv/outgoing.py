@@ -15,6 +15,7 @@ from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from listserv import authentication, dmarc
 from listserv.archive import archive_post
 from listserv.batch import ListCache, Site
 from listserv.core.decoration import render
@@ -31,13 +32,22 @@ log = logging.getLogger(__name__)
 DAY = timedelta(days=1)
 
 
-async def distribute(session: AsyncSession, message: EmailMessage, recipients: Sequence[str],
-                     policy: ListPolicy, list_id: int, site: Site, cache: ListCache) -> None:
-    """Archive an accepted, decorated post, keep it for the digest, and queue it for members."""
-    raw = render(message)
+async def distribute(session: AsyncSession, post: Post, message: EmailMessage,
+                     recipients: Sequence[str], policy: ListPolicy, list_id: int, site: Site,
+                     cache: ListCache) -> None:
+    """Archive an accepted, decorated post, keep it for the digest, and queue it for members.
+
+    The archive and the digest keep message with its real author; the members
+    get it DMARC-mitigated where the author's domain asks for it (dmarc.mitigated).
+    """
+    kept = render(message)
+    sent = await dmarc.mitigated(message, post, policy, site.dns_nameserver)
+    raw = kept if sent is message else render(sent)
+    if site.seal_as:
+        raw = await authentication.record(raw, post.raw, site)
     if policy.archive:
-        await archive_post(session, list_id, raw)
-    session.add(DigestItem(list_id=list_id, raw=raw))
+        await archive_post(session, list_id, kept)
+    session.add(DigestItem(list_id=list_id, raw=kept))
     cache.queued += len(recipients)
     personalize, footer = personalization(policy, random.random())
     cache.leased += await outbox.enqueue(

@@ -87,8 +87,8 @@ async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: S
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
-            await outgoing.distribute(session, outcome.message, outcome.recipients, policy,
-                                      mlist.id, site, cache)
+            await outgoing.distribute(session, post, outcome.message, outcome.recipients,
+                                      policy, mlist.id, site, cache)
             cache.accepted[mlist.id] = cache.accepted.get(mlist.id, 0) + 1
         case Hold():
             await moderation.hold(session, row, post, outcome.hits,

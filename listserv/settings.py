@@ -6,18 +6,26 @@ holds only what the operator sets for the whole process. Nothing here is a
 module-level instance: cli.main calls load_settings() once and passes it down.
 """
 
+import base64
+import binascii
+import ipaddress
 import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dkim.crypto import parse_pem_private_key
 from pydantic import (
+    AfterValidator,
+    BaseModel,
     BeforeValidator,
     Field,
     FilePath,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -56,13 +64,34 @@ def parse_host_port(value: Any) -> Any:
     return (host, int(port))
 
 
+def parse_nameserver(value: Any) -> Any:
+    """Turn 'address', 'address:port' or '[v6]:port' into (address, port); port 53 by default."""
+    if not isinstance(value, str):
+        return value
+    host, port = value.strip(), 53
+    if not host:
+        return None
+    if host.startswith("[") or host.count(":") == 1:  # not a bare IPv6 address
+        host, port = parse_host_port(host)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("expected an IP address, optionally with :port") from None
+    return (host, port)
+
+
 def parse_domains(value: Any) -> Any:
     """Accept 'a.example, b.example' as well as a list; normalise to lower-case IDNA."""
     if isinstance(value, str):
         value = [part for part in value.replace(",", " ").split() if part]
     if isinstance(value, list):
-        return [str(domain).strip().lower().encode("idna").decode("ascii") for domain in value]
+        return [idna(str(domain)) for domain in value]
     return value
+
+
+def idna(domain: str) -> str:
+    """A domain name in lower-case IDNA (ASCII) form."""
+    return domain.strip().lower().encode("idna").decode("ascii")
 
 
 def empty_to_none(value: Any) -> Any:
@@ -70,8 +99,79 @@ def empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+def read_key_file(path: Path) -> bytes:
+    """The bytes of a private key file, or a ValueError saying why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the key file: {exc.strerror}") from None
+
+
+def readable_dkim_key(path: Path) -> Path:
+    """A DKIM private key file must be readable and hold a PEM RSA private key."""
+    pem = read_key_file(path)
+    try:
+        parse_pem_private_key(pem)
+    except Exception:  # dkimpy's ASN.1 parser raises all sorts on a file that is not a key
+        raise ValueError("not a PEM RSA private key (make one with: listserv dkim keygen)") \
+            from None
+    return path
+
+
+def readable_ed25519_key(path: Path) -> Path:
+    """An Ed25519 DKIM key file must be readable and hold the base64 of a 32-byte seed.
+
+    That is the format of dkimpy's ``dknewkey --ktype ed25519`` (and of
+    ``listserv dkim keygen --type ed25519``); any 32 bytes are a valid seed (RFC 8032, 5.1.5).
+    """
+    text = read_key_file(path).strip()
+    try:
+        seed = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        seed = b""
+    if len(seed) != 32:
+        raise ValueError("not an Ed25519 private key, the base64 of a 32-byte seed (make one "
+                         "with: listserv dkim keygen DOMAIN --type ed25519)")
+    return path
+
+
 Port = Annotated[int, Field(ge=0, le=65535)]
 HostPort = Annotated[tuple[str, int], NoDecode, BeforeValidator(parse_host_port)]
+DkimKeyFile = Annotated[FilePath, AfterValidator(readable_dkim_key)]
+Ed25519KeyFile = Annotated[FilePath, AfterValidator(readable_ed25519_key)]
+Selector = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", max_length=63)]
+RSA_SELECTOR = "listserv"
+ED25519_SELECTOR = "listserv-ed25519"
+
+
+def distinct_selectors(rsa: str | None, ed25519: str | None) -> None:
+    """Two keys of one domain cannot share a selector: its one TXT record holds one key."""
+    if rsa is not None and rsa == ed25519:
+        raise ValueError(f"the RSA and the Ed25519 key both use the selector {rsa!r}; "
+                         "each needs its own")
+
+
+class DkimKey(BaseModel):
+    """The signing keys of one domain (dkim_keys in the TOML file): RSA, Ed25519 or both.
+
+    A domain's entry replaces the default keys for it entirely: a domain with
+    only an RSA key here gets no Ed25519 signature, even if the default has one.
+    """
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    selector: Selector = RSA_SELECTOR
+    private_key: DkimKeyFile | None = None
+    ed25519_selector: Selector = ED25519_SELECTOR
+    ed25519_private_key: Ed25519KeyFile | None = None
+
+    @model_validator(mode="after")
+    def _some_key(self) -> "DkimKey":
+        if self.private_key is None and self.ed25519_private_key is None:
+            raise ValueError("needs a private_key, an ed25519_private_key or both")
+        if self.private_key is not None and self.ed25519_private_key is not None:
+            distinct_selectors(self.selector, self.ed25519_selector)
+        return self
 
 
 class Settings(BaseSettings):
@@ -99,6 +199,16 @@ class Settings(BaseSettings):
     confirm_days: Annotated[int, Field(ge=1, le=365)] = 3
     confirmations_per_day: Annotated[int, Field(ge=1, le=1000)] = 3
     hostname: str = Field(default_factory=socket.getfqdn)
+    dkim_selector: Selector = RSA_SELECTOR
+    dkim_private_key: Annotated[DkimKeyFile | None, BeforeValidator(empty_to_none)] = None
+    # RFC 8463: Ed25519 signs in addition to RSA (receivers that do not verify it use RSA).
+    dkim_ed25519_private_key: Annotated[Ed25519KeyFile | None,
+                                        BeforeValidator(empty_to_none)] = None
+    dkim_ed25519_selector: Selector = ED25519_SELECTOR  # after the keys: its check needs them
+    dkim_keys: dict[str, DkimKey] = {}
+    trusted_authserv_id: Annotated[str | None, BeforeValidator(empty_to_none)] = None
+    dns_nameserver: Annotated[tuple[str, int] | None, NoDecode,
+                              BeforeValidator(parse_nameserver)] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
@@ -109,6 +219,18 @@ class Settings(BaseSettings):
             known = ", ".join(sorted({name.partition("+")[0] for name in DRIVERS}))
             raise ValueError(f"unknown database scheme {scheme!r} (use {known})")
         return value
+
+    @field_validator("dkim_ed25519_selector")
+    @classmethod
+    def _own_selector(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("dkim_private_key") and info.data.get("dkim_ed25519_private_key"):
+            distinct_selectors(info.data.get("dkim_selector"), value)
+        return value
+
+    @field_validator("dkim_keys")
+    @classmethod
+    def _idna_domains(cls, value: dict[str, DkimKey]) -> dict[str, DkimKey]:
+        return {idna(domain): key for domain, key in value.items()}
 
     @property
     def async_database_url(self) -> str:

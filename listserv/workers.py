@@ -32,6 +32,7 @@ from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
 from listserv.delivery import DeliveryResult, Smarthost
 from listserv.processing import Unprocessable, handle
 from listserv.settings import Settings
+from listserv.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Workers:
         self._engine = engine
         self._sessions = sessions
         self._site = Site.from_settings(settings)
+        self._signer = Signer.from_settings(settings)
         self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
                                   timedelta(seconds=settings.retry_max_seconds),
                                   timedelta(hours=settings.retry_give_up_hours))
@@ -231,8 +233,9 @@ class Workers:
         try:
             while (job := await queue.get()) is not None:
                 if job.personalize is Personalize.NONE:
+                    raw = self._signer.sign(job.raw, job.mail_from)
                     results = await smarthost.send(job.mail_from, list(job.recipients),
-                                                   job.raw) if job.recipients else []
+                                                   raw) if job.recipients else []
                     self._results.put_nowait(_outcome(job, results))
                 else:
                     await self._send_personal(smarthost, job)
@@ -242,9 +245,11 @@ class Workers:
     async def _send_personal(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
         """One transaction per member, each delivery recorded as it happens (VERP, full)."""
         failed: list[DeliveryResult] = []
+        full = job.personalize is Personalize.FULL
+        signed = b"" if full else self._signer.sign(job.raw, job.mail_from)  # the same for all
         for recipient, recipient_id in job.recipients.items():
-            raw = personal_copy(job.raw, job.footer, recipient) \
-                if job.personalize is Personalize.FULL else job.raw
+            raw = self._signer.sign(personal_copy(job.raw, job.footer, recipient),
+                                    job.mail_from) if full else signed
             [result] = await smarthost.send(envelope_sender(job.mail_from, recipient),
                                             [recipient], raw)
             if result.delivered:

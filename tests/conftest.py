@@ -21,6 +21,7 @@ from listserv.db.engine import create_engine
 from listserv.db.migrate import upgrade
 from listserv.db.models import Base
 from listserv.settings import Settings
+from tests.dns import Responder, start_background_responder
 from tests.sink import Sink, start_sink
 
 POSTGRES_URL = os.environ.get("LISTSERV_TEST_DATABASE_URL", "")
@@ -90,18 +91,29 @@ async def sink() -> AsyncIterator[Sink]:
     server.close()
 
 
+@pytest.fixture(scope="session")
+def empty_dns() -> Responder:
+    """The nameserver of every test's DMARC lookups: it knows no names."""
+    return start_background_responder()
+
+
 @pytest.fixture
-def settings(database_url: str, sink: Sink) -> Settings:
+def settings(database_url: str, sink: Sink, empty_dns: Responder) -> Settings:
     return Settings(database_url=database_url, listen_host="127.0.0.1", smtp_port=0,
                     lmtp_port=0, domains=["example.com"], hostname="listserv.test",
-                    smarthost=("127.0.0.1", sink.port))
+                    smarthost=("127.0.0.1", sink.port),
+                    dns_nameserver=("127.0.0.1", empty_dns.port))
 
 
 @pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def cli_env(database_url: str, empty_dns: Responder,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The environment a CLI run (in-process or subprocess) sees."""
-    monkeypatch.setenv("LISTSERV_DATABASE_URL", database_url)
-    yield {**os.environ, "LISTSERV_DATABASE_URL": database_url}
+    variables = {"LISTSERV_DATABASE_URL": database_url,
+                 "LISTSERV_DNS_NAMESERVER": f"127.0.0.1:{empty_dns.port}"}
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    yield {**os.environ, **variables}
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ ALLOWED = {
     "archive": {"core", "db"},
     "pipelining": set(),
     "delivery": {"pipelining"},
+    "signing": {"core"},
     "batch": {"core", "db"},
-    "outgoing": {"core", "db", "archive", "batch"},
+    "resolver": set(),
+    "dmarc": {"core", "resolver"},
+    "authentication": {"core", "batch", "resolver"},
+    "outgoing": {"core", "db", "archive", "batch", "dmarc", "authentication"},
     "moderation": {"core", "db", "batch", "outgoing"},
     "subscriptions": {"core", "db", "batch", "outgoing"},
     "requests": {"core", "db", "batch", "outgoing", "subscriptions"},
@@ -32,7 +36,7 @@ ALLOWED = {
     "processing": {"core", "db", "archive", "batch", "outgoing", "moderation", "confirmations",
                    "requests", "bounces"},
     "workers": {"core", "db", "batch", "processing", "moderation", "delivery", "bounces",
-                "digests"},
+                "digests", "signing"},
     "app": {"core", "db", "intake", "inbound", "workers"},
 }
 

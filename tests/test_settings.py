@@ -45,6 +45,9 @@ def test_example_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     ("LISTSERV_DATABASE_URL", "mysql://db/x", "LISTSERV_DATABASE_URL: unknown database scheme"),
     ("LISTSERV_SMARTHOST", "mail.example.com", "LISTSERV_SMARTHOST: expected host:port"),
     ("LISTSERV_SMARTHOST_TLS", "maybe", "LISTSERV_SMARTHOST_TLS: Input should be"),
+    ("LISTSERV_DKIM_ED25519_PRIVATE_KEY", "/nonexistent/ed.key",
+     "LISTSERV_DKIM_ED25519_PRIVATE_KEY: Path does not point to a file"),
+    ("LISTSERV_DKIM_ED25519_SELECTOR", "a_b", "LISTSERV_DKIM_ED25519_SELECTOR: String should"),
     ("LISTSERV_CONFIG", "/nonexistent/listserv.toml", "LISTSERV_CONFIG: no such file"),
 ])
 def test_a_bad_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch, variable: str,

@@ -41,6 +41,8 @@ _LIST_HEADERS = ("List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Un
 # list password; X-Listserv-Rule-Hits is for moderators only (STYLE.md section 4).
 _INCOMING = ("Return-Path", "X-Listserv-Rule-Hits", "Approved", "Approve",
              "X-Approved", "X-Approve")
+# The author's signatures, which the list's changes may break (core.policy: dkim_keep_incoming).
+SIGNATURES = ("DKIM-Signature",)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 # The email package's generator recurses about five frames per MIME level; deeper
@@ -129,7 +131,8 @@ def _decorated_headers(post: Post, policy: ListPolicy, message_id: str,
                        now: datetime) -> EmailMessage:
     """A copy of the post's message with every header decoration applied."""
     message = _copy(post)
-    _strip(message, (*_INCOMING, *_LIST_HEADERS, *policy.strip_headers))
+    _strip(message, (*_INCOMING, *_LIST_HEADERS, *policy.strip_headers,
+                     *(() if policy.dkim_keep_incoming else SIGNATURES)))
     if not header_text(message, "Message-ID"):
         _set(message, "Message-ID", message_id)
     if not header_text(message, "Date"):

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from listserv.core import digests, policy
-from listserv.core.addresses import parse_address
+from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
 Parser = Callable[[str], Any]
@@ -118,6 +118,16 @@ def _patterns(text: str) -> list[str]:
         else:
             _optional_address(item)
     return [item if item.startswith("^") else parse_address(item).key for item in items]
+
+
+def _senders(text: str) -> list[str]:
+    """Addresses or domains, comma-separated: as match keys and IDNA domains."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return [parse_address(item).key if "@" in item else ascii_domain(item)
+                for item in items]
+    except InvalidAddress as exc:
+        raise SettingError(f"expected addresses or domains: {exc}") from None
 
 
 def _header_matches(text: str) -> list[dict[str, str]]:
@@ -250,6 +260,21 @@ _LIST: tuple[Setting, ...] = (
             "and daily of failures that do not count"),
     Setting("complaint_action", _choice(policy.ComplaintAction),
             "what a spam complaint (ARF report) about a member does"),
+    Setting("dmarc_mitigation", _choice(policy.DmarcMitigation),
+            "for authors whose domain publishes DMARC quarantine or reject: none, "
+            "munge_from (From: the list) or wrap (the post attached to a list message)"),
+    Setting("dmarc_mitigate_none", parse_bool, "mitigate for domains that publish p=none too"),
+    Setting("dmarc_always", _senders,
+            "addresses or domains (with their subdomains) always mitigated, comma-separated"),
+    Setting("dmarc_author_in", _choice(policy.AuthorIn),
+            "where a mitigated post names its author: reply_to, cc or both"),
+    Setting("dmarc_on_dns_failure", _choice(policy.DnsFailure),
+            "when the DMARC lookup fails (timeout, SERVFAIL): mitigate or none"),
+    Setting("dkim_keep_incoming", parse_bool,
+            "keep the author's DKIM-Signature headers (munged posts lose them anyway)"),
+    Setting("moderator_replies_need_auth", parse_bool,
+            "refuse moderation by mail when the trusted front MTA says the reply's From "
+            "failed DMARC/DKIM"),
 )
 
 _MEMBER: tuple[Setting, ...] = (

@@ -83,6 +83,29 @@ class ComplaintAction(StrEnum):
     NONE = "none"  # recorded and shown to the owners only
 
 
+class DmarcMitigation(StrEnum):
+    """What a list does to a post whose author's domain DMARC would fail at the members."""
+
+    NONE = "none"
+    MUNGE_FROM = "munge_from"  # From: "Alice via List" <list@>, the author in Reply-To/Cc
+    WRAP = "wrap"  # the post attached whole (message/rfc822) to a message from the list
+
+
+class AuthorIn(StrEnum):
+    """Where a munged or wrapped post names its author, so that replies can reach them."""
+
+    REPLY_TO = "reply_to"
+    CC = "cc"
+    BOTH = "both"
+
+
+class DnsFailure(StrEnum):
+    """What an unanswered DMARC lookup (timeout, SERVFAIL) counts as."""
+
+    MITIGATE = "mitigate"  # as if the domain published p=reject
+    NONE = "none"  # as if it published no policy
+
+
 class DigestPeriod(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
@@ -147,6 +170,15 @@ class ListPolicy:
     roster_visibility: RosterVisibility = RosterVisibility.PRIVATE
     personalize: Personalize = Personalize.NONE
     verp_probe_every: int = 0  # with NONE: about one post in this many goes out with VERP
+    dmarc_mitigation: DmarcMitigation = DmarcMitigation.MUNGE_FROM
+    dmarc_mitigate_none: bool = False  # also for domains that publish p=none
+    dmarc_always: tuple[str, ...] = ()  # domains (and their subdomains) or addresses
+    dmarc_author_in: AuthorIn = AuthorIn.REPLY_TO
+    dmarc_on_dns_failure: DnsFailure = DnsFailure.MITIGATE
+    # Keep the author's DKIM-Signature headers: one the list's changes break counts as
+    # none (RFC 6376 section 6.1), one it leaves intact still verifies. Munged posts lose
+    # theirs anyway (they signed a From that is gone).
+    dkim_keep_incoming: bool = True
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""

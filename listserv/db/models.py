@@ -144,6 +144,16 @@ class MailingList(Base):
     bounce_notify_owners: Mapped[bool] = mapped_column(default=True)
     complaint_action: Mapped[policy.ComplaintAction] = mapped_column(
         state(policy.ComplaintAction), default=policy.ComplaintAction.UNSUBSCRIBE)
+    dmarc_mitigation: Mapped[policy.DmarcMitigation] = mapped_column(
+        state(policy.DmarcMitigation), default=policy.DmarcMitigation.MUNGE_FROM)
+    dmarc_mitigate_none: Mapped[bool] = mapped_column(default=False)
+    dmarc_always: Mapped[list[Any]] = mapped_column(default=list)
+    dmarc_author_in: Mapped[policy.AuthorIn] = mapped_column(
+        state(policy.AuthorIn), default=policy.AuthorIn.REPLY_TO)
+    dmarc_on_dns_failure: Mapped[policy.DnsFailure] = mapped_column(
+        state(policy.DnsFailure), default=policy.DnsFailure.MITIGATE)
+    dkim_keep_incoming: Mapped[bool] = mapped_column(default=True)
+    moderator_replies_need_auth: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 

@@ -48,5 +48,11 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
         roster_visibility=mlist.roster_visibility,
         personalize=mlist.personalize,
         verp_probe_every=mlist.verp_probe_every,
+        dmarc_mitigation=mlist.dmarc_mitigation,
+        dmarc_mitigate_none=mlist.dmarc_mitigate_none,
+        dmarc_always=tuple(mlist.dmarc_always),
+        dmarc_author_in=mlist.dmarc_author_in,
+        dmarc_on_dns_failure=mlist.dmarc_on_dns_failure,
+        dkim_keep_incoming=mlist.dkim_keep_incoming,
     )
 

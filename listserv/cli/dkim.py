@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``listserv dkim keygen``: make a DKIM signing key and print the DNS record to publish.
+
+The key is made by dkimpy's key generator: a 2048-bit RSA key (PEM, by the
+openssl command) or, with --type ed25519, an Ed25519 key (RFC 8463: the
+base64 of its 32-byte seed, by PyNaCl). The file is created with mode 0600
+and never overwritten.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dkim import dknewkey
+from nacl.encoding import Base64Encoder
+from nacl.signing import SigningKey
+
+from listserv.cli.parser import Commands
+from listserv.errors import ListservError
+from listserv.settings import ED25519_SELECTOR, RSA_SELECTOR, Settings, idna
+
+SELECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
+TXT_STRING = 255  # longest character-string in a TXT record (RFC 1035, 3.3)
+
+
+def add_commands(commands: Commands) -> None:
+    parser = commands.add_parser("dkim", help="DKIM signing keys")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    keygen = sub.add_parser("keygen", help="make a signing key for a domain and print the "
+                            "DNS TXT record to publish")
+    keygen.add_argument("domain", help="the lists' mail domain (the d= of the signatures)")
+    keygen.add_argument("--type", choices=("rsa", "ed25519"), default="rsa",
+                        help="the key type (default: rsa); ed25519 signs in addition to rsa")
+    keygen.add_argument("--selector", help=f"the selector (default: {RSA_SELECTOR}, "
+                        f"or {ED25519_SELECTOR} with --type ed25519)")
+    keygen.add_argument("--dir", type=Path, default=Path("."),
+                        help="where to write DOMAIN.SELECTOR.pem (ed25519: DOMAIN.SELECTOR.key; "
+                        "default: here)")
+    keygen.set_defaults(run=run_keygen)
+
+
+async def run_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    ed25519 = args.type == "ed25519"
+    domain = _domain(args.domain)
+    selector = args.selector or (ED25519_SELECTOR if ed25519 else RSA_SELECTOR)
+    if not SELECTOR.fullmatch(selector):
+        raise ListservError(f"not a DKIM selector: {selector!r} (letters, digits, '-' and '.')")
+    path = args.dir / f"{domain}.{selector}.{'key' if ed25519 else 'pem'}"
+    _make_key(path, ed25519)
+    record = _ed25519_record(path) if ed25519 else _record(path)
+    print(f"{selector}._domainkey.{domain}. IN TXT {_quoted(record)}")
+    setting = "LISTSERV_DKIM_ED25519" if ed25519 else "LISTSERV_DKIM"
+    print(f"; key written to {path}: set {setting}_SELECTOR={selector} and "
+          f"{setting}_PRIVATE_KEY={path.resolve()} (or a dkim_keys entry for {domain})")
+    return 0
+
+
+def _domain(text: str) -> str:
+    try:
+        domain = idna(text).rstrip(".")
+    except UnicodeError:
+        domain = ""
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+        raise ListservError(f"not a mail domain: {text!r}")
+    return domain
+
+
+def _make_key(path: Path, ed25519: bool) -> None:
+    """Create path (0600, only if it does not exist yet) and write a new key into it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise ListservError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        if ed25519:
+            dknewkey.GenEd25519Keys(str(path), verbose=False)
+        else:
+            dknewkey.GenRSAKeys(str(path), verbose=False)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        path.unlink()
+        how = "an Ed25519 key" if ed25519 else f"an RSA key with {dknewkey.OPENSSL_BINARY}"
+        raise ListservError(f"cannot make {how}: {exc}") from None
+    path.chmod(0o600)
+
+
+def _record(path: Path) -> str:
+    """The TXT record for the key in path: v=DKIM1; k=rsa; h=sha256; p=<SubjectPublicKeyInfo>."""
+    with tempfile.TemporaryDirectory(prefix="listserv-dkim-") as tmp:
+        record = Path(tmp) / "record"
+        dknewkey.ExtractRSADnsPublicKey(str(path), str(record), verbose=False)
+        return record.read_text()
+
+
+def _ed25519_record(path: Path) -> str:
+    """The TXT record for the Ed25519 key in path: v=DKIM1; k=ed25519; p=<public key> (RFC 8463)."""
+    public = SigningKey(path.read_bytes().strip(), encoder=Base64Encoder).verify_key
+    return f"v=DKIM1; k=ed25519; p={public.encode(Base64Encoder).decode('ascii')}"
+
+
+def _quoted(record: str) -> str:
+    """The record as one or more quoted strings, none longer than a TXT string may be."""
+    return " ".join(f'"{record[i:i + TXT_STRING]}"' for i in range(0, len(record), TXT_STRING))

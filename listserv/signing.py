@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The last touch to outgoing list mail: forged Authentication-Results out, DKIM and ARC on.
+
+DKIM (RFC 6376) signs with the key of the list's domain: RSA, and Ed25519 too
+where one is configured (RFC 8463 recommends both, since many receivers do
+not verify Ed25519 yet); a domain may also have an Ed25519 key only.
+Authentication-Results that claim the front MTA's authserv-id but came with
+the message are removed first (RFC 8601, section 5; core.authresults), so
+that members whose mail server trusts that authserv-id are not misled.
+
+A post carries, at the top, the Authentication-Results listserv recorded
+about it as received (listserv.authentication). Those become the
+ARC-Authentication-Results of an ARC set (RFC 8617) sealed with the same RSA
+key over the message as the list changed it, and the field itself is removed:
+members' providers see in the seal what the post was like at our border.
+ARC knows no Ed25519: a domain without an RSA key gets no seal.
+
+The signature is made where the bytes are final, just before they go to the
+smarthost (workers._send_from): once per bulk job, once per personal copy.
+The jobs of one post carry the same bytes, so the last signatures are kept
+by digest and reused (an RSA signature costs milliseconds, a digest
+microseconds). Signing must never stop mail: a failure sends the message
+without that signature and is logged once per kind. This module reads the
+key files once, at start-up (settings checked them), and sends nothing.
+"""
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dkim
+
+from listserv.core.authresults import without_forged, without_results
+from listserv.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The headers a list message is signed over, when present (RFC 6376, 5.4.1).
+SIGNED_HEADERS = (
+    b"from", b"subject", b"date", b"message-id", b"to", b"cc", b"list-id",
+    b"list-unsubscribe", b"list-unsubscribe-post", b"list-post", b"reply-to", b"sender",
+)
+CANONICALIZE = (b"relaxed", b"relaxed")
+CACHED_SIGNATURES = 64  # about the posts and notices in flight at once
+RSA_SHA256 = b"rsa-sha256"
+ED25519_SHA256 = b"ed25519-sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A domain's keys: a selector and its PEM RSA key, and an Ed25519 pair where configured.
+
+    The Ed25519 key is the base64 of its 32-byte seed (RFC 8463, as dknewkey
+    writes it). Without an RSA key (private_key None) only Ed25519 signs.
+    """
+
+    selector: bytes
+    private_key: bytes | None
+    ed25519_selector: bytes = b""
+    ed25519_private_key: bytes | None = None
+
+
+def present_headers(raw: bytes) -> list[bytes]:
+    """The SIGNED_HEADERS that raw's header section holds, in SIGNED_HEADERS order."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    names = {line.partition(b":")[0].strip().lower()
+             for line in head.splitlines() if line[:1] not in (b" ", b"\t")}
+    return [name for name in SIGNED_HEADERS if name in names]
+
+
+class Signer:
+    """Signs raw messages with the key of their envelope sender's domain."""
+
+    def __init__(self, keys: Mapping[str, Key], default: Key | None = None, *,
+                 seal_as: str | None = None, trusted: str | None = None) -> None:
+        self._keys = dict(keys)
+        self._default = default
+        self._seal_as = seal_as  # listserv's authserv-id: its results are sealed
+        self._trusted = trusted  # the front MTA's authserv-id: forged ones are removed
+        self._logged: set[str] = set()
+        self._recent: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Signer":
+        """The keys the settings name (their files were checked when the settings loaded)."""
+        default = None
+        if settings.dkim_private_key is not None or settings.dkim_ed25519_private_key is not None:
+            default = _key(settings.dkim_selector, settings.dkim_private_key,
+                           settings.dkim_ed25519_selector, settings.dkim_ed25519_private_key)
+        keys = {domain: _key(key.selector, key.private_key,
+                             key.ed25519_selector, key.ed25519_private_key)
+                for domain, key in settings.dkim_keys.items()}
+        return cls(keys, default, seal_as=settings.hostname,
+                   trusted=settings.trusted_authserv_id)
+
+    def key_for(self, domain: str) -> Key | None:
+        """The domain's own key, else the default key, else None."""
+        return self._keys.get(domain.lower(), self._default)
+
+    def sign(self, raw: bytes, mail_from: str) -> bytes:
+        """raw with DKIM signatures (and an ARC set) of mail_from's domain, if a key applies."""
+        if self._trusted:
+            raw = without_forged(raw, self._trusted)
+        recorded = raw  # with listserv's own Authentication-Results, for the seal
+        if self._seal_as:
+            raw = without_results(raw, self._seal_as)
+        domain = mail_from.rpartition("@")[2].strip().lower()
+        key = self.key_for(domain) if domain else None
+        if key is None:
+            return raw
+        digest = (domain, hashlib.sha256(recorded).digest())
+        prefix = self._recent.get(digest)
+        if prefix is None:
+            prefix = self._signatures(raw, recorded, domain, key)
+            self._recent[digest] = prefix
+            if len(self._recent) > CACHED_SIGNATURES:
+                self._recent.popitem(last=False)
+        return prefix + raw
+
+    def _signatures(self, raw: bytes, recorded: bytes, domain: str, key: Key) -> bytes:
+        """The DKIM-Signatures (RSA above Ed25519), then the ARC set where results were recorded.
+
+        Both signatures cover the same headers of raw, not each other, so
+        either verifies on its own.
+        """
+        rsa = self._dkim_signature(raw, domain, key.selector, key.private_key, RSA_SHA256)
+        signed = rsa + self._dkim_signature(raw, domain, key.ed25519_selector,
+                                            key.ed25519_private_key, ED25519_SHA256)
+        if not self._seal_as or recorded == raw or not rsa:  # nothing to seal, or no RSA key
+            return signed
+        try:
+            # dkimpy copies our results into the ARC-Authentication-Results; it seals
+            # nothing when they carry no arc= result for an existing chain.
+            arc_set = dkim.arc_sign(signed + recorded, key.selector, domain.encode(),
+                                    key.private_key, self._seal_as.encode())
+        except Exception as exc:  # a chain dkimpy cannot extend: the DKIM signatures only
+            self._log_once("ARC", domain, exc)
+            return signed
+        return b"".join(bytes(line) for line in arc_set) + signed
+
+    def _dkim_signature(self, raw: bytes, domain: str, selector: bytes,
+                        private_key: bytes | None, algorithm: bytes) -> bytes:
+        """One DKIM-Signature field made with private_key, or b"" without a key or on failure."""
+        if private_key is None:
+            return b""
+        try:
+            return bytes(dkim.sign(raw, selector, domain.encode(), private_key,
+                                   signature_algorithm=algorithm, canonicalize=CANONICALIZE,
+                                   include_headers=present_headers(raw)))
+        except Exception as exc:  # a message dkimpy cannot read goes out without it
+            self._log_once(f"DKIM {algorithm.decode()}", domain, exc)
+            return b""
+
+    def _log_once(self, what: str, domain: str, exc: Exception) -> None:
+        kind = f"{what} {type(exc).__name__}"
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning("%s signing for %s failed (%s: %s); such mail goes out without it",
+                        what, domain, type(exc).__name__, exc)
+
+
+def _key(selector: str, private_key: Path | None,
+         ed25519_selector: str, ed25519_private_key: Path | None) -> Key:
+    """A Key with the contents of the files the settings name."""
+    return Key(selector.encode(), private_key.read_bytes() if private_key else None,
+               ed25519_selector.encode(),
+               ed25519_private_key.read_bytes().strip() if ed25519_private_key else None)
