@@ -65,7 +65,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         writer.on_commit = workers.inbound_ready.set
         await workers.release_leases()
         app = App(settings, engine, sessions, workers)
-        stack.callback(writer.close)
+        stack.push_async_callback(writer.close)
         stack.push_async_callback(_cancel, asyncio.create_task(writer.run(), name="writer"))
         loops = [asyncio.create_task(_supervised(name, loop), name=name)
                  for name, loop in (("processor", workers.process_inbound),
@@ -92,6 +92,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
                 app.smtp_port = bound
             servers.append(server)
             log.info("listening for %s on %s:%d", name, settings.listen_host, bound)
+        writer.underway = lambda: sum(map(_in_transaction, connections))
         stack.push_async_callback(_stop_accepting, app, servers, connections)
         yield app
 

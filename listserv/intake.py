@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from listserv.db.engine import create_sqlite_writer
 from listserv.db.models import Inbound
@@ -24,7 +25,7 @@ from listserv.db.models import Inbound
 log = logging.getLogger(__name__)
 
 BUSY_SECONDS = 0.05
-LINGER_SECONDS = 0.002
+LINGER_SECONDS = 0.005  # the longest a commit waits for transactions under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +73,16 @@ class InboundWriter:
         # get the database the moment it is free.
         self.write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self.on_commit: Callable[[], None] = lambda: None
+        # How many SMTP transactions are under way, from MAIL FROM to their 250.
+        self.underway: Callable[[], int] = lambda: 0
         self._last_commit = 0.0
         self._sqlite = create_sqlite_writer(engine.url.render_as_string(hide_password=False)) \
             if engine.dialect.name == "sqlite" else None
+        # PostgreSQL: one connection kept for the writer's commits, which saves a pool
+        # checkout and its liveness ping on every commit.
+        self._connection: AsyncConnection | None = None
         self._queue: asyncio.Queue[_Transaction] = asyncio.Queue()
+        self._batch: list[_Transaction] = []  # taken from the queue, not yet committed
 
     async def store(self, messages: Sequence[Received]) -> None:
         """Commit the rows of one SMTP transaction, all or none; raise if that failed."""
@@ -85,22 +92,35 @@ class InboundWriter:
 
     async def run(self) -> None:
         """Commit whatever is queued, batch after batch, until cancelled."""
-        batch: list[_Transaction] = []
         try:
             while True:
-                batch = [await self._queue.get()]
-                if self.busy():
-                    # Mail is pouring in: wait a moment so one flush serves more of it.
-                    await asyncio.sleep(LINGER_SECONDS)
-                while not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                await self._commit(batch)
+                self._batch = [await self._queue.get()]
+                await self._gather(self._batch)
+                await self._commit(self._batch)
+                self._batch = []
         finally:
             # Nobody may wait for ever on a commit that will not happen.
             while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            for transaction in batch:
+                self._batch.append(self._queue.get_nowait())
+            for transaction in self._batch:
                 transaction.settle(WriterStopped("the inbound writer stopped"))
+
+    async def _gather(self, batch: list[_Transaction]) -> None:
+        """Add what is queued, and wait a moment for the other SMTP transactions under way.
+
+        Their senders are about to store too: one flush serves them all, where
+        committing at once would make them wait for this flush and then their own.
+        """
+        deadline = time.monotonic() + LINGER_SECONDS
+        while True:
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            left = deadline - time.monotonic()
+            if len(batch) >= self.underway() or left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    batch.append(await self._queue.get())
 
     async def _commit(self, batch: list[_Transaction]) -> None:
         try:
@@ -119,8 +139,10 @@ class InboundWriter:
         self.on_commit()
 
     def busy(self) -> bool:
-        """Whether messages are arriving right now (a commit within the last moment)."""
-        return not self._queue.empty() or time.monotonic() - self._last_commit < BUSY_SECONDS
+        """Whether messages are arriving right now: waiting to be committed, or one was
+        committed a moment ago."""
+        return bool(self._batch) or not self._queue.empty() \
+            or time.monotonic() - self._last_commit < BUSY_SECONDS
 
     async def _insert(self, messages: Sequence[Received]) -> None:
         rows: Rows = [{"recipient": m.recipient, "mail_from": m.mail_from,
@@ -130,12 +152,29 @@ class InboundWriter:
             async with self.write_lock or contextlib.nullcontext():
                 await asyncio.to_thread(_insert_in_thread, self._sqlite, rows)
             return
-        async with self._engine.begin() as connection:
-            await connection.execute(insert(Inbound), rows)
+        try:
+            await self._insert_kept(rows)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The server closed the kept connection (it restarted, or an operator
+            # ended the session): once more on a fresh one, unseen by the senders.
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None
+            await self._insert_kept(rows)
 
-    def close(self) -> None:
+    async def _insert_kept(self, rows: Rows) -> None:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        async with self._connection.begin():
+            await self._connection.execute(insert(Inbound), rows)
+
+    async def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.dispose()
+        if self._connection is not None:
+            await self._connection.close()
 
 
 def _insert_in_thread(engine: Engine, rows: Rows) -> None:

@@ -229,3 +229,33 @@ async def test_an_overlong_sender_is_refused_at_mail_not_stored_and_retried(app:
         await client.rset()
         await client.sendmail("alice@example.org", ["ops@example.com"], make_message())
     assert len(await stored(app)) == 1
+
+
+async def test_a_sender_stalled_mid_message_does_not_hold_up_the_others(app: App) -> None:
+    await make_list(app.sessions)
+    slow = make_message(subject="Slow").replace(b"\n", b"\r\n")
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as stalled:
+        await stalled.mail("bob@example.net")
+        await stalled.rcpt("ops@example.com")
+        assert (await stalled.execute_command(b"DATA")).code == 354
+        stalled.transport.write(slow[:100])  # then nothing, for now
+        # Its transaction is under way; the intake writer may wait a moment for it, no more.
+        await asyncio.wait_for(send(app, ["ops@example.com"], make_message(subject="Fast")), 5)
+        assert len(await stored(app)) == 1
+        stalled.transport.write(slow[100:] + b".\r\n")
+        assert (await stalled.protocol.read_response()).code == 250
+    assert len(await stored(app)) == 2
+
+
+async def test_a_lost_database_connection_is_replaced_before_the_next_commit(
+        app: App, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a SQLite file has no server connection to lose")
+    await make_list(app.sessions)
+    await send(app, ["ops@example.com"], make_message(subject="Before"))
+    async with app.engine.connect() as connection:  # as a server restart would
+        await connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    await send(app, ["ops@example.com"], make_message(subject="After"))
+    assert len(await stored(app)) == 2
