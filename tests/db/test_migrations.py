@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -39,6 +40,22 @@ async def test_upgrade_on_a_current_database_does_nothing(database_url: str) -> 
                 "list_alias"} <= tables
     finally:
         await engine.dispose()
+
+
+async def test_on_postgresql_stored_messages_are_compressed_with_lz4(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite stores the bytes as they are")
+    tables = ["inbound", "held_message", "delivery_job", "archived_message", "digest_item"]
+    engine, _ = create_engine(async_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            methods = dict((await connection.execute(text(
+                "SELECT attrelid::regclass::text, attcompression::text FROM pg_attribute "
+                "WHERE attname = 'raw' AND attrelid::regclass::text = ANY(:tables)"),
+                {"tables": tables})).all())
+    finally:
+        await engine.dispose()
+    assert methods == dict.fromkeys(tables, "l")
 
 
 def test_every_setting_has_a_column() -> None:
