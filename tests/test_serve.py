@@ -69,6 +69,20 @@ async def test_serve_migrates_accepts_mail_and_exits_0_on_sigterm(
     assert await count_inbound(database_url) == 1
 
 
+async def test_at_info_a_stored_message_is_one_log_line_not_the_smtp_dialogue(
+        cli_env: dict[str, str]) -> None:
+    run_listserv("lists", "create", "ops@example.com", env=cli_env)
+    async with serve({**cli_env, "LISTSERV_LOG_LEVEL": "INFO"}) as server:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port) as client:
+            await client.sendmail("alice@example.org", ["ops@example.com"],
+                                  make_message(subject="Logged"))
+        assert await stop(server) == 0
+        assert server.process.stderr is not None
+        log = server.log + (await server.process.stderr.read()).decode().splitlines()
+    assert sum(" stored: from <alice@example.org>" in line for line in log) == 1
+    assert [line for line in log if "mail.log" in line] == []  # aiosmtpd's trace
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_a_transaction_in_progress_is_finished_before_exit(
         cli_env: dict[str, str], database_url: str, signum: int) -> None:

@@ -27,8 +27,12 @@ async def run_server(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then finish what is under way and exit 0."""
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # flufl.bounce reports each of its detectors at INFO, 17 lines a bounce.
-    logging.getLogger("flufl.bounce").setLevel(max(logging.WARNING, logging.root.level))
+    # Libraries that log every step at INFO speak only at DEBUG: flufl.bounce each of
+    # its detectors (17 lines a bounce), aiosmtpd each SMTP command (6 lines a message,
+    # where listserv logs one).
+    chatty = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for name in ("flufl.bounce", "mail.log"):
+        logging.getLogger(name).setLevel(chatty)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
