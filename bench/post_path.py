@@ -22,6 +22,7 @@ Scenarios, each with a fresh database, server and sink:
                                        recipients through the same sink
   v  a post to 10,000 members with personalize=verp (a transaction per member)
                                        target: >= 2,000 deliveries/s
+  f  a post to 1,000 members with personalize=full (a footer and a signature each)
   p  as c, on PostgreSQL, one listserv serve
   q  as c, on PostgreSQL, two listserv serve processes sharing the database
                                        target: q at least as fast as p
@@ -41,7 +42,7 @@ Sinks (--sink, default both):
              modification times of its per-transaction dump files (-d)
 
 Run from the repository root:  python bench/post_path.py [--sink aiosmtpd|smtp-sink|both]
-                                   [--members N] [--scenarios abcvpq] [--dkim]
+                                   [--members N] [--scenarios abcvfpq] [--dkim]
 --dkim signs every copy (a key made with listserv dkim keygen), as bench/signing.py explains.
 --members N sets the list size of every scenario (the size targets then get no verdict).
 """
@@ -115,6 +116,8 @@ SCENARIOS = (Scenario("a", "a single post", 1, 1000),
              Scenario("c", "3 posts to a large list", 3, 10_000),
              Scenario("v", "VERP: a post to a large list, a transaction per member", 1,
                       10_000, ("personalize=verp",)),
+             Scenario("f", "personalised: a post to 1,000 members, a copy of its own each", 1,
+                      1000, ("personalize=full",)),
              Scenario("p", "3 posts to a large list on PostgreSQL, one process", 3, 10_000,
                       database="postgresql"),
              Scenario("q", "3 posts to a large list on PostgreSQL, two processes", 3, 10_000,
@@ -885,7 +888,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sink", choices=("aiosmtpd", "smtp-sink", "both"), default="both")
     parser.add_argument("--members", type=int,
                         help="list size for every scenario (no verdict on the targets)")
-    parser.add_argument("--scenarios", default="abcvpq",
+    parser.add_argument("--scenarios", default="abcvfpq",
                         help="which of a, b, c, v, p, q to run (see above)")
     parser.add_argument("--dkim", action="store_true",
                         help="sign outgoing mail with a fresh DKIM key (LISTSERV_DKIM_*)")

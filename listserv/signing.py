@@ -24,14 +24,24 @@ without that signature and is logged once per kind. This module reads the
 key files once, at start-up (settings checked them), and sends nothing.
 """
 
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dkim
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import (
+    RSAPrivateKey,
+    RSAPrivateNumbers,
+    RSAPublicNumbers,
+)
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from listserv.core.authresults import without_forged, without_results
 from listserv.settings import Settings
@@ -47,6 +57,34 @@ CANONICALIZE = (b"relaxed", b"relaxed")
 CACHED_SIGNATURES = 64  # about the posts and notices in flight at once
 RSA_SHA256 = b"rsa-sha256"
 ED25519_SHA256 = b"ed25519-sha256"
+
+
+# dkimpy makes RSA signatures in pure Python, about 6 ms each; OpenSSL (through
+# cryptography) makes the same bytes, PKCS #1 v1.5 being deterministic, in about
+# 0.3 ms. A personalised copy takes three (DKIM, and ARC's message signature and
+# seal), so dkimpy's routine is replaced by one that hands its key to OpenSSL.
+_PURE_PYTHON_RSA_SIGN = dkim.RSASSA_PKCS1_v1_5_sign
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
+_RSA_FIELDS = ("prime1", "prime2", "privateExponent", "exponent1", "exponent2",
+               "coefficient", "publicExponent", "modulus")  # dkimpy's names, in our order
+
+
+def _openssl_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
+    """RSASSA-PKCS1-v1_5 over digest (a hash object) with dkimpy's parsed private key."""
+    algorithm = _HASHES.get(digest.name.lower())
+    if algorithm is None:
+        return bytes(_PURE_PYTHON_RSA_SIGN(digest, private_key))
+    key = _openssl_key(*(private_key[field] for field in _RSA_FIELDS))
+    return key.sign(digest.digest(), PKCS1v15(), Prehashed(algorithm))
+
+
+@functools.lru_cache(maxsize=16)
+def _openssl_key(p: int, q: int, d: int, dmp1: int, dmq1: int, iqmp: int,
+                 e: int, n: int) -> RSAPrivateKey:
+    return RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, RSAPublicNumbers(e, n)).private_key()
+
+
+dkim.RSASSA_PKCS1_v1_5_sign = _openssl_rsa_sign
 
 
 @dataclass(frozen=True, slots=True)
