@@ -196,6 +196,7 @@ class Settings(BaseSettings):
     retry_initial_seconds: Annotated[int, Field(ge=1)] = 60
     retry_max_seconds: Annotated[int, Field(ge=1)] = 3600
     retry_give_up_hours: Annotated[int, Field(ge=1)] = 120
+    retention_days: Annotated[int, Field(ge=1)] = 30
     confirm_days: Annotated[int, Field(ge=1, le=365)] = 3
     confirmations_per_day: Annotated[int, Field(ge=1, le=1000)] = 3
     hostname: str = Field(default_factory=socket.getfqdn)

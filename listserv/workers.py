@@ -26,7 +26,7 @@ from listserv.batch import ListCache, Rosters, Site
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import envelope_sender, personal_copy
 from listserv.core.policy import Personalize
-from listserv.db import outbox
+from listserv.db import outbox, retention
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
 from listserv.delivery import DeliveryResult, Smarthost
@@ -67,6 +67,7 @@ class Workers:
         self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
                                   timedelta(seconds=settings.retry_max_seconds),
                                   timedelta(hours=settings.retry_give_up_hours))
+        self._retention = timedelta(days=settings.retention_days)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.inbound_ready = asyncio.Event()
         self.jobs_ready = asyncio.Event()
@@ -158,7 +159,8 @@ class Workers:
 
     async def keep_house(self) -> None:
         """Once a minute: expire held posts nobody decided, summarise held-post floods,
-        send the digests that are due, warn and remove members whose mail bounces."""
+        send the digests that are due, warn and remove members whose mail bounces, drop
+        what is older than the retention time."""
         while not self._stopping.is_set():
             await self.housekeeping(now())
             with contextlib.suppress(TimeoutError):
@@ -172,6 +174,7 @@ class Workers:
             await moderation.send_summaries(session, self._site, moment, cache)
             await digests.send_due(session, self._site, moment, cache)
             await bounces.housekeeping(session, self._site, moment, cache)
+            await retention.prune(session, moment - self._retention)
         self.jobs_ready.set()  # whatever this queued goes out now, not at the next poll
 
     async def deliver(self) -> None:

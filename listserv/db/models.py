@@ -207,6 +207,7 @@ class InboundState(StrEnum):
     INCOMING = "incoming"  # stored, waiting for the pipeline
     DONE = "done"
     FAILED = "failed"  # processing raised; kept with its traceback
+    PRUNED = "pruned"  # done, and its body dropped after the retention time
 
 
 class Inbound(Base):
@@ -214,6 +215,7 @@ class Inbound(Base):
 
     __tablename__ = "inbound"
     __table_args__ = (Index("ix_inbound_state_id", "state", "id"),
+                      Index("ix_inbound_state_processed", "state", "processed_at"),
                       Index("ix_inbound_list_message_id", "list_id", "message_id"),
                       Index("ix_inbound_list_received", "list_id", "received_at"))
 
