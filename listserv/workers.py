@@ -174,7 +174,10 @@ class Workers:
             await moderation.send_summaries(session, self._site, moment, cache)
             await digests.send_due(session, self._site, moment, cache)
             await bounces.housekeeping(session, self._site, moment, cache)
-            await retention.prune(session, moment - self._retention)
+            pruned = await retention.prune(session, moment - self._retention)
+        if any(pruned.values()):
+            log.info("retention: dropped %s", ", ".join(
+                f"{count} {what}" for what, count in pruned.items() if count))
         self.jobs_ready.set()  # whatever this queued goes out now, not at the next poll
 
     async def deliver(self) -> None:

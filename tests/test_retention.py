@@ -11,10 +11,14 @@ from listserv.db.models import (
     ArchivedMessage,
     DeliveryJob,
     DeliveryRecipient,
+    HeldMessage,
     InboundState,
     JobState,
+    NoticeLog,
+    PendingConfirmation,
     now,
 )
+from tests import test_subscriptions as subscriptions
 from tests.helpers import make_message
 from tests.sink import Sink
 from tests.test_post_path import MEMBERS, inbound_rows, post, setup_list
@@ -75,3 +79,24 @@ async def test_a_repeated_message_id_is_still_held_after_the_body_is_gone(
     assert first.state is InboundState.PRUNED
     assert (second.disposition, [hit["rule"] for hit in second.rule_hits]) == (
         "held", ["duplicate_message_id"])
+
+
+async def test_decided_held_posts_old_requests_and_the_notice_log_go_too(
+        app: App, sink: Sink) -> None:
+    await subscriptions.setup_list(app, max_days_to_hold="3")
+    await subscriptions.ask(app, "", sender=subscriptions.BOB, to=subscriptions.JOIN)
+    await post(app, make_message(sender="carol@example.org"), sender="carol@example.org")
+    await app.settle()
+    tables = (HeldMessage, PendingConfirmation, NoticeLog)
+
+    async def counts() -> list[int]:
+        return [await count(app, table) for table in tables]
+
+    expired = now() + timedelta(days=4)
+    await app.workers.housekeeping(expired)  # the held post expires unanswered: decided
+    assert all(await counts())
+    # Each counts from its own moment: the held post from its decision.
+    await app.workers.housekeeping(expired + RETENTION - timedelta(days=1))
+    assert await count(app, HeldMessage) == 1
+    await app.workers.housekeeping(expired + RETENTION + timedelta(days=1))
+    assert await counts() == [0, 0, 0]
