@@ -4,11 +4,12 @@
 import asyncio
 import json
 import mailbox
+from datetime import timedelta
 from pathlib import Path
 
 import aiosmtplib
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from listserv.app import App, running
 from listserv.archive import export_mbox
@@ -16,7 +17,7 @@ from listserv.core.addresses import parse_address
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
-from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState
+from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState, now
 from listserv.db.queue import queue_summary
 from listserv.settings import Settings
 from tests.helpers import make_message, run_listserv
@@ -366,3 +367,20 @@ async def test_a_post_nobody_takes_one_by_one_is_accepted_and_archived(app: App,
     assert sink.delivered == []
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ArchivedMessage)) == 1
+
+
+async def test_a_repeated_message_id_is_held_only_within_the_lists_window(
+        app: App, sink: Sink) -> None:
+    await setup_list(app, duplicate_window_hours="24")
+    raw = make_message(subject="Twice")
+    for _ in range(2):
+        await post(app, raw)
+        await app.settle()
+    first, second = await inbound_rows(app)
+    assert (first.disposition, second.disposition) == ("accepted", "held")
+    async with app.sessions.begin() as session:  # the first post, a day and an hour ago
+        await session.execute(update(Inbound).where(Inbound.id == first.id)
+                              .values(received_at=now() - timedelta(hours=25)))
+    await post(app, raw)
+    await app.settle()
+    assert (await inbound_rows(app))[2].disposition == "accepted"

@@ -3,7 +3,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.db.models import Inbound, NoticeLog
@@ -16,10 +16,13 @@ async def seen_message_id(session: AsyncSession, *, list_id: int, message_id: st
     """Whether a post with this Message-ID was accepted on the list since then."""
     if not message_id:
         return False
-    query = select(exists().where(
+    # The window is checked here, not in SQL: given a range on received_at, SQLite
+    # without statistics reads the list's whole window through (list_id, received_at)
+    # instead of the one or two rows with this Message-ID.
+    query = select(Inbound.received_at).where(
         Inbound.list_id == list_id, Inbound.message_id == message_id,
-        Inbound.disposition == ACCEPTED, Inbound.received_at >= since, Inbound.id != exclude_id))
-    return bool(await session.scalar(query))
+        Inbound.disposition == ACCEPTED, Inbound.id != exclude_id)
+    return any(received >= since for received in await session.scalars(query))
 
 
 async def notices_since(session: AsyncSession, address: str, since: datetime) -> int:
