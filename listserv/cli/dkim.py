@@ -1,20 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """``listserv dkim keygen``: make a DKIM signing key and print the DNS record to publish.
 
-The key is made by dkimpy's key generator: a 2048-bit RSA key (PEM, by the
-openssl command) or, with --type ed25519, an Ed25519 key (RFC 8463: the
-base64 of its 32-byte seed, by PyNaCl). The file is created with mode 0600
-and never overwritten.
+The key is a 2048-bit RSA key (PEM, made by cryptography, which signs with
+it too) or, with --type ed25519, an Ed25519 key (RFC 8463: the base64 of its
+32-byte seed, by PyNaCl). The file is created with mode 0600 and never
+overwritten.
 """
 
 import argparse
+import base64
 import os
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 
-from dkim import dknewkey
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from nacl.encoding import Base64Encoder
 from nacl.signing import SigningKey
 
@@ -49,8 +54,8 @@ async def run_keygen(args: argparse.Namespace, settings: Settings) -> int:
     if not SELECTOR.fullmatch(selector):
         raise ListservError(f"not a DKIM selector: {selector!r} (letters, digits, '-' and '.')")
     path = args.dir / f"{domain}.{selector}.{'key' if ed25519 else 'pem'}"
-    _make_key(path, ed25519)
-    record = _ed25519_record(path) if ed25519 else _record(path)
+    private, record = _new_key(ed25519)
+    _write_new(path, private)
     print(f"{selector}._domainkey.{domain}. IN TXT {_quoted(record)}")
     setting = "LISTSERV_DKIM_ED25519" if ed25519 else "LISTSERV_DKIM"
     print(f"; key written to {path}: set {setting}_SELECTOR={selector} and "
@@ -68,36 +73,26 @@ def _domain(text: str) -> str:
     return domain
 
 
-def _make_key(path: Path, ed25519: bool) -> None:
-    """Create path (0600, only if it does not exist yet) and write a new key into it."""
+def _new_key(ed25519: bool) -> tuple[bytes, str]:
+    """A new private key as its file holds it, and the TXT record of its public key."""
+    if ed25519:
+        seed = SigningKey.generate()
+        public = seed.verify_key.encode(Base64Encoder).decode("ascii")
+        return seed.encode(Base64Encoder), f"v=DKIM1; k=ed25519; p={public}"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    info = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return pem, f"v=DKIM1; k=rsa; h=sha256; p={base64.b64encode(info).decode('ascii')}"
+
+
+def _write_new(path: Path, contents: bytes) -> None:
+    """Create path with mode 0600, only if it does not exist yet, holding contents."""
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise ListservError(f"cannot create {path}: {exc.strerror}") from None
-    try:
-        if ed25519:
-            dknewkey.GenEd25519Keys(str(path), verbose=False)
-        else:
-            dknewkey.GenRSAKeys(str(path), verbose=False)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        path.unlink()
-        how = "an Ed25519 key" if ed25519 else f"an RSA key with {dknewkey.OPENSSL_BINARY}"
-        raise ListservError(f"cannot make {how}: {exc}") from None
-    path.chmod(0o600)
-
-
-def _record(path: Path) -> str:
-    """The TXT record for the key in path: v=DKIM1; k=rsa; h=sha256; p=<SubjectPublicKeyInfo>."""
-    with tempfile.TemporaryDirectory(prefix="listserv-dkim-") as tmp:
-        record = Path(tmp) / "record"
-        dknewkey.ExtractRSADnsPublicKey(str(path), str(record), verbose=False)
-        return record.read_text()
-
-
-def _ed25519_record(path: Path) -> str:
-    """The TXT record for the Ed25519 key in path: v=DKIM1; k=ed25519; p=<public key> (RFC 8463)."""
-    public = SigningKey(path.read_bytes().strip(), encoder=Base64Encoder).verify_key
-    return f"v=DKIM1; k=ed25519; p={public.encode(Base64Encoder).decode('ascii')}"
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(contents)
 
 
 def _quoted(record: str) -> str:
