@@ -6,6 +6,7 @@ fails (timeout, SERVFAIL, no resolver configuration) gives FAILED and is
 tried again after a minute, not for every post; nothing here raises.
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -90,11 +91,7 @@ class TxtCache:
 
 # The cache lives as long as the process (STYLE.md has no process-wide object to
 # hang it on; the workers pass the site settings only).
-_CACHES: dict[Nameserver | None, TxtCache] = {}
-
-
+@functools.cache
 def txt_cache(nameserver: Nameserver | None) -> TxtCache:
     """The process's cache for a nameserver setting (None: the system's resolver)."""
-    if nameserver not in _CACHES:
-        _CACHES[nameserver] = TxtCache(nameserver)
-    return _CACHES[nameserver]
+    return TxtCache(nameserver)

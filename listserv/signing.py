@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import (
 )
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from listserv.core.authresults import without_forged, without_results
+from listserv.core.authresults import header_fields, without_forged, without_results
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ class Key:
 
 def present_headers(raw: bytes) -> list[bytes]:
     """The SIGNED_HEADERS that raw's header section holds, in SIGNED_HEADERS order."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    names = {line.partition(b":")[0].strip().lower()
-             for line in head.splitlines() if line[:1] not in (b" ", b"\t")}
+    names = {name.encode("ascii", "replace") for name, _ in header_fields(raw)}
     return [name for name in SIGNED_HEADERS if name in names]
 
 
