@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from nacl.encoding import Base64Encoder
 from nacl.signing import SigningKey
+from pydantic import TypeAdapter, ValidationError
 
 from listserv.cli.parser import Commands
 from listserv.errors import ListservError
-from listserv.settings import ED25519_SELECTOR, RSA_SELECTOR, Settings, idna
+from listserv.settings import ED25519_SELECTOR, RSA_SELECTOR, Selector, Settings, idna
 
-SELECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}")
 TXT_STRING = 255  # longest character-string in a TXT record (RFC 1035, 3.3)
 
 
@@ -51,8 +51,11 @@ async def run_keygen(args: argparse.Namespace, settings: Settings) -> int:
     ed25519 = args.type == "ed25519"
     domain = _domain(args.domain)
     selector = args.selector or (ED25519_SELECTOR if ed25519 else RSA_SELECTOR)
-    if not SELECTOR.fullmatch(selector):
-        raise ListservError(f"not a DKIM selector: {selector!r} (letters, digits, '-' and '.')")
+    try:
+        TypeAdapter(Selector).validate_python(selector)  # the settings' rule
+    except ValidationError:
+        raise ListservError(f"not a DKIM selector: {selector!r} (letters, digits, '-' and '.')") \
+            from None
     path = args.dir / f"{domain}.{selector}.{'key' if ed25519 else 'pem'}"
     private, record = _new_key(ed25519)
     _write_new(path, private)
