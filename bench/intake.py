@@ -48,9 +48,9 @@ from sqlalchemy.engine import make_url
 
 from listserv.db.engine import create_engine
 from listserv.db.migrate import upgrade
-from listserv.inbound import ListservHandler
-from listserv.intake import Received
 from listserv.settings import DRIVERS
+from listserv.smtp.handler import ListservHandler
+from listserv.smtp.intake import Received
 
 LIST = "ops@example.com"
 SENDER = "alice@example.org"

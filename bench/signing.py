@@ -8,7 +8,7 @@ about 100 KB, and times Signer.sign on each: a fresh signature every time
 later jobs of a bulk post, whose bytes are the same: a digest and a cache
 hit), a fresh signature with an ARC seal (a post with the results listserv
 recorded about it as received), and the check of a signed post as received
-(DKIM verification, as listserv.authentication makes it for every post when a
+(DKIM verification, as listserv.outbound.authentication makes it for every post when a
 key is configured). Every signature and seal is checked with dkimpy against
 the published key.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import dkim
 
-from listserv.signing import Key, Signer
+from listserv.outbound.signing import Key, Signer
 
 LISTSERV = Path(sys.executable).with_name("listserv")
 DOMAIN = "example.com"

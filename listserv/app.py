@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
 from listserv.db.engine import Sessions, create_engine, open_database
-from listserv.inbound import ListservHandler
-from listserv.intake import InboundWriter
 from listserv.settings import Settings
+from listserv.smtp.handler import ListservHandler
+from listserv.smtp.intake import InboundWriter
 from listserv.workers import Workers
 
 log = logging.getLogger(__name__)

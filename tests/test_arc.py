@@ -11,8 +11,8 @@ import pytest
 
 from listserv.app import App, running
 from listserv.core.authresults import AuthResults, Result, parse
+from listserv.outbound.signing import Key, Signer
 from listserv.settings import Settings
-from listserv.signing import Key, Signer
 from tests.dns import Responder, start_responder
 from tests.helpers import make_message
 from tests.sink import Delivered, Sink

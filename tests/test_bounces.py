@@ -8,13 +8,13 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from listserv import bounces
 from listserv.app import App
 from listserv.core.addresses import parse_address
 from listserv.core.policy import DeliveryStatus, Role
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
 from listserv.db.models import BounceEvent, Inbound, InboundState, Member, now
+from listserv.handling import bounces
 from tests.core.test_bounces import PERSONAL, QMAIL, VACATION, arf, block, dsn
 from tests.helpers import make_message, run_listserv
 from tests.sink import Sink

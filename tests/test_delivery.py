@@ -10,7 +10,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from listserv.delivery import NETWORK_FAILURE, Smarthost
+from listserv.outbound.delivery import NETWORK_FAILURE, Smarthost
 from listserv.settings import Settings
 from tests.helpers import make_message
 from tests.sink import Sink, start_sink

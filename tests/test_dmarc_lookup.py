@@ -7,9 +7,9 @@ import pytest
 
 from listserv.core.dmarc import DmarcPolicy
 from listserv.core.message import parse_post
-from listserv.dmarc import DmarcLookup
 from listserv.errors import ConfigError
-from listserv.resolver import TxtCache
+from listserv.outbound.dmarc import DmarcLookup
+from listserv.outbound.resolver import TxtCache
 from listserv.settings import load_settings
 from tests.dns import Responder, start_responder
 

@@ -17,8 +17,8 @@ from nacl.signing import SigningKey
 
 from listserv.app import App, running
 from listserv.errors import ConfigError
+from listserv.outbound.signing import Key, Signer, present_headers
 from listserv.settings import DkimKey, Settings, load_settings
-from listserv.signing import Key, Signer, present_headers
 from tests.helpers import make_message, run_listserv
 from tests.sink import Delivered, Sink
 from tests.test_post_path import MEMBERS, post, setup_list
@@ -380,7 +380,7 @@ def test_when_one_key_fails_the_other_signature_still_goes_out_logged_once(
         assert [tags["a"] for tags in signatures(signed)] == [
             algorithm for algorithm in ("rsa-sha256", "ed25519-sha256") if algorithm != broken]
         assert dkim.verify(signed, dnsfunc=dnsfunc)
-    [record] = [r for r in caplog.records if r.name == "listserv.signing"]
+    [record] = [r for r in caplog.records if r.name == "listserv.outbound.signing"]
     assert record.levelno == logging.WARNING
     assert record.getMessage().startswith(f"DKIM {broken} signing for example.com failed")
 
@@ -460,7 +460,7 @@ def test_a_bad_domain_entry_is_named_in_one_line(
 
 
 def test_openssl_makes_the_very_rsa_signature_dkimpy_would(key_pair: KeyPair) -> None:
-    # listserv.signing hands dkimpy's RSA to OpenSSL, 20 times faster (bench/signing.py).
+    # listserv.outbound.signing hands dkimpy's RSA to OpenSSL, 20 times faster (bench/signing.py).
     assert dkim.RSASSA_PKCS1_v1_5_sign is not dkim.crypto.RSASSA_PKCS1_v1_5_sign
     private_key = dkim.crypto.parse_pem_private_key(key_pair.pem)
     for digest in (hashlib.sha256(b"canonical headers"), hashlib.sha1(b"canonical headers")):

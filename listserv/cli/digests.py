@@ -4,14 +4,14 @@
 import argparse
 from typing import Any
 
-from listserv import digests
-from listserv.batch import ListCache, Site
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.digests import zone
 from listserv.core.policy import DeliveryMode
 from listserv.db.engine import open_database
 from listserv.db.lists import all_lists, get_list
 from listserv.db.models import MailingList, now
+from listserv.handling import digests
+from listserv.handling.context import ListCache, Site
 from listserv.settings import Settings
 
 FORMATS = {DeliveryMode.DIGEST_MIME: "MIME", DeliveryMode.DIGEST_PLAIN: "plain"}

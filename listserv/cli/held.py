@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """``listserv held list|show|approve|reject|discard``: held posts from the command line.
 
-Decisions go through the same code as decisions by mail (listserv.moderation);
+Decisions go through the same code as decisions by mail (listserv.handling.moderation);
 the running server sends what they queue.
 """
 
@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import moderation
-from listserv.batch import ListCache, Site
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.moderation import Decision, Verdict
 from listserv.db.engine import open_database
 from listserv.db.lists import get_list
 from listserv.db.models import HeldMessage, MailingList, now
 from listserv.errors import Conflict, NotFound
+from listserv.handling import moderation
+from listserv.handling.context import ListCache, Site
 from listserv.settings import Settings
 
 _VERDICTS = {"approve": Verdict.APPROVE, "reject": Verdict.REJECT, "discard": Verdict.DISCARD}

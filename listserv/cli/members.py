@@ -7,8 +7,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from listserv import subscriptions
-from listserv.batch import ListCache, Site
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
@@ -19,6 +17,8 @@ from listserv.db.engine import open_database
 from listserv.db.lists import get_list
 from listserv.db.models import now
 from listserv.errors import ListservError
+from listserv.handling import subscriptions
+from listserv.handling.context import ListCache, Site
 from listserv.settings import Settings
 
 

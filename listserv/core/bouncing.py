@@ -6,7 +6,7 @@ day, as Mailman counts them; a score that no bounce raised for the list's
 decay time starts again from nothing. Past the threshold delivery is
 disabled and the member is warned a number of times, an interval apart (the
 warnings go out although delivery is off), then removed. What the core
-decides here, listserv.bounces carries out.
+decides here, listserv.handling.bounces carries out.
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@
 
 A list changes the posts it forwards and sends them from its own servers, so
 a post from a domain that publishes p=quarantine or p=reject fails DMARC at
-the members' providers. The shell looks the records up (listserv.dmarc);
+the members' providers. The shell looks the records up (listserv.outbound.dmarc);
 here they are parsed, the list's settings decide, and the decorated message
 is given a From of the list's (munge_from) or is wrapped whole in a message
 from the list (wrap). Nothing here raises on a message parse_post produced.

@@ -5,7 +5,7 @@ A request is carried out at once only where nobody but the address itself
 can have made it and the list allows that; otherwise the address confirms
 with a single-use token mailed to it alone, and where the list says so its
 moderators approve. The texts people get about their membership are here;
-the shell (listserv.subscriptions) only carries out what is decided here.
+the shell (listserv.handling.subscriptions) only carries out what is decided here.
 """
 
 from collections.abc import Sequence

@@ -89,7 +89,7 @@ def set_delivery_mode(member: Member, mode: DeliveryMode) -> None:
     """Change how a member receives the list; every change of mode goes through here.
 
     A member who leaves digest delivery for regular mail is owed the posts
-    collected until now: listserv.digests sends them in one last digest to that
+    collected until now: listserv.handling.digests sends them in one last digest to that
     member alone (within a minute, or at ``listserv digests send``). One who
     takes digests again gets everything in the list's next digest instead.
     """

@@ -195,7 +195,7 @@ class Member(Base):
     bounce_warnings_sent: Mapped[int] = mapped_column(default=0)
     bounce_warned_at: Mapped[datetime | None]  # disabled by bounces, or last warned, then
     # Set when the member left digest delivery for regular mail: the posts collected
-    # until then are owed in one last digest of this format (listserv.digests).
+    # until then are owed in one last digest of this format (listserv.handling.digests).
     digest_owed_at: Mapped[datetime | None] = mapped_column(index=True)
     digest_owed_mode: Mapped[policy.DeliveryMode | None] = mapped_column(
         state(policy.DeliveryMode))

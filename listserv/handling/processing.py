@@ -15,8 +15,6 @@ from email.utils import make_msgid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import bounces, confirmations, moderation, outgoing, requests
-from listserv.batch import ListCache, Site
 from listserv.core import approval
 from listserv.core.addresses import Destination, split_recipient, sub_address
 from listserv.core.message import Post, header_texts, parse_post
@@ -28,6 +26,9 @@ from listserv.core.rules import Facts, Hit
 from listserv.db import history, outbox
 from listserv.db.models import Inbound, InboundState, MailingList
 from listserv.db.roster import staff_addresses
+from listserv.handling import bounces, commands, confirmations, moderation
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ async def handle(session: AsyncSession, row: Inbound, site: Site, now: datetime,
         row.disposition = await confirmations.handle_reply(
             session, row, recipient.extension, mlist, site, now, cache)
     elif recipient.destination in (Destination.REQUEST, Destination.JOIN, Destination.LEAVE):
-        row.disposition = await requests.handle_request(
+        row.disposition = await commands.handle_request(
             session, row, recipient.destination, mlist, site, now, cache)
     else:  # Destination.BOUNCES
         row.disposition = await bounces.handle_bounce(
@@ -87,7 +88,7 @@ async def _post(session: AsyncSession, row: Inbound, mlist: MailingList, site: S
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
-            await outgoing.distribute(session, post, outcome.message, outcome.recipients,
+            await queueing.distribute(session, post, outcome.message, outcome.recipients,
                                       policy, mlist.id, site, cache)
             cache.accepted[mlist.id] = cache.accepted.get(mlist.id, 0) + 1
         case Hold():
@@ -120,7 +121,7 @@ async def _check_flood(session: AsyncSession, mlist: MailingList, site: Site, no
         policy = await cache.policy(session, mlist)
         message = flood_notice(policy, cache.accepted[mlist.id], mlist.flood_window_minutes,
                                to=staff, message_id=make_msgid(domain=site.hostname), now=now)
-        await outgoing.send(session, message, staff, policy, mlist.id, "flood")
+        await queueing.send(session, message, staff, policy, mlist.id, "flood")
 
 
 def _disposition(outcome: Outcome) -> str:
@@ -132,7 +133,7 @@ async def _reject(session: AsyncSession, post: Post, hits: list[Hit], policy: Li
                   mlist: MailingList, site: Site, now: datetime) -> None:
     notice = rejection(post, policy, [hit.reason for hit in hits if hit.action is Action.REJECT],
                        message_id=make_msgid(domain=site.hostname), now=now)
-    await outgoing.answer(session, post, notice, policy, mlist.id, site, now, "rejection")
+    await queueing.answer(session, post, notice, policy, mlist.id, site, now, "rejection")
 
 
 async def _to_owners(session: AsyncSession, row: Inbound, mlist: MailingList) -> None:

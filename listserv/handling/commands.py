@@ -5,7 +5,7 @@ core.commands reads the commands; each one is carried out on its own, so a
 bad line spoils nothing else, and the sender gets one answer that lists every
 command with its result. Membership changes go through listserv.subscriptions.
 Automatic mail (bounces, vacation replies, list mail) changes nothing and is
-never answered, and no answer goes out past the daily limit (outgoing.answer).
+never answered, and no answer goes out past the daily limit (queueing.answer).
 """
 
 import logging
@@ -13,8 +13,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import outgoing, subscriptions
-from listserv.batch import ListCache, Site
 from listserv.core import subscriptions as texts
 from listserv.core.addresses import Destination, parse_address
 from listserv.core.commands import (
@@ -34,7 +32,10 @@ from listserv.core.replies import reply_lines, reply_subject
 from listserv.core.subscriptions import Request, Sender, Step, sender_of
 from listserv.db.members import find_member
 from listserv.db.models import Inbound, MailingList
-from listserv.subscriptions import Scope
+from listserv.handling import subscriptions
+from listserv.handling.context import ListCache, Site
+from listserv.handling.subscriptions import Scope
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -155,5 +156,5 @@ async def _answer(scope: Scope, post: Post, body: str, *, found: bool) -> bool:
                                    now=scope.now)
     if post.message_id:
         message["In-Reply-To"] = post.message_id
-    return await outgoing.answer(scope.session, post, message, policy, scope.mlist.id,
+    return await queueing.answer(scope.session, post, message, policy, scope.mlist.id,
                                  scope.site, scope.now, "request")

@@ -16,8 +16,6 @@ from email.utils import make_msgid
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import outgoing
-from listserv.batch import ListCache, Site
 from listserv.core import moderation
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, HeldPost, Verdict
@@ -28,6 +26,8 @@ from listserv.core.rules import Hit
 from listserv.db import history
 from listserv.db.models import HeldMessage, Inbound, MailingList, Member
 from listserv.db.roster import staff_addresses
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ async def hold(session: AsyncSession, row: Inbound, post: Post, hits: list[Hit],
     session.add(held)
     await session.flush()
     await _tell_moderators(session, held, mlist, site, now, cache)
-    if mlist.notify_author_on_hold and await outgoing.may_answer(session, post, site, now):
+    if mlist.notify_author_on_hold and await queueing.may_answer(session, post, site, now):
         held.withdraw_token = secrets.token_hex(16)
         policy = await cache.policy(session, mlist)
         message = moderation.author_notice(policy, held_post(held), held.withdraw_token,
                                            to=post.mail_from, now=now,
                                            message_id=make_msgid(domain=site.hostname))
-        await outgoing.answer(session, post, message, policy, mlist.id, site, now, "held")
+        await queueing.answer(session, post, message, policy, mlist.id, site, now, "held")
 
 
 async def _tell_moderators(session: AsyncSession, held: HeldMessage, mlist: MailingList,
@@ -81,7 +81,7 @@ async def _tell_moderators(session: AsyncSession, held: HeldMessage, mlist: Mail
     policy = await cache.policy(session, mlist)
     message = moderation.held_notice(policy, held_post(held), held.raw, to=staff, now=now,
                                      message_id=make_msgid(domain=site.hostname))
-    await outgoing.send(session, message, staff, policy, mlist.id, "held")
+    await queueing.send(session, message, staff, policy, mlist.id, "held")
 
 
 async def decide(session: AsyncSession, held: HeldMessage, mlist: MailingList,
@@ -147,7 +147,7 @@ async def _release(session: AsyncSession, held: HeldMessage, mlist: MailingList,
     roster = await cache.roster(session, mlist)
     outcome = accept(post, policy, list(roster.values()), now=now,
                      message_id=make_msgid(domain=site.hostname))
-    await outgoing.distribute(session, post, outcome.message, outcome.recipients, policy,
+    await queueing.distribute(session, post, outcome.message, outcome.recipients, policy,
                               mlist.id, site, cache)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
         await session.execute(update(Inbound).where(Inbound.id == held.inbound_id)
@@ -182,7 +182,7 @@ async def _return_to_author(session: AsyncSession, held: HeldMessage, mlist: Mai
     policy = await cache.policy(session, mlist)
     notice = rejection(post, policy, reasons, message_id=make_msgid(domain=site.hostname),
                        now=now)
-    await outgoing.send(session, notice, [held.sender], policy, mlist.id, "rejection")
+    await queueing.send(session, notice, [held.sender], policy, mlist.id, "rejection")
     history.log_notice(session, list_id=mlist.id, address=held.sender, kind="rejection", now=now)
 
 
@@ -202,7 +202,7 @@ async def expire(session: AsyncSession, site: Site, now: datetime, cache: ListCa
             report = moderation.expiry_report(
                 policy, [held_post(held) for held in expired], str(mlist.hold_expiry_action),
                 to=staff, message_id=make_msgid(domain=site.hostname), now=now)
-            await outgoing.send(session, report, staff, policy, list_id, "expiry")
+            await queueing.send(session, report, staff, policy, list_id, "expiry")
         log.info("%d held posts on %s expired (%s)", len(expired), mlist.address,
                  mlist.hold_expiry_action)
     return len(rows)
@@ -231,6 +231,6 @@ async def send_summaries(session: AsyncSession, site: Site, now: datetime,
             summary = moderation.held_summary(policy, [held_post(post) for post in held],
                                               to=staff, now=now,
                                               message_id=make_msgid(domain=site.hostname))
-            await outgoing.send(session, summary, staff, policy, list_id, "held")
+            await queueing.send(session, summary, staff, policy, list_id, "held")
             sent += 1
     return sent

@@ -16,7 +16,7 @@ from listserv.core.message import message_id
 from listserv.db.engine import Sessions
 from listserv.db.lists import find_list_id, served_domain
 from listserv.errors import InvalidAddress
-from listserv.intake import Received
+from listserv.smtp.intake import Received
 
 log = logging.getLogger(__name__)
 

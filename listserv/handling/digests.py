@@ -19,13 +19,13 @@ from email.utils import make_msgid
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.batch import ListCache, Site
 from listserv.core import digests
 from listserv.core.digests import Issue, Schedule, Topic
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy, Personalize
 from listserv.core.recipients import chunk, digest_recipients
 from listserv.db import outbox
 from listserv.db.models import DigestItem, MailingList, Member
+from listserv.handling.context import ListCache, Site
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,6 @@ from email.utils import make_msgid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import outgoing
-from listserv.batch import ListCache, Site
 from listserv.core import bouncing, verp
 from listserv.core.addresses import parse_address
 from listserv.core.bounces import Failure, Kind, Report, classify, refusal
@@ -33,6 +31,8 @@ from listserv.db.models import BounceEvent, Inbound, MailingList, Member, Notice
 from listserv.db.roster import staff_addresses
 from listserv.db.snapshots import load_policy
 from listserv.errors import InvalidAddress
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ async def _disable(scope: _Scope, member: Member, rules: BounceRules) -> None:
 async def _warn(scope: _Scope, member: Member, policy: ListPolicy, rules: BounceRules) -> None:
     member.bounce_warnings_sent += 1
     member.bounce_warned_at = scope.now
-    await outgoing.send(scope.session, bouncing.warning(
+    await queueing.send(scope.session, bouncing.warning(
         policy, member.address, member.bounce_warnings_sent, rules,
         message_id=scope.message_id(), now=scope.now), [member.address], policy,
         scope.mlist.id, "bounce-warning")
@@ -189,7 +189,7 @@ async def _remove(scope: _Scope, member: Member, policy: ListPolicy) -> None:
     log.warning("%s: %s removed from %s: mail to it kept bouncing", scope.origin, address,
                 scope.mlist.address)
     if policy.send_goodbye:
-        await outgoing.send(scope.session, bouncing.removal(
+        await queueing.send(scope.session, bouncing.removal(
             policy, address, message_id=scope.message_id(), now=scope.now), [address],
             policy, scope.mlist.id, "goodbye")
     await _tell_owners(scope, policy, address, "removed after bounces",
@@ -232,7 +232,7 @@ async def _tell_owners(scope: _Scope, policy: ListPolicy, address: str, what: st
         return
     owners = await staff_addresses(scope.session, scope.mlist.id, (Role.OWNER,))
     if owners:
-        await outgoing.send(scope.session, bouncing.owners_notice(
+        await queueing.send(scope.session, bouncing.owners_notice(
             policy, address, what, detail, to=owners, message_id=scope.message_id(),
             now=scope.now), owners, policy, scope.mlist.id, "owner")
 
@@ -252,7 +252,7 @@ async def _forward(scope: _Scope, raw: bytes) -> str:
                     "no owners" if not owners else f"{forwarded} forwarded today")
         return str(Report.UNRECOGNISED)
     policy = await scope.policy()
-    await outgoing.send(scope.session, bouncing.unrecognised(
+    await queueing.send(scope.session, bouncing.unrecognised(
         policy, raw, to=owners, message_id=scope.message_id(), now=scope.now), owners, policy,
         scope.mlist.id, FORWARD_KIND)
     history.log_notice(scope.session, list_id=scope.mlist.id,
@@ -315,7 +315,7 @@ async def _summaries(session: AsyncSession, site: Site, now: datetime,
             continue
         scope = _Scope(session, mlist, site.hostname, now, cache, "housekeeping")
         policy = await scope.policy()
-        await outgoing.send(session, bouncing.summary(
+        await queueing.send(session, bouncing.summary(
             policy, [bouncing.Event(e.address, e.kind, e.status, e.reason, e.created_at)
                      for e in events], to=owners, message_id=scope.message_id(), now=now),
             owners, policy, list_id, SUMMARY_KIND)

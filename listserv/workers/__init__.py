@@ -21,18 +21,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from listserv import bounces, digests, moderation
-from listserv.batch import ListCache, Rosters, Site
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import envelope_sender, personal_copy
 from listserv.core.policy import Personalize
 from listserv.db import outbox, retention
 from listserv.db.engine import Sessions
 from listserv.db.models import DeliveryJob, Inbound, InboundState, JobState, now
-from listserv.delivery import DeliveryResult, Smarthost
-from listserv.processing import Unprocessable, handle
+from listserv.handling import bounces, digests, moderation
+from listserv.handling.context import ListCache, Rosters, Site
+from listserv.handling.processing import Unprocessable, handle
+from listserv.outbound.delivery import DeliveryResult, Smarthost
+from listserv.outbound.signing import Signer
 from listserv.settings import Settings
-from listserv.signing import Signer
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from listserv.pipelining import Session
+from listserv.outbound.pipelining import Session
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Smarthost:
     """One session with the smarthost, reused for many transactions.
 
     aiosmtplib opens it (greeting, EHLO, STARTTLS, AUTH); the transactions
-    then run pipelined on the same connection (listserv.pipelining).
+    then run pipelined on the same connection (listserv.outbound.pipelining).
     """
 
     def __init__(self, settings: Settings) -> None:

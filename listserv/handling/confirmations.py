@@ -15,8 +15,6 @@ from email.utils import make_msgid
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import moderation, outgoing, subscriptions
-from listserv.batch import ListCache, Site
 from listserv.core import moderation as notices
 from listserv.core.addresses import sub_address
 from listserv.core.authresults import Authenticity, author_verdict, trusted
@@ -26,6 +24,9 @@ from listserv.core.notices import may_autorespond
 from listserv.core.policy import Role
 from listserv.core.replies import reply_lines, reply_subject
 from listserv.db.models import HeldMessage, Inbound, MailingList
+from listserv.handling import moderation, subscriptions
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,9 @@ async def _answer(session: AsyncSession, post: Post, text: str, mlist: MailingLi
     if post.message_id:
         message["In-Reply-To"] = post.message_id
     if staff:
-        await outgoing.send(session, message, [post.mail_from], policy, mlist.id, "answer")
+        await queueing.send(session, message, [post.mail_from], policy, mlist.id, "answer")
     else:
-        await outgoing.answer(session, post, message, policy, mlist.id, site, now, "answer")
+        await queueing.answer(session, post, message, policy, mlist.id, site, now, "answer")
 
 
 def _id(post: Post) -> str:

@@ -9,7 +9,7 @@ the message are removed first (RFC 8601, section 5; core.authresults), so
 that members whose mail server trusts that authserv-id are not misled.
 
 A post carries, at the top, the Authentication-Results listserv recorded
-about it as received (listserv.authentication). Those become the
+about it as received (listserv.outbound.authentication). Those become the
 ARC-Authentication-Results of an ARC set (RFC 8617) sealed with the same RSA
 key over the message as the list changed it, and the field itself is removed:
 members' providers see in the seal what the post was like at our border.

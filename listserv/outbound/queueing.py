@@ -15,9 +15,7 @@ from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import authentication, dmarc
 from listserv.archive import archive_post
-from listserv.batch import ListCache, Site
 from listserv.core.decoration import render
 from listserv.core.message import Post
 from listserv.core.notices import may_autorespond
@@ -26,6 +24,8 @@ from listserv.core.policy import ListPolicy
 from listserv.core.recipients import chunk
 from listserv.db import history, outbox
 from listserv.db.models import DigestItem
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import authentication, dmarc
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv import outgoing
-from listserv.batch import ListCache, Site
 from listserv.core import subscriptions as texts
 from listserv.core.addresses import Mailbox, parse_address, split_recipient, sub_address
 from listserv.core.message import Post
@@ -34,6 +32,8 @@ from listserv.db import members as db_members
 from listserv.db.models import MailingList, Member, NoticeLog, PendingConfirmation
 from listserv.db.roster import staff_addresses
 from listserv.errors import Conflict
+from listserv.handling.context import ListCache, Site
+from listserv.outbound import queueing
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ async def _subscribe(scope: Scope, address: str, name: str, delivery: DeliveryMo
     scope.cache.forget(scope.mlist)
     log.info("%s: %s joined %s (%s)", scope.origin, address, policy.address, how)
     if policy.send_welcome:
-        await outgoing.send(scope.session, texts.welcome(
+        await queueing.send(scope.session, texts.welcome(
             policy, address, delivery, message_id=scope.message_id(), now=scope.now),
             [address], policy, scope.mlist.id, "welcome")
     await _tell_owners(scope, policy, address, True, how)
@@ -308,7 +308,7 @@ async def _unsubscribe(scope: Scope, key: str, how: str) -> str:
     scope.cache.forget(scope.mlist)
     log.info("%s: %s left %s (%s)", scope.origin, address, policy.address, how)
     if policy.send_goodbye:
-        await outgoing.send(scope.session, texts.goodbye(
+        await queueing.send(scope.session, texts.goodbye(
             policy, address, message_id=scope.message_id(), now=scope.now),
             [address], policy, scope.mlist.id, "goodbye")
     await _tell_owners(scope, policy, address, False, how)
@@ -321,7 +321,7 @@ async def _tell_owners(scope: Scope, policy: ListPolicy, address: str, joined: b
         return
     owners = await staff_addresses(scope.session, scope.mlist.id, (Role.OWNER,))
     if owners:
-        await outgoing.send(scope.session, texts.owner_notice(
+        await queueing.send(scope.session, texts.owner_notice(
             policy, address, joined, how, to=owners, message_id=scope.message_id(),
             now=scope.now), owners, policy, scope.mlist.id, "owner")
 
@@ -362,7 +362,7 @@ async def _ask_moderators(scope: Scope, mailbox: Mailbox, payload: dict[str, Any
                     scope.origin, mailbox, scope.mlist.address)
         return
     policy = await scope.policy()
-    await outgoing.send(session, texts.approval_request(
+    await queueing.send(session, texts.approval_request(
         policy, str(mailbox), row.token, how=how, to=staff, expires_at=row.expires_at,
         message_id=scope.message_id(), now=scope.now), staff, policy, scope.mlist.id,
         "approval")
@@ -394,7 +394,7 @@ async def _may_write(scope: Scope, key: str) -> bool:
 async def _mail(scope: Scope, mailbox: Mailbox, message: EmailMessage) -> None:
     """Send mail about a request to the address it is about, and count it."""
     policy = await scope.policy()
-    await outgoing.send(scope.session, message, [str(mailbox)], policy, scope.mlist.id,
+    await queueing.send(scope.session, message, [str(mailbox)], policy, scope.mlist.id,
                         CONFIRM_KIND)
     history.log_notice(scope.session, list_id=scope.mlist.id, address=mailbox.key,
                        kind=CONFIRM_KIND, now=scope.now)

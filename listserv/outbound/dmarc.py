@@ -2,7 +2,7 @@
 """DMARC policy lookup in DNS: _dmarc at the author's domain, then at its organisational domain.
 
 RFC 7489 section 6.6.3. Answers come through the process's TXT cache
-(listserv.resolver). A lookup that fails (timeout, SERVFAIL, no resolver
+(listserv.outbound.resolver). A lookup that fails (timeout, SERVFAIL, no resolver
 configuration) gives DmarcPolicy.UNKNOWN and the list's dmarc_on_dns_failure
 setting decides; nothing here raises. This module only looks up: core.dmarc
 parses, decides and rewrites.
@@ -27,7 +27,7 @@ from listserv.core.dmarc import (
 from listserv.core.dmarc import strictest as strictest_policy
 from listserv.core.message import Post
 from listserv.core.policy import DmarcMitigation, ListPolicy
-from listserv.resolver import FAILED, Failed, Nameserver, TxtCache, txt_cache
+from listserv.outbound.resolver import FAILED, Failed, Nameserver, TxtCache, txt_cache
 
 log = logging.getLogger(__name__)
 

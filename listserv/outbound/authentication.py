@@ -3,7 +3,7 @@
 
 The results go into an Authentication-Results field of listserv's own
 authserv-id (its hostname) at the top of the list message, where the signer
-(listserv.signing) copies them into the ARC-Authentication-Results of the
+(listserv.outbound.signing) copies them into the ARC-Authentication-Results of the
 seal it adds after all the list's changes, and removes the field itself
 (RFC 8617, section 4.1.1). Results the trusted front MTA recorded that
 listserv cannot check itself (SPF, DMARC) are carried over.
@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import dkim
 
-from listserv.batch import Site
 from listserv.core.authresults import (
     AUTHENTICATION_RESULTS,
     Result,
@@ -28,7 +27,8 @@ from listserv.core.authresults import (
     trusted,
     without_results,
 )
-from listserv.resolver import Failed, txt_cache
+from listserv.handling.context import Site
+from listserv.outbound.resolver import Failed, txt_cache
 
 log = logging.getLogger(__name__)
 
