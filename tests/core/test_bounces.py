@@ -19,13 +19,17 @@ from listserv.core.bounces import (
     kind_of,
     refusal,
 )
-from listserv.core.bouncing import BounceRules, Step, current_score, next_step, raised, warning
+from listserv.core.bouncing import BounceRules, FollowUp, current_score, next_step, raised, warning
 from listserv.core.message import parse_post
 from listserv.core.policy import ListPolicy
 
-CORPUS = Path(os.environ.get("SISIMAI_CORPUS", "/work/shared/corpora/bounces-sisimai"))
+# The shared corpora sit beside the repository (../shared); SISIMAI_CORPUS names another place.
+CORPUS = Path(os.environ.get("SISIMAI_CORPUS") or Path(__file__).resolve().parents[2].parent
+              / "shared" / "corpora" / "bounces-sisimai")
 ENTRIES: list[dict[str, Any]] = (
     json.loads((CORPUS / "expected.json").read_text()) if CORPUS.is_dir() else [])
+if os.environ.get("LISTSERV_REQUIRE_CORPUS") and not ENTRIES:
+    raise RuntimeError(f"LISTSERV_REQUIRE_CORPUS is set, but there is no bounce corpus at {CORPUS}")
 needs_corpus = pytest.mark.skipif(not ENTRIES, reason=f"no bounce corpus at {CORPUS}")
 
 # Why listserv reads a file otherwise than Sisimai does.
@@ -491,10 +495,11 @@ def test_a_disabled_member_is_warned_an_interval_apart_then_removed() -> None:
         step = next_step(sent, warned_at, now, RULES)
         if step is not None:
             steps.append((day, step))
-            sent += step is Step.WARN
+            sent += step is FollowUp.WARN
             warned_at = now
-    assert steps == [(7, Step.WARN), (14, Step.WARN), (21, Step.REMOVE), (28, Step.REMOVE)]
-    assert next_step(0, T0, T0 + timedelta(days=7), BounceRules(warnings=0)) is Step.REMOVE
+    assert steps == [(7, FollowUp.WARN), (14, FollowUp.WARN), (21, FollowUp.REMOVE),
+                     (28, FollowUp.REMOVE)]
+    assert next_step(0, T0, T0 + timedelta(days=7), BounceRules(warnings=0)) is FollowUp.REMOVE
     assert next_step(0, T0, T0 + timedelta(days=6), BounceRules(warnings=0)) is None
 
 
