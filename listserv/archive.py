@@ -7,7 +7,7 @@ are read from them without ever raising on a malformed message.
 
 This module does not decide whether a post is archived: the caller checks the
 list's ``archive`` setting. It never commits; the caller owns the transaction.
-Message-IDs are not unique (STYLE 7.10): archive_post stores a repeated one as
+Message-IDs are not unique (as public-inbox found): archive_post stores a repeated one as
 it is, and threading picks the earliest message with an id.
 """
 

@@ -6,7 +6,8 @@ ListservError
 ├── InvalidAddress       an address that is not a valid mailbox
 ├── SettingError         an unknown per-list setting or a bad value for one
 ├── NotFound             no such list or member
-└── Conflict             the list or member exists already
+├── Conflict             the list or member exists already
+└── Unprocessable        stored mail that cannot be processed as things stand; kept as failed
 """
 
 
@@ -32,3 +33,7 @@ class NotFound(ListservError):
 
 class Conflict(ListservError):
     """The list or member exists already."""
+
+
+class Unprocessable(ListservError):
+    """Stored mail cannot be processed as things stand (its list is gone); kept as failed."""

@@ -234,6 +234,14 @@ class Settings(BaseSettings):
         return {idna(domain): key for domain, key in value.items()}
 
     @property
+    def seal_as(self) -> str | None:
+        """The authserv-id of listserv's ARC seals; None without an RSA key to seal with
+        (RFC 8617 knows no Ed25519)."""
+        rsa = self.dkim_private_key is not None or any(
+            key.private_key is not None for key in self.dkim_keys.values())
+        return self.hostname if rsa else None
+
+    @property
     def async_database_url(self) -> str:
         """The database URL with the async driver listserv uses for its scheme."""
         scheme, _, rest = self.database_url.partition("://")

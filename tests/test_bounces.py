@@ -15,6 +15,7 @@ from listserv.db import lists as db_lists
 from listserv.db import members as db_members
 from listserv.db.models import BounceEvent, Inbound, InboundState, Member, now
 from listserv.handling import bounces
+from listserv.handling.context import unit_of_work
 from tests.core.test_bounces import PERSONAL, QMAIL, VACATION, arf, block, dsn
 from tests.helpers import make_message, run_listserv
 from tests.sink import Sink
@@ -239,11 +240,11 @@ async def test_a_complaint_to_a_verp_address_names_the_member(app: App, sink: Si
 async def test_a_refusal_at_delivery_counts_and_housekeeping_warns(app: App,
                                                                      sink: Sink) -> None:
     await setup(app, bounce_score_threshold="1")
-    async with app.sessions.begin() as session:
-        mlist = await db_lists.get_list(session, "ops@example.com")
-        await bounces.record_refusal(session, mlist.id, BOB, 550, "5.7.1 DMARC policy", now())
-        await bounces.record_refusal(session, mlist.id, "carol@example.org", 550,
-                                     "5.1.1 No such user", now())
+    async with unit_of_work(app.sessions, app.settings) as work:
+        mlist = await db_lists.get_list(work.session, "ops@example.com")
+        await bounces.record_refusal(work, mlist.id, BOB, 550, "5.7.1 DMARC policy")
+        await bounces.record_refusal(work, mlist.id, "carol@example.org", 550,
+                                     "5.1.1 No such user")
     assert (await member(app, BOB)).bounce_score == 0.0  # type: ignore[union-attr]
     carol = await member(app, "carol@example.org")
     assert carol is not None and carol.delivery_status is DeliveryStatus.DISABLED_BY_BOUNCE

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "migrations": {"db"},
     "archive": {"core", "db"},
     "smtp": {"core", "db", "smtp"},
-    "outbound": {"core", "db", "outbound", "handling", "archive"},
+    "outbound": {"core", "db", "outbound"},
     "handling": {"core", "db", "archive", "outbound", "handling"},
     "workers": {"core", "db", "handling", "outbound", "workers"},
     "app": {"core", "db", "smtp", "workers"},

@@ -6,12 +6,11 @@ from typing import Any
 
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.digests import zone
-from listserv.core.policy import DeliveryMode
+from listserv.core.policy import DeliveryMode, ListPolicy
 from listserv.db.engine import open_database
 from listserv.db.lists import all_lists, get_list
-from listserv.db.models import MailingList, now
 from listserv.handling import digests
-from listserv.handling.context import ListCache, Site
+from listserv.handling.context import unit_of_work
 from listserv.settings import Settings
 
 FORMATS = {DeliveryMode.DIGEST_MIME: "MIME", DeliveryMode.DIGEST_PLAIN: "plain"}
@@ -35,12 +34,12 @@ def add_commands(commands: Commands) -> None:
 
 
 async def send_digests(args: argparse.Namespace, settings: Settings) -> int:
-    site, moment = Site.from_settings(settings), now()
-    async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
+    async with open_database(settings.async_database_url) as (_, sessions), \
+            unit_of_work(sessions, settings, origin="(command line)") as work:
+        s = work.session
         lists = [await get_list(s, args.address)] if args.address else list(await all_lists(s))
-        cache = ListCache()
         lines = [_sent_line(mlist.address, await digests.send_now(
-            s, mlist, site, moment, cache, new_volume=args.new_volume)) for mlist in lists]
+            work, mlist, new_volume=args.new_volume)) for mlist in lists]
     shown = [line for line in lines if line] or ["no digest waits to be sent"]
     for line in shown:
         print(line)
@@ -61,17 +60,18 @@ def _sent_line(address: str, sent: digests.Sent) -> str:
 
 
 async def show_digest(args: argparse.Namespace, settings: Settings) -> int:
-    moment = now()
-    async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
-        mlist = await get_list(s, args.address)
-        shown = await digests.preview(s, mlist, moment, ListCache())
-        data = _described(mlist, shown)
+    async with open_database(settings.async_database_url) as (_, sessions), \
+            unit_of_work(sessions, settings, origin="(command line)") as work:
+        mlist = await get_list(work.session, args.address)
+        shown = await digests.preview(work, mlist)
+        policy = await work.policy(mlist)
+        data = _described(policy, shown)
     if args.json:
         print_json(data)
         return 0
     print(f"{data['list']}: next digest {data['subject']}")
     print(f"  {len(shown.topics)} posts, {-(-shown.size // 1024)} KB of the "
-          f"{mlist.digest_size_kb} KB that send it at once; {data['when']}")
+          f"{policy.digest.size_kb} KB that send it at once; {data['when']}")
     counts = ", ".join(f"{count} {name}" for name, count in data["recipients"].items())
     print(f"  digest members: {counts}" + (f"; {shown.owed} members left digests and get "
                                            "the posts until then" if shown.owed else ""))
@@ -80,18 +80,19 @@ async def show_digest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _described(mlist: MailingList, shown: digests.Preview) -> dict[str, Any]:
+def _described(policy: ListPolicy, shown: digests.Preview) -> dict[str, Any]:
     if shown.due:
         when = "due now: the running server sends it within a minute"
     elif shown.next_at is None:
         when = "sent by size alone (digest_period=never)"
     else:
-        local = shown.next_at.astimezone(zone(mlist.timezone))
-        when = f"next scheduled {local:%Y-%m-%d %H:%M} {mlist.timezone}" + (
+        timezone = policy.digest.timezone
+        local = shown.next_at.astimezone(zone(timezone))
+        when = f"next scheduled {local:%Y-%m-%d %H:%M} {timezone}" + (
             "" if shown.topics else " (an empty digest is not sent)")
-    return {"list": mlist.address, "subject": shown.subject, "volume": shown.issue.volume,
+    return {"list": policy.address, "subject": shown.subject, "volume": shown.issue.volume,
             "issue": shown.issue.number, "posts": len(shown.topics), "size": shown.size,
-            "size_limit": mlist.digest_size_kb * 1024, "due": shown.due,
+            "size_limit": policy.digest.size_kb * 1024, "due": shown.due,
             "next_scheduled_at": shown.next_at, "when": when,
             "recipients": {FORMATS[mode]: count for mode, count in shown.recipients.items()},
             "owed": shown.owed,

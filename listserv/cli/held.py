@@ -11,17 +11,15 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.moderation import Decision, Verdict
+from listserv.db import held as db_held
 from listserv.db.engine import open_database
-from listserv.db.lists import get_list
-from listserv.db.models import HeldMessage, MailingList, now
-from listserv.errors import Conflict, NotFound
+from listserv.db.lists import get_list, get_list_by_id
+from listserv.db.models import HeldMessage, now
+from listserv.errors import Conflict
 from listserv.handling import moderation
-from listserv.handling.context import ListCache, Site
+from listserv.handling.context import unit_of_work
 from listserv.settings import Settings
 
 _VERDICTS = {"approve": Verdict.APPROVE, "reject": Verdict.REJECT, "discard": Verdict.DISCARD}
@@ -62,10 +60,7 @@ async def list_held(args: argparse.Namespace, settings: Settings) -> int:
     moment = now()
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
         mlist = await get_list(s, args.address)
-        rows = (await s.scalars(select(HeldMessage).where(
-            HeldMessage.list_id == mlist.id, HeldMessage.decided_at.is_(None))
-            .order_by(HeldMessage.id))).all()
-        held = [_describe(row, moment) for row in rows]
+        held = [_describe(row, moment) for row in await db_held.undecided(s, mlist.id)]
     if args.json:
         print_json(held)
         return 0
@@ -78,16 +73,9 @@ async def list_held(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _get_held(session: AsyncSession, held_id: int) -> HeldMessage:
-    held = await session.get(HeldMessage, held_id)
-    if held is None:
-        raise NotFound(f"no held post with id {held_id}")
-    return held
-
-
 async def show_held(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
-        held = await _get_held(s, args.id)
+        held = await db_held.get_held(s, args.id)
         described = _describe(held, now())
         raw = held.raw
     if args.json:
@@ -105,11 +93,10 @@ async def decide_held(args: argparse.Namespace, settings: Settings) -> int:
     decision = Decision(args.verdict, getattr(args, "reason", "") or "")
     by = f"{getpass.getuser()} (command line)"
     async with open_database(settings.async_database_url) as (_, sessions), \
-            sessions.begin() as s:
-        held = await _get_held(s, args.id)
+            unit_of_work(sessions, settings, origin="(command line)") as work:
+        held = await db_held.get_held(work.session, args.id)
         if held.decided_at is not None:
             raise Conflict(moderation.already_decided(held))
-        mlist = await s.get_one(MailingList, held.list_id)
-        print(await moderation.decide(s, held, mlist, decision, by,
-                                      Site.from_settings(settings), now(), ListCache()))
+        mlist = await get_list_by_id(work.session, held.list_id)
+        print(await moderation.decide(work, mlist, held, decision, by))
     return 0

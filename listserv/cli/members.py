@@ -15,10 +15,9 @@ from listserv.core.roster import RosterEntry, RosterError, read_roster, write_ro
 from listserv.db import members as db_members
 from listserv.db.engine import open_database
 from listserv.db.lists import get_list
-from listserv.db.models import now
 from listserv.errors import ListservError
 from listserv.handling import subscriptions
-from listserv.handling.context import ListCache, Site
+from listserv.handling.context import unit_of_work
 from listserv.settings import Settings
 
 
@@ -149,7 +148,7 @@ async def remove_members(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await get_list(s, args.address)
         for email in args.emails:
-            await s.delete(await db_members.get_member(s, mlist, email))
+            await db_members.remove_member(s, await db_members.get_member(s, mlist, email))
     for email in args.emails:
         print(f"removed {email} from {mlist.address}")
     return 0
@@ -158,11 +157,10 @@ async def remove_members(args: argparse.Namespace, settings: Settings) -> int:
 async def invite_members(args: argparse.Namespace, settings: Settings) -> int:
     """Queue an invitation for each address; the running server sends them."""
     parsed = [parse_mailbox(email) for email in args.emails]
-    site = Site.from_settings(settings)
-    async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
-        mlist = await get_list(s, args.address)
-        scope = subscriptions.Scope(s, mlist, site, now(), ListCache(), "(command line)")
-        invited = [(mailbox, await subscriptions.invite(scope, mailbox, name))
+    async with open_database(settings.async_database_url) as (_, sessions), \
+            unit_of_work(sessions, settings, origin="(command line)") as work:
+        mlist = await get_list(work.session, args.address)
+        invited = [(mailbox, await subscriptions.invite(work, mlist, mailbox, name))
                    for name, mailbox in parsed]
     for mailbox, sent in invited:
         print(f"invited {mailbox} to {mlist.address}" if sent

@@ -99,7 +99,7 @@ def normalise(address: str) -> str:
 
 
 class Destination(StrEnum):
-    """What mail to one of a list's addresses is for (DESIGN.md, Addresses)."""
+    """What mail to one of a list's addresses is for (the README's table of addresses)."""
 
     POST = "post"
     REQUEST = "request"

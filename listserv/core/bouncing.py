@@ -17,24 +17,13 @@ from enum import StrEnum
 
 from listserv.core.message import header_block, parse_post
 from listserv.core.notices import ATTACH_WHOLE_LIMIT, notice
-from listserv.core.policy import ListPolicy
+from listserv.core.policy import BounceRules, ListPolicy
 
 SUMMARY_LINES = 50  # bounce events listed in one summary to the owners
 FORWARDED = "X-Listserv-Forwarded"  # marks mail to -bounces passed on to the owners
 
 
-@dataclass(frozen=True, slots=True)
-class BounceRules:
-    """A list's bounce settings."""
-
-    threshold: float = 5.0  # the score at which delivery is disabled
-    warnings: int = 3  # warnings sent to a disabled member before removal
-    warning_interval: timedelta = timedelta(days=7)
-    decay: timedelta = timedelta(days=7)  # zero: scores never decay
-    notify_owners: bool = True
-
-
-class Step(StrEnum):
+class FollowUp(StrEnum):
     """What falls due, an interval after the last warning, for a member bounces disabled."""
 
     WARN = "warn"  # send the next warning
@@ -69,12 +58,12 @@ def raised(score: float, last_bounce_at: datetime | None, now: datetime,
 
 
 def next_step(warnings_sent: int, warned_at: datetime, now: datetime,
-              rules: BounceRules) -> Step | None:
+              rules: BounceRules) -> FollowUp | None:
     """What is due now for a member disabled (and first warned) at warned_at, or warned
     last then; None while the interval runs."""
     if now - warned_at < rules.warning_interval:
         return None
-    return Step.WARN if warnings_sent < rules.warnings else Step.REMOVE
+    return FollowUp.WARN if warnings_sent < rules.warnings else FollowUp.REMOVE
 
 
 def warning(policy: ListPolicy, address: str, number: int, rules: BounceRules, *,

@@ -38,7 +38,7 @@ _LIST_HEADERS = ("List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Un
                  "List-Unsubscribe-Post", "List-Owner", "List-Archive", "Archived-At",
                  "Precedence", "X-BeenThere", "Sender")
 # Return-Path belongs to the final delivery (RFC 5321 section 4.4); Approved carries the
-# list password; X-Listserv-Rule-Hits is for moderators only (STYLE.md section 4).
+# list password; X-Listserv-Rule-Hits is for moderators only.
 _INCOMING = ("Return-Path", "X-Listserv-Rule-Hits", "Approved", "Approve",
              "X-Approved", "X-Approve")
 # The author's signatures, which the list's changes may break (core.policy: dkim_keep_incoming).

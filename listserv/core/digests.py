@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.message import EmailMessage, Message, MIMEPart
 from email.utils import format_datetime, formataddr
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from listserv.core.decoration import add_list_headers, render
 from listserv.core.footer import MAX_LINE, content_type, disposition, footer_text
 from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.personal import MEMBER_FIELD
-from listserv.core.policy import DigestPeriod, ListPolicy, Weekday
+from listserv.core.policy import DigestPeriod, ListPolicy, Schedule, VolumePeriod, Weekday
 from listserv.core.replies import body_text
 
 RFC1153_START = "-" * 70  # between the table of contents and the first post
@@ -38,22 +37,6 @@ _WEEKDAYS = tuple(Weekday)
 # A body line like a separator would split the post for digest bursters (RFC 1153).
 _SEPARATOR_LIKE = re.compile(r"^(-{30,}[ \t]*)$", re.MULTILINE)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-class VolumePeriod(StrEnum):
-    YEARLY = "yearly"  # the first digest of a year (in the list's time zone) starts a volume
-    MANUAL = "manual"  # only an operator starts one (listserv digests send --new-volume)
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """When a list's digest goes out."""
-
-    size_kb: int = 30
-    period: DigestPeriod = DigestPeriod.DAILY
-    hour: int = 6  # in the list's time zone
-    weekday: Weekday = Weekday.MONDAY  # for weekly digests
-    timezone: str = "UTC"  # IANA name
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from listserv.core import digests, policy
+from listserv.core import policy
 from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
@@ -218,7 +218,7 @@ _LIST: tuple[Setting, ...] = (
     Setting("digest_period", _choice(policy.DigestPeriod), "regular digest schedule"),
     Setting("digest_hour", _integer(0, 23), "hour of day digests go out, in timezone"),
     Setting("digest_weekday", _choice(policy.Weekday), "day weekly digests go out"),
-    Setting("digest_volume_period", _choice(digests.VolumePeriod),
+    Setting("digest_volume_period", _choice(policy.VolumePeriod),
             "yearly: each year's first digest starts a new volume; manual: only "
             "digests send --new-volume does"),
     Setting("timezone", _timezone, "the list's time zone (IANA name)"),

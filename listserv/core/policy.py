@@ -5,7 +5,8 @@ The database turns its rows into these snapshots (db.snapshots); no ORM
 object ever enters the core.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from listserv.core.addresses import sub_address
@@ -131,6 +132,44 @@ class HeaderMatch:
     action: Action
 
 
+class VolumePeriod(StrEnum):
+    YEARLY = "yearly"  # the first digest of a year (in the list's time zone) starts a volume
+    MANUAL = "manual"  # only an operator starts one (listserv digests send --new-volume)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a list's digest goes out."""
+
+    size_kb: int = 30
+    period: DigestPeriod = DigestPeriod.DAILY
+    hour: int = 6  # in the list's time zone
+    weekday: Weekday = Weekday.MONDAY  # for weekly digests
+    timezone: str = "UTC"  # IANA name
+
+
+@dataclass(frozen=True, slots=True)
+class BounceRules:
+    """A list's bounce settings."""
+
+    threshold: float = 5.0  # the score at which delivery is disabled
+    warnings: int = 3  # warnings sent to a disabled member before removal
+    warning_interval: timedelta = timedelta(days=7)
+    decay: timedelta = timedelta(days=7)  # zero: scores never decay
+    notify_owners: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRules:
+    """How a list keeps posts for its moderators."""
+
+    max_days: int = 7  # undecided held posts expire after this
+    expiry_action: Action = Action.DISCARD  # what expiry does to them: discard or reject
+    notify_author: bool = True  # tell the author why the post waits
+    notices_per_hour: int = 10  # single notices to the moderators; past it, hourly summaries
+    replies_need_auth: bool = True  # decisions by mail only from authenticated From domains
+
+
 @dataclass(frozen=True, slots=True)
 class ListPolicy:
     """What the core needs to know about a list."""
@@ -179,6 +218,14 @@ class ListPolicy:
     # none (RFC 6376 section 6.1), one it leaves intact still verifies. Munged posts lose
     # theirs anyway (they signed a From that is gone).
     dkim_keep_incoming: bool = True
+    duplicate_window_hours: int = 72  # a Message-ID seen in this window is a duplicate
+    flood_max_posts: int = 50  # accepted posts in flood_window_minutes that start emergency
+    flood_window_minutes: int = 60
+    holds: HoldRules = field(default_factory=HoldRules)
+    bounces: BounceRules = field(default_factory=BounceRules)
+    complaint_action: ComplaintAction = ComplaintAction.UNSUBSCRIBE
+    digest: Schedule = field(default_factory=Schedule)
+    digest_volume_period: VolumePeriod = VolumePeriod.YEARLY
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""

@@ -5,7 +5,7 @@ Each rule looks at a post, the list's policy and the facts the shell gathered
 (who the sender is, whether the Message-ID was seen lately) and returns a Hit
 when it wants something other than plain acceptance (or, for `approved`,
 acceptance whatever later rules say). Every rule runs; the hits are
-recorded; the first hit decides (DESIGN.md, "Flow of a post").
+recorded; the first hit decides (the README, "How a post flows").
 
 No rule raises on a Post that parse_post produced, however broken the
 message: what cannot be read counts as absent, and a bad regular expression
@@ -96,7 +96,7 @@ def approved(post: Post, policy: ListPolicy, facts: Facts) -> Hit | None:
                Action.ACCEPT)
 
 
-# Mail commands (DESIGN.md, Addresses: ops-request@) people send to the post address.
+# Mail commands (ops-request@, the README's addresses) people send to the post address.
 _MEMBERSHIP_VERBS = {"subscribe", "unsubscribe", "join", "leave", "remove", "signoff", "sign-off"}
 _MEMBERSHIP_WORDS = {"me", "please", "digest", "nodigest", "regular", "mime", "plain", "nomail"}
 _SET_OPTIONS = {"digest", "nomail", "delivery"}
@@ -258,7 +258,7 @@ def duplicate_message_id(post: Post, policy: ListPolicy, facts: Facts) -> Hit | 
                f" ({post.message_id or 'no Message-ID'})", Action.HOLD)
 
 
-# The order of DESIGN.md, "Flow of a post"; the first hit decides.
+# The order the README documents ("How a post flows"); the first hit decides.
 RULES: tuple[Rule, ...] = (
     loop,
     approved,

@@ -62,7 +62,7 @@ def _begin_immediate(connection: Connection) -> None:
 
 def _durable_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; synchronous=FULL makes a commit
-    # survive power loss, which "accepted means stored" needs (DESIGN.md).
+    # survive power loss, which "accepted means stored" needs (docs/ARCHITECTURE.md).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What happened lately: repeated Message-IDs and automatic mail sent to an address."""
+"""What happened lately: accepted posts, repeated Message-IDs, and mail listserv wrote."""
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.db.models import Inbound, NoticeLog
@@ -25,11 +25,37 @@ async def seen_message_id(session: AsyncSession, *, list_id: int, message_id: st
     return any(received >= since for received in await session.scalars(query))
 
 
-async def notices_since(session: AsyncSession, address: str, since: datetime) -> int:
-    """How many automatic messages went to this address since then."""
-    query = select(func.count()).select_from(NoticeLog).where(
-        NoticeLog.address == address, NoticeLog.sent_at >= since)
+async def accepted_since(session: AsyncSession, list_id: int, since: datetime) -> int:
+    """How many posts the list accepted since then (its flood check)."""
+    return int(await session.scalar(select(func.count()).select_from(Inbound).where(
+        Inbound.list_id == list_id, Inbound.disposition == ACCEPTED,
+        Inbound.received_at >= since)) or 0)
+
+
+async def mark_accepted(session: AsyncSession, inbound_id: int) -> None:
+    """Record a held post as accepted after all, so that a repeat of it is a duplicate."""
+    await session.execute(update(Inbound).where(Inbound.id == inbound_id)
+                          .values(disposition=ACCEPTED))
+
+
+async def notices_since(session: AsyncSession, since: datetime, *, address: str | None = None,
+                        list_id: int | None = None, kind: str | None = None) -> int:
+    """How many messages listserv wrote since then, to the address, of the list, of the kind
+    (each where given)."""
+    query = select(func.count()).select_from(NoticeLog).where(NoticeLog.sent_at >= since)
+    if address is not None:
+        query = query.where(NoticeLog.address == address)
+    if list_id is not None:
+        query = query.where(NoticeLog.list_id == list_id)
+    if kind is not None:
+        query = query.where(NoticeLog.kind == kind)
     return int(await session.scalar(query) or 0)
+
+
+async def last_notice_at(session: AsyncSession, list_id: int, kind: str) -> datetime | None:
+    """When the list last sent a message of this kind."""
+    return await session.scalar(select(func.max(NoticeLog.sent_at)).where(
+        NoticeLog.list_id == list_id, NoticeLog.kind == kind))
 
 
 def log_notice(session: AsyncSession, *, list_id: int, address: str, kind: str,

@@ -26,6 +26,14 @@ async def find_list(session: AsyncSession, key: str) -> MailingList | None:
         .where(ListAlias.address == key))
 
 
+async def list_by_id(session: AsyncSession, list_id: int) -> MailingList | None:
+    return await session.get(MailingList, list_id)
+
+
+async def get_list_by_id(session: AsyncSession, list_id: int) -> MailingList:
+    return await session.get_one(MailingList, list_id)
+
+
 async def find_list_id(session: AsyncSession, key: str) -> int | None:
     """Like find_list, but only the id: the cheap question RCPT TO asks."""
     found = await session.scalar(select(MailingList.id).where(MailingList.address == key))

@@ -64,6 +64,11 @@ async def find_member(session: AsyncSession, mlist: MailingList, key: str) -> Me
                                                      Member.match_key == key))
 
 
+async def remove_member(session: AsyncSession, member: Member) -> None:
+    await session.delete(member)
+    await session.flush()
+
+
 async def get_member(session: AsyncSession, mlist: MailingList, address: str) -> Member:
     """The member with this address (any letter case), or NotFound."""
     try:

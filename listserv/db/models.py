@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from listserv.core import digests, policy
+from listserv.core import policy
 
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER
 
@@ -114,8 +114,8 @@ class MailingList(Base):
         state(policy.Weekday), default=policy.Weekday.MONDAY)
     digest_volume: Mapped[int] = mapped_column(default=1)
     digest_issue: Mapped[int] = mapped_column(default=0)  # of the last digest sent
-    digest_volume_period: Mapped[digests.VolumePeriod] = mapped_column(
-        state(digests.VolumePeriod), default=digests.VolumePeriod.YEARLY)
+    digest_volume_period: Mapped[policy.VolumePeriod] = mapped_column(
+        state(policy.VolumePeriod), default=policy.VolumePeriod.YEARLY)
     digest_last_sent_at: Mapped[datetime | None]  # decides when a new year's volume starts
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     personalize: Mapped[policy.Personalize] = mapped_column(

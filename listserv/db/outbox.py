@@ -3,7 +3,7 @@
 
 A job is claimed with a lease: its state becomes 'sending' until lease_until.
 A process that dies mid-send leaves the lease to expire, and the job is
-claimed again (DESIGN.md: several processes share one PostgreSQL, claims use
+claimed again (docs/ARCHITECTURE.md: several processes share one PostgreSQL, claims use
 FOR UPDATE SKIP LOCKED; on SQLite one process does the work).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from listserv.core.backoff import RetryPolicy
@@ -93,6 +93,32 @@ async def release(session: AsyncSession, job_ids: Sequence[int]) -> None:
                           .values(state=JobState.PENDING, lease_until=None))
 
 
+async def lease_holders(session: AsyncSession, host: str) -> list[str]:
+    """The workers (host:pid) on this host that hold leases."""
+    return [owner for owner in (await session.scalars(select(DeliveryJob.claimed_by).where(
+        DeliveryJob.state == JobState.SENDING, DeliveryJob.claimed_by.startswith(f"{host}:"))
+        .distinct())).all() if owner]
+
+
+async def release_leases(session: AsyncSession, holders: Sequence[str] | None = None) -> int:
+    """Queue again the jobs these workers (None: any worker) held; how many there were."""
+    held = DeliveryJob.state == JobState.SENDING
+    if holders is not None:
+        held = held & DeliveryJob.claimed_by.in_(holders)
+    freed = await session.execute(update(DeliveryJob).where(held)
+                                  .values(state=JobState.PENDING, lease_until=None))
+    return int(freed.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_due(session: AsyncSession, now: datetime) -> int:
+    """Jobs being sent or due now. A job never tried is due whatever its clock says: it
+    may have been written while this query waited for the database."""
+    return int(await session.scalar(select(func.count()).select_from(DeliveryJob).where(
+        (DeliveryJob.state == JobState.SENDING)
+        | ((DeliveryJob.state == JobState.PENDING)
+           & ((DeliveryJob.next_attempt_at <= now) | (DeliveryJob.attempts == 0))))) or 0)
+
+
 async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: timedelta,
                 limit: int) -> list[Claimed]:
     """Take up to limit due jobs (or jobs whose lease ran out) for this worker."""
@@ -119,7 +145,7 @@ async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: tim
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Attempt:
     """What one delivery attempt of a claimed job did, per recipient id.
 
     A job sent as one transaction per recipient (VERP) reports its deliveries
@@ -135,7 +161,7 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class FailedRecipient:
     """A recipient that failed for good: refused, or retried until the policy gave up."""
 
     list_id: int | None
@@ -145,8 +171,8 @@ class Failure:
     text: str
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime,
-                 retry: RetryPolicy) -> list[Failure]:
+async def record(session: AsyncSession, outcomes: Sequence[Attempt], now: datetime,
+                 retry: RetryPolicy) -> list[FailedRecipient]:
     """Store the recipients' results; a job is done when none of its recipients is pending.
 
     Temporary failures are retried with backoff until the policy gives up;
@@ -174,22 +200,22 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
             await _record_failures(connection, outcome, now, retry)
     addresses = {rid: address for outcome in outcomes
                  for address, rid in outcome.claimed.recipients.items()}
-    return [Failure(o.claimed.list_id, o.claimed.kind, addresses[rid], code, text)
+    return [FailedRecipient(o.claimed.list_id, o.claimed.kind, addresses[rid], code, text)
             for o in outcomes for rid, (code, text) in o.permanent.items()]
 
 
-def _give_up(outcome: Outcome, now: datetime, retry: RetryPolicy) -> Outcome:
+def _give_up(outcome: Attempt, now: datetime, retry: RetryPolicy) -> Attempt:
     """Turn temporary failures into permanent ones once the job is too old to retry."""
     if not outcome.temporary or not retry.gives_up(outcome.claimed.queued_at, now):
         return outcome
     hours = int((now - outcome.claimed.queued_at).total_seconds() // 3600)
     expired = {rid: (code, f"gave up after {hours} hours; last: {code} {text}")
                for rid, (code, text) in outcome.temporary.items()}
-    return Outcome(outcome.claimed, outcome.delivered, {}, {**outcome.permanent, **expired},
+    return Attempt(outcome.claimed, outcome.delivered, {}, {**outcome.permanent, **expired},
                    outcome.final)
 
 
-async def _record_failures(connection: AsyncConnection, outcome: Outcome, now: datetime,
+async def _record_failures(connection: AsyncConnection, outcome: Attempt, now: datetime,
                            retry: RetryPolicy) -> None:
     for state, failures in ((RecipientState.PENDING, outcome.temporary),
                             (RecipientState.FAILED, outcome.permanent)):

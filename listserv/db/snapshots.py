@@ -1,10 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Turn database rows into the frozen snapshots the core works on."""
+"""Turn database rows into the frozen snapshots the core works on.
+
+load_policy is the one path from a list's row to the settings the core and
+the shell decide with: a new list setting is read here, nowhere else
+(docs/ARCHITECTURE.md, "Adding a list setting").
+"""
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.core.policy import Action, HeaderMatch, ListPolicy
+from listserv.core.policy import (
+    Action,
+    BounceRules,
+    HeaderMatch,
+    HoldRules,
+    ListPolicy,
+    Schedule,
+)
 from listserv.db.models import ListAlias, MailingList
 
 
@@ -54,5 +68,31 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
         dmarc_author_in=mlist.dmarc_author_in,
         dmarc_on_dns_failure=mlist.dmarc_on_dns_failure,
         dkim_keep_incoming=mlist.dkim_keep_incoming,
+        duplicate_window_hours=mlist.duplicate_window_hours,
+        flood_max_posts=mlist.flood_max_posts,
+        flood_window_minutes=mlist.flood_window_minutes,
+        holds=HoldRules(
+            max_days=mlist.max_days_to_hold,
+            expiry_action=mlist.hold_expiry_action,
+            notify_author=mlist.notify_author_on_hold,
+            notices_per_hour=mlist.moderator_notices_per_hour,
+            replies_need_auth=mlist.moderator_replies_need_auth,
+        ),
+        bounces=BounceRules(
+            threshold=float(mlist.bounce_score_threshold),
+            warnings=mlist.bounce_warnings,
+            warning_interval=timedelta(days=mlist.bounce_warning_interval_days),
+            decay=timedelta(days=mlist.bounce_score_decay_days),
+            notify_owners=mlist.bounce_notify_owners,
+        ),
+        complaint_action=mlist.complaint_action,
+        digest=Schedule(
+            size_kb=mlist.digest_size_kb,
+            period=mlist.digest_period,
+            hour=mlist.digest_hour,
+            weekday=mlist.digest_weekday,
+            timezone=mlist.timezone,
+        ),
+        digest_volume_period=mlist.digest_volume_period,
     )
 

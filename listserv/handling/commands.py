@@ -9,9 +9,6 @@ never answered, and no answer goes out past the daily limit (queueing.answer).
 """
 
 import logging
-from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core import subscriptions as texts
 from listserv.core.addresses import Destination, parse_address
@@ -32,10 +29,8 @@ from listserv.core.replies import reply_lines, reply_subject
 from listserv.core.subscriptions import Request, Sender, Step, sender_of
 from listserv.db.members import find_member
 from listserv.db.models import Inbound, MailingList
-from listserv.handling import subscriptions
-from listserv.handling.context import ListCache, Site
-from listserv.handling.subscriptions import Scope
-from listserv.outbound import queueing
+from listserv.handling import notices, subscriptions
+from listserv.handling.context import Work
 
 log = logging.getLogger(__name__)
 
@@ -45,97 +40,96 @@ UNKNOWN_TOKEN = ("Nothing was done: this token is unknown, already used, or expi
                  "A new request gets a new one.")
 
 
-async def handle_request(session: AsyncSession, row: Inbound, destination: Destination,
-                         mlist: MailingList, site: Site, now: datetime,
-                         cache: ListCache) -> str:
+async def handle_request(work: Work, mlist: MailingList, row: Inbound,
+                         destination: Destination) -> str:
     """Act on mail to -request, -join or -leave; return the inbound row's disposition."""
     post = parse_post(row.raw, row.mail_from, row.recipient)
-    scope = Scope(session, mlist, site, now, cache, post.message_id or "(no Message-ID)")
     if not may_autorespond(post):
-        log.info("%s to %s ignored: automatic mail asks nothing", scope.origin, row.recipient)
+        log.info("%s to %s ignored: automatic mail asks nothing", work.origin, row.recipient)
         return "ignored"
     sender = sender_of(post)
     if sender.mailbox is None:
-        log.info("%s to %s ignored: no valid sender address", scope.origin, row.recipient)
+        log.info("%s to %s ignored: no valid sender address", work.origin, row.recipient)
         return "ignored"
     if destination is Destination.REQUEST:
-        return await _run_commands(scope, post, sender)
+        return await _run_commands(work, mlist, post, sender)
     if destination is Destination.JOIN:
-        reply = await subscriptions.request_subscription(scope, sender.mailbox, None, sender,
+        reply = await subscriptions.request_subscription(work, mlist, sender.mailbox, None, sender,
                                                          sender.name)
     else:
-        reply = await subscriptions.request_unsubscription(scope, sender.mailbox, sender)
-    log.info("%s to %s from %s: %s", scope.origin, row.recipient, sender.mailbox,
+        reply = await subscriptions.request_unsubscription(work, mlist, sender.mailbox, sender)
+    log.info("%s to %s from %s: %s", work.origin, row.recipient, sender.mailbox,
              reply.disposition)
     if not reply.asks_address:  # else the mail to the address is the answer
-        await _answer(scope, post, reply.text + "\n", found=True)
+        await _answer(work, mlist, post, reply.text + "\n", found=True)
     return reply.disposition
 
 
-async def _run_commands(scope: Scope, post: Post, sender: Sender) -> str:
+async def _run_commands(work: Work, mlist: MailingList, post: Post, sender: Sender) -> str:
     parsed = parse(reply_subject(post.subject), reply_lines(post.message, limit=READ_LINES))
-    results = [(item.line, await _execute(scope, post, sender, item))
+    results = [(item.line, await _execute(work, mlist, post, sender, item))
                for item in parsed.items]
     found = any(isinstance(item, Command) for item in parsed.items)
-    log.info("%s to %s from %s: %d commands read (%s)", scope.origin,
-             scope.mlist.address, sender.mailbox, len(parsed.items), parsed.ended_by)
-    answered = await _answer(scope, post, format_results(results, parsed), found=found)
+    log.info("%s to %s from %s: %d commands read (%s)", work.origin,
+             mlist.address, sender.mailbox, len(parsed.items), parsed.ended_by)
+    answered = await _answer(work, mlist, post, format_results(results, parsed), found=found)
     return "answered" if answered else "done"
 
 
-async def _execute(scope: Scope, post: Post, sender: Sender, item: Command | Problem) -> str:
+async def _execute(work: Work, mlist: MailingList, post: Post, sender: Sender,
+                   item: Command | Problem) -> str:
     """Carry out one command; the text says what came of it."""
     if isinstance(item, Problem):
         return item.reason
-    policy = await scope.policy()
+    policy = await work.policy(mlist)
     assert sender.mailbox is not None
     if item.verb is Verb.HELP:
         return texts.help_text(policy)
     if item.verb is Verb.INFO:
         return texts.info_text(policy)
     if item.verb is Verb.WHO:
-        return await _who(scope, sender)
+        return await _who(work, mlist, sender)
     if item.verb in (Verb.SET_DELIVERY, Verb.SET_NOMAIL):
-        return await _change_delivery(scope, sender, item.delivery, item.nomail)
+        return await _change_delivery(work, mlist, sender, item.delivery, item.nomail)
     if item.verb is Verb.CONFIRM:
-        confirmed = await subscriptions.confirm(scope, post, item.token or "", by_reply=False)
+        confirmed = await subscriptions.confirm(work, mlist, post, item.token or "", by_reply=False)
         return confirmed or UNKNOWN_TOKEN
     mailbox = parse_address(item.address) if item.address else sender.mailbox
     if item.verb is Verb.SUBSCRIBE:
         name = sender.name if mailbox.key == sender.mailbox.key else ""
-        return (await subscriptions.request_subscription(scope, mailbox, item.delivery, sender,
-                                                         name)).text
-    return (await subscriptions.request_unsubscription(scope, mailbox, sender)).text
+        return (await subscriptions.request_subscription(work, mlist, mailbox, item.delivery,
+                                                         sender, name)).text
+    return (await subscriptions.request_unsubscription(work, mlist, mailbox, sender)).text
 
 
-async def _change_delivery(scope: Scope, sender: Sender, delivery: DeliveryMode | None,
-                           nomail: bool | None) -> str:
+async def _change_delivery(work: Work, mlist: MailingList, sender: Sender,
+                           delivery: DeliveryMode | None, nomail: bool | None) -> str:
     """Change how the sender receives the list; stopping mail is confirmed like leaving.
 
     Only the sender's own membership, and only when the answer goes to it
     (From and envelope sender agree), so the answer tells nobody else anything.
     """
-    policy = await scope.policy()
+    policy = await work.policy(mlist)
     if sender.mailbox is None or not sender.answered_directly:
         return ("Nothing changed: set changes the sender's own membership, so the message must "
                 "come from that address (its From and its envelope sender differ).")
-    member = await find_member(scope.session, scope.mlist, sender.mailbox.key)
+    member = await find_member(work.session, mlist, sender.mailbox.key)
     if member is None:
         return f"{sender.mailbox} is not a member of {policy.address}; nothing changed."
     stops = nomail is True or delivery is DeliveryMode.NOMAIL
     if stops and texts.leaving(policy.unsubscribe_confirm, by_self=True) is Step.CONFIRM:
         payload = {"delivery": str(delivery)} if delivery else {"nomail": True}
-        await subscriptions.ask_to_confirm(scope, Request.NOMAIL, sender.mailbox,
+        await subscriptions.ask_to_confirm(work, mlist, Request.NOMAIL, sender.mailbox,
                                            payload | {"by": str(sender.mailbox)})
         return (f"{sender.mailbox} was sent a message asking it to confirm; list mail stops "
                 "once it is answered.")
-    return subscriptions.apply_delivery(scope, member, delivery, nomail)
+    return subscriptions.apply_delivery(work, mlist, member, delivery, nomail)
 
 
-async def _who(scope: Scope, sender: Sender) -> str:
+async def _who(work: Work, mlist: MailingList, sender: Sender) -> str:
     """The member list, where the list shows it to this sender; private by default."""
-    policy = await scope.policy()
-    roster = await scope.cache.roster(scope.session, scope.mlist)
+    policy = await work.policy(mlist)
+    roster = await work.roster(mlist)
     visibility = policy.roster_visibility
     member = sender.answered_directly and sender.mailbox is not None \
         and sender.mailbox.key in roster
@@ -148,13 +142,12 @@ async def _who(scope: Scope, sender: Sender) -> str:
     return f"The member list of {policy.address} is private."
 
 
-async def _answer(scope: Scope, post: Post, body: str, *, found: bool) -> bool:
+async def _answer(work: Work, mlist: MailingList, post: Post, body: str, *, found: bool) -> bool:
     """Answer the sender, unless the mail was automatic or the daily limit is reached."""
-    policy = await scope.policy()
+    policy = await work.policy(mlist)
     message = texts.command_answer(policy, post.mail_from, body, found=found,
-                                   regarding=post.subject, message_id=scope.message_id(),
-                                   now=scope.now)
+                                   regarding=post.subject, message_id=work.message_id(),
+                                   now=work.now)
     if post.message_id:
         message["In-Reply-To"] = post.message_id
-    return await queueing.answer(scope.session, post, message, policy, scope.mlist.id,
-                                 scope.site, scope.now, "request")
+    return await notices.answer(work, mlist, post, message, "request")

@@ -9,13 +9,8 @@ an automatic reply or a bounce, which get nothing).
 """
 
 import logging
-from datetime import datetime
-from email.utils import make_msgid
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from listserv.core import moderation as notices
+from listserv.core import moderation as texts
 from listserv.core.addresses import sub_address
 from listserv.core.authresults import Authenticity, author_verdict, trusted
 from listserv.core.message import Post, parse_post
@@ -23,63 +18,58 @@ from listserv.core.moderation import Decision, Verdict, parse_decision, parse_wi
 from listserv.core.notices import may_autorespond
 from listserv.core.policy import Role
 from listserv.core.replies import reply_lines, reply_subject
+from listserv.db import held as db_held
 from listserv.db.models import HeldMessage, Inbound, MailingList
-from listserv.handling import moderation, subscriptions
-from listserv.handling.context import ListCache, Site
-from listserv.outbound import queueing
+from listserv.handling import moderation, notices, subscriptions
+from listserv.handling.context import Work
 
 log = logging.getLogger(__name__)
 
 READ_LINES = 3  # a decision is the first line; a few more cost nothing
 
 
-async def handle_reply(session: AsyncSession, row: Inbound, token: str, mlist: MailingList,
-                       site: Site, now: datetime, cache: ListCache) -> str:
+async def handle_reply(work: Work, mlist: MailingList, row: Inbound, token: str) -> str:
     """Act on a reply to a confirm address; return the inbound row's disposition."""
     post = parse_post(row.raw, row.mail_from, row.recipient)
     if not may_autorespond(post):
-        log.info("%s to %s ignored: automatic mail decides nothing", _id(post), row.recipient)
+        log.info("%s to %s ignored: automatic mail decides nothing", work.origin, row.recipient)
         return "ignored"
-    held = await session.scalar(select(HeldMessage).where(
-        HeldMessage.list_id == mlist.id,
-        or_(HeldMessage.token == token, HeldMessage.withdraw_token == token))) if token else None
-    staff = await _is_staff(session, post, mlist, cache)
+    held = await db_held.by_token(work.session, mlist.id, token)
+    staff = await _is_staff(work, mlist, post)
     if held is not None and held.token == token:
-        text = await _moderator_reply(session, post, held, mlist, staff, site, now, cache)
+        text = await _moderator_reply(work, mlist, post, held, staff)
     elif held is not None:
-        text = await _author_reply(session, post, held, mlist, site, now, cache)
-    elif (answered := await subscriptions.confirm_by_reply(
-            session, post, token, mlist, site, now, cache)) is not None:
+        text = await _author_reply(work, mlist, post, held)
+    elif (answered := await subscriptions.confirm(work, mlist, post, token,
+                                                  by_reply=True)) is not None:
         text = answered
     else:
-        log.info("%s to %s: unknown, used or expired token", _id(post), row.recipient)
+        log.info("%s to %s: unknown, used or expired token", work.origin, row.recipient)
         text = ("Nothing was done: this reply address is unknown, already used, or expired. "
                 f"Requests about {mlist.address} go to {sub_address(mlist.address, '-request')}.")
-    await _answer(session, post, text, mlist, staff, site, now, cache)
+    await _answer(work, mlist, post, text, staff)
     return "answered"
 
 
-async def _is_staff(session: AsyncSession, post: Post, mlist: MailingList,
-                    cache: ListCache) -> bool:
+async def _is_staff(work: Work, mlist: MailingList, post: Post) -> bool:
     """Whether the reply's From is a moderator or owner of the list."""
-    roster = await cache.roster(session, mlist)
+    roster = await work.roster(mlist)
     member = roster.get(post.author) if post.author else None
     return member is not None and member.role in (Role.MODERATOR, Role.OWNER)
 
 
-async def _moderator_reply(session: AsyncSession, post: Post, held: HeldMessage,
-                           mlist: MailingList, staff: bool, site: Site, now: datetime,
-                           cache: ListCache) -> str:
+async def _moderator_reply(work: Work, mlist: MailingList, post: Post, held: HeldMessage,
+                           staff: bool) -> str:
     if not staff:
-        log.warning("%s: %s is no moderator of %s; held post %d not decided", _id(post),
+        log.warning("%s: %s is no moderator of %s; held post %d not decided", work.origin,
                     post.author or "(no author)", mlist.address, held.id)
         return ("Nothing was done: only the list's moderators and owners can decide on held "
                 "posts, and your address is not one of them.")
-    if (refusal := _unauthenticated(post, mlist, site)) is not None:
+    if (refusal := await _unauthenticated(work, mlist, post)) is not None:
         return refusal
     if held.decided_at is not None:
         return moderation.already_decided(held)
-    if held.expires_at <= now:
+    if held.expires_at <= work.now:
         return f"Nothing was done: {moderation.held_post(held).describe()} has expired."
     decision = parse_decision(reply_subject(post.subject),
                               reply_lines(post.message, limit=READ_LINES))
@@ -87,25 +77,24 @@ async def _moderator_reply(session: AsyncSession, post: Post, held: HeldMessage,
         return ("Nothing was done: the first line of your reply is not a decision. "
                 "Answer with one of: approve, approve always, reject REASON, discard, ban, "
                 "defer.")
-    return await moderation.decide(session, held, mlist, decision, post.author, site, now,
-                                   cache)
+    return await moderation.decide(work, mlist, held, decision, post.author)
 
 
-def _unauthenticated(post: Post, mlist: MailingList, site: Site) -> str | None:
+async def _unauthenticated(work: Work, mlist: MailingList, post: Post) -> str | None:
     """Why a moderator's reply may not decide: the front MTA could not authenticate its From.
 
     A From is easily forged; where the site's front MTA checks DMARC and DKIM
     (trusted_authserv_id), a decision counts only from mail it authenticated.
     """
-    authserv_id = site.trusted_authserv_id
-    if not authserv_id or not mlist.moderator_replies_need_auth:
+    authserv_id = work.settings.trusted_authserv_id
+    if not authserv_id or not (await work.policy(mlist)).holds.replies_need_auth:
         return None
     domain = post.author.rpartition("@")[2]
     verdict = author_verdict(trusted(post.raw, authserv_id), domain)
     if verdict is Authenticity.PASS:
         return None
     log.warning("%s: reply of %s not authenticated by %s (%s); held post not decided",
-                _id(post), post.author, authserv_id, verdict)
+                work.origin, post.author, authserv_id, verdict)
     found = ("found nothing about it" if verdict is Authenticity.UNKNOWN
              else f"could not verify that it came from {domain} (no passing DMARC or DKIM result)")
     return ("Nothing was done: decisions by mail count only from mail whose sender is "
@@ -113,30 +102,23 @@ def _unauthenticated(post: Post, mlist: MailingList, site: Site) -> str | None:
             "usual mail account, or decide with the listserv held command.")
 
 
-async def _author_reply(session: AsyncSession, post: Post, held: HeldMessage,
-                        mlist: MailingList, site: Site, now: datetime, cache: ListCache) -> str:
+async def _author_reply(work: Work, mlist: MailingList, post: Post, held: HeldMessage) -> str:
     if held.decided_at is not None:
         return f"Nothing was done: your post was already decided on ({held.decision})."
     if not parse_withdrawal(reply_lines(post.message, limit=READ_LINES)):
         return ("Nothing was done. To withdraw your post, reply with the word withdraw; "
                 "otherwise it stays with the moderators.")
-    return await moderation.decide(session, held, mlist, Decision(Verdict.WITHDRAW),
-                                   post.author or post.mail_from, site, now, cache)
+    return await moderation.decide(work, mlist, held, Decision(Verdict.WITHDRAW),
+                                   post.author or post.mail_from)
 
 
-async def _answer(session: AsyncSession, post: Post, text: str, mlist: MailingList,
-                  staff: bool, site: Site, now: datetime, cache: ListCache) -> None:
+async def _answer(work: Work, mlist: MailingList, post: Post, text: str, staff: bool) -> None:
     """Answer the reply; moderators are always answered, others within the daily limit."""
-    policy = await cache.policy(session, mlist)
-    message = notices.answer(policy, post.mail_from, text, regarding=post.subject, now=now,
-                             message_id=make_msgid(domain=site.hostname))
+    message = texts.answer(await work.policy(mlist), post.mail_from, text,
+                           regarding=post.subject, now=work.now, message_id=work.message_id())
     if post.message_id:
         message["In-Reply-To"] = post.message_id
     if staff:
-        await queueing.send(session, message, [post.mail_from], policy, mlist.id, "answer")
+        await notices.send(work, mlist, message, [post.mail_from], "answer")
     else:
-        await queueing.answer(session, post, message, policy, mlist.id, site, now, "answer")
-
-
-def _id(post: Post) -> str:
-    return post.message_id or "(no Message-ID)"
+        await notices.answer(work, mlist, post, message, "answer")

@@ -1,20 +1,30 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What one processing transaction shares: the site settings, and lists read once.
+"""One unit of work: a transaction, the site's settings, its moment, and the lists it read.
 
-A batch of inbound messages is processed in one transaction; the lists,
-policies and rosters it needs are read once for the lot. Rosters outlive the
-batch and are re-read only when they changed.
+Every flow in handling takes a Work (and the list it is about). The workers
+and the CLI build it the same way, with unit_of_work(). Lists, policies and
+rosters are read once per unit of work; rosters outlive it when the processor
+passes its own dict of them, and are re-read only when they changed. A change
+this transaction makes to a list or a member (through the ORM) makes the next
+read of that list's policy and roster fresh: nobody has to remember to forget.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from listserv.core.policy import ListPolicy, Subscriber
 from listserv.db import outbox
+from listserv.db.engine import Sessions
 from listserv.db.lists import find_list
-from listserv.db.models import MailingList
+from listserv.db.models import MailingList, Member, now
 from listserv.db.roster import load_subscribers, roster_version
 from listserv.db.snapshots import load_policy
 from listserv.settings import Settings
@@ -23,70 +33,82 @@ from listserv.settings import Settings
 Rosters = dict[int, tuple[tuple[int, datetime | None], dict[str, Subscriber]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
-    """The site settings processing needs."""
+@dataclass(eq=False)
+class Work:
+    """The transaction one unit of work runs in, and what it has read and queued so far."""
 
-    hostname: str
-    max_recipients_per_transaction: int
-    autoresponses_per_day: int
-    confirm_days: int  # a confirmation request expires after this many days
-    confirmations_per_day: int  # request mails to one address of one list per day
-    trusted_authserv_id: str | None = None  # the front MTA whose Authentication-Results count
-    dns_nameserver: tuple[str, int] | None = None  # for DMARC lookups; None: the system's
-    seal_as: str | None = None  # the authserv-id of listserv's ARC seals; None: no key to seal
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Site":
-        return cls(settings.hostname, settings.max_recipients_per_transaction,
-                   settings.autoresponses_per_day, settings.confirm_days,
-                   settings.confirmations_per_day, settings.trusted_authserv_id,
-                   settings.dns_nameserver,
-                   settings.hostname if _seals(settings) else None)
-
-
-def _seals(settings: Settings) -> bool:
-    """Whether an RSA key is configured, to seal posts with (ARC knows no Ed25519)."""
-    return settings.dkim_private_key is not None or any(
-        key.private_key is not None for key in settings.dkim_keys.values())
-
-
-@dataclass
-class ListCache:
-    """Lists, policies and rosters read once per batch of messages (one transaction)."""
-
+    session: AsyncSession
+    settings: Settings
+    now: datetime
+    origin: str = ""  # what is being handled, for the log: a Message-ID, "housekeeping"…
+    worker: str = ""  # the process doing the work (host:pid), recorded on what it claims
+    rosters: Rosters = field(default_factory=dict)  # may be shared between units of work
     lease: outbox.Lease | None = None  # jobs queued are leased to the worker that queues them
     leased: list[outbox.Claimed] = field(default_factory=list)
-    lists: dict[str, MailingList | None] = field(default_factory=dict)
     queued: int = 0  # recipients queued in this transaction
-    policies: dict[int, ListPolicy] = field(default_factory=dict)
-    rosters: Rosters = field(default_factory=dict)  # shared between batches
-    checked: set[int] = field(default_factory=set)  # rosters known current in this batch
-    accepted: dict[int, int] = field(default_factory=dict)  # posts accepted in the flood window
+    accepted: dict[int, int] = field(default_factory=dict)  # list id -> posts in flood window
+    _lists: dict[str, MailingList | None] = field(default_factory=dict)
+    _policies: dict[int, ListPolicy] = field(default_factory=dict)
+    _checked: set[int] = field(default_factory=set)  # rosters known current in this unit
 
-    async def find_list(self, session: AsyncSession, key: str) -> MailingList | None:
-        if key not in self.lists:
-            self.lists[key] = await find_list(session, key)
-        return self.lists[key]
+    def __post_init__(self) -> None:
+        event.listen(self.session.sync_session, "before_flush", self._before_flush)
 
-    async def policy(self, session: AsyncSession, mlist: MailingList) -> ListPolicy:
-        if mlist.id not in self.policies:
-            self.policies[mlist.id] = await load_policy(session, mlist)
-        return self.policies[mlist.id]
+    def message_id(self) -> str:
+        """A new Message-ID for mail listserv writes."""
+        return make_msgid(domain=self.settings.hostname)
 
-    def forget(self, mlist: MailingList) -> None:
-        """The list's settings or roster changed in this transaction: read them again."""
-        self.policies.pop(mlist.id, None)
-        self.checked.discard(mlist.id)
-        self.rosters.pop(mlist.id, None)
+    async def find_list(self, key: str) -> MailingList | None:
+        """The list at this match key (or a former address of it)."""
+        if key not in self._lists:
+            self._lists[key] = await find_list(self.session, key)
+        return self._lists[key]
 
-    async def roster(self, session: AsyncSession, mlist: MailingList) -> dict[str, Subscriber]:
+    async def policy(self, mlist: MailingList) -> ListPolicy:
+        """The list's settings as the core reads them."""
+        await self._flush_changes()
+        if mlist.id not in self._policies:
+            self._policies[mlist.id] = await load_policy(self.session, mlist)
+        return self._policies[mlist.id]
+
+    async def roster(self, mlist: MailingList) -> dict[str, Subscriber]:
         """The list's members by match key, re-read only when the roster changed."""
-        if mlist.id not in self.checked:
-            version = await roster_version(session, mlist.id)
+        await self._flush_changes()
+        if mlist.id not in self._checked:
+            version = await roster_version(self.session, mlist.id)
             known = self.rosters.get(mlist.id)
             if known is None or known[0] != version:
-                members = await load_subscribers(session, mlist.id)
+                members = await load_subscribers(self.session, mlist.id)
                 self.rosters[mlist.id] = (version, {s.key: s for s in members})
-            self.checked.add(mlist.id)
+            self._checked.add(mlist.id)
         return self.rosters[mlist.id][1]
+
+    async def _flush_changes(self) -> None:
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()  # before_flush sees what changed
+
+    def _before_flush(self, session: Session, context: Any, instances: Any) -> None:
+        for changed in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(changed, Member):
+                self._forget(changed.list_id)
+            elif isinstance(changed, MailingList):
+                self._forget(changed.id)
+
+    def _forget(self, list_id: int | None) -> None:
+        if list_id is None:
+            return
+        self._policies.pop(list_id, None)
+        self._checked.discard(list_id)
+        self.rosters.pop(list_id, None)
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: Sessions, settings: Settings, *, origin: str = "",
+                       worker: str = "", moment: datetime | None = None,
+                       rosters: Rosters | None = None,
+                       lease: outbox.Lease | None = None) -> AsyncIterator[Work]:
+    """A Work in a new transaction, committed when the block ends without an error."""
+    async with sessions.begin() as session:
+        yield Work(session, settings, moment or now(), origin, worker,
+                   rosters if rosters is not None else {}, lease)

@@ -14,33 +14,22 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
-
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core import digests
-from listserv.core.digests import Issue, Schedule, Topic
+from listserv.core.digests import Issue, Topic
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy, Personalize
 from listserv.core.recipients import chunk, digest_recipients
+from listserv.db import digests as db_digests
 from listserv.db import outbox
-from listserv.db.models import DigestItem, MailingList, Member
-from listserv.handling.context import ListCache, Site
+from listserv.db.digests import Pending
+from listserv.db.models import MailingList
+from listserv.handling.context import Work
 
 log = logging.getLogger(__name__)
 
 KIND = "digest"  # delivery_job.kind
 BUILDERS = {DeliveryMode.DIGEST_MIME: digests.build_mime_digest,
             DeliveryMode.DIGEST_PLAIN: digests.build_plain_digest}
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A post waiting for the list's next digest."""
-
-    item_id: int
-    raw: bytes
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,167 +56,123 @@ class Preview:
     owed: int
 
 
-def schedule_of(mlist: MailingList) -> Schedule:
-    return Schedule(mlist.digest_size_kb, mlist.digest_period, mlist.digest_hour,
-                    mlist.digest_weekday, mlist.timezone)
-
-
-def upcoming_issue(mlist: MailingList, now: datetime) -> Issue:
+def upcoming_issue(mlist: MailingList, policy: ListPolicy, now: datetime) -> Issue:
     """The number the list's next digest carries if it goes out at this moment."""
     return digests.next_issue(Issue(mlist.digest_volume, mlist.digest_issue),
                               last_sent_at=mlist.digest_last_sent_at, now=now,
-                              timezone=mlist.timezone, volume_period=mlist.digest_volume_period)
+                              timezone=policy.digest.timezone,
+                              volume_period=policy.digest_volume_period)
 
 
-async def send_due(session: AsyncSession, site: Site, now: datetime, cache: ListCache) -> None:
+async def send_due(work: Work) -> None:
     """Queue every digest due at this moment and every one owed to a member.
 
     Each list runs in a savepoint: one that fails is logged, left as it was
     and tried again at the next call, and the others go out.
     """
-    pending = await _pending_totals(session)
-    owing = set(await session.scalars(
-        select(Member.list_id).where(Member.digest_owed_at.is_not(None)).distinct()))
-    lists = (await session.scalars(select(MailingList).where(
-        MailingList.id.in_(set(pending) | owing)).order_by(MailingList.id))).all()
-    for mlist in lists:
+    work.origin = "housekeeping"
+    pending = await db_digests.pending_totals(work.session)
+    owing = await db_digests.lists_owing(work.session)
+    for mlist in await db_digests.lists_by_id(work.session, set(pending) | owing):
         size, oldest = pending.get(mlist.id, (0, None))
-        if mlist.id not in owing and not digests.is_due(schedule_of(mlist), size=size,
-                                                       oldest=oldest, now=now):
+        schedule = (await work.policy(mlist)).digest
+        if mlist.id not in owing and not digests.is_due(schedule, size=size, oldest=oldest,
+                                                       now=work.now):
             continue
         address = mlist.address  # the row is expired if the savepoint rolls back
         try:
-            async with session.begin_nested():
-                await _run(session, mlist, site, now, cache, force=False)
+            async with work.session.begin_nested():
+                await _run(work, mlist, force=False)
         except Exception:
             log.exception("the digest of %s failed; it is tried again later", address)
 
 
-async def send_now(session: AsyncSession, mlist: MailingList, site: Site, now: datetime,
-                   cache: ListCache, *, new_volume: bool = False) -> Sent:
+async def send_now(work: Work, mlist: MailingList, *, new_volume: bool = False) -> Sent:
     """Queue the list's pending digest whatever its schedule (``listserv digests send``);
     with new_volume the digest, or the next one if nothing waits, starts a new volume."""
     if new_volume:
-        await _lock(session, mlist)
+        await db_digests.lock_list(work.session, mlist)
         started = digests.new_volume(Issue(mlist.digest_volume, mlist.digest_issue))
         mlist.digest_volume, mlist.digest_issue = started.volume, started.number
-    return await _run(session, mlist, site, now, cache, force=True)
+    return await _run(work, mlist, force=True)
 
 
-async def preview(session: AsyncSession, mlist: MailingList, now: datetime,
-                  cache: ListCache) -> Preview:
+async def preview(work: Work, mlist: MailingList) -> Preview:
     """What the list's next digest would hold (``listserv digests show``); sends nothing."""
-    items = await _pending(session, mlist.id)
-    roster = await cache.roster(session, mlist)
-    owed = await session.scalar(select(func.count()).select_from(Member).where(
-        Member.list_id == mlist.id, Member.digest_owed_at.is_not(None)))
-    schedule, size = schedule_of(mlist), sum(len(item.raw) for item in items)
+    items = await db_digests.pending(work.session, mlist.id)
+    roster = await work.roster(mlist)
+    owed = await db_digests.count_owed(work.session, mlist.id)
+    policy = await work.policy(mlist)
+    size = sum(len(item.raw) for item in items)
     oldest = min((item.created_at for item in items), default=None)
-    issue = upcoming_issue(mlist, now)
-    subject = digests.digest_subject(await cache.policy(session, mlist), issue)
+    issue = upcoming_issue(mlist, policy, work.now)
     recipients = {mode: len(digest_recipients(roster.values(), mode)) for mode in BUILDERS}
-    return Preview(issue, subject, digests.topics([item.raw for item in items]), size,
-                   digests.is_due(schedule, size=size, oldest=oldest, now=now),
-                   digests.next_slot(schedule, now), recipients, int(owed or 0))
+    return Preview(issue, digests.digest_subject(policy, issue),
+                   digests.topics([item.raw for item in items]), size,
+                   digests.is_due(policy.digest, size=size, oldest=oldest, now=work.now),
+                   digests.next_slot(policy.digest, work.now), recipients, owed)
 
 
-async def _run(session: AsyncSession, mlist: MailingList, site: Site, now: datetime,
-               cache: ListCache, *, force: bool) -> Sent:
+async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
     """Send what the list owes its members who left digests, then its digest if due."""
-    await _lock(session, mlist)
-    items = await _pending(session, mlist.id)
+    await db_digests.lock_list(work.session, mlist)
+    items = await db_digests.pending(work.session, mlist.id)
     # The roster is read before the members owed a digest: a member who switches in
     # between is then in both (a digest twice), never in neither (posts missed).
-    roster = await cache.roster(session, mlist)
-    policy = await cache.policy(session, mlist)
-    issue = upcoming_issue(mlist, now)
-    owed = await _send_owed(session, mlist.id, policy, items, issue, site, now)
+    roster = await work.roster(mlist)
+    policy = await work.policy(mlist)
+    issue = upcoming_issue(mlist, policy, work.now)
+    owed = await _send_owed(work, mlist, policy, items, issue)
     oldest = min((item.created_at for item in items), default=None)
     if oldest is None or not (force or digests.is_due(
-            schedule_of(mlist), size=sum(len(item.raw) for item in items), oldest=oldest,
-            now=now)):
+            policy.digest, size=sum(len(item.raw) for item in items), oldest=oldest,
+            now=work.now)):
         return Sent(None, len(items), {}, owed)
     recipients = {mode: digest_recipients(roster.values(), mode) for mode in BUILDERS}
     if not any(recipients.values()):
         log.info("%s has no digest members; %d posts leave its digest unsent", mlist.address,
                  len(items))
-        await _mark(session, items, None)
+        await db_digests.mark_sent(work.session, items, 0, None)
         return Sent(None, len(items), {}, owed)
     posts = [item.raw for item in items]
     for mode, addresses in recipients.items():
         if addresses:
-            await _queue(session, mlist.id, policy, mode, issue, posts, addresses, site, now)
-    await _mark(session, items, issue)
+            await _queue(work, mlist.id, policy, mode, issue, posts, addresses)
+    await db_digests.mark_sent(work.session, items, issue.number, issue.volume)
     mlist.digest_volume, mlist.digest_issue, mlist.digest_last_sent_at = \
-        issue.volume, issue.number, now
+        issue.volume, issue.number, work.now
     return Sent(issue, len(items), {mode: len(found) for mode, found in recipients.items()},
                 owed)
 
 
-async def _send_owed(session: AsyncSession, list_id: int, policy: ListPolicy,
-                     items: Sequence[Pending], issue: Issue, site: Site, now: datetime) -> int:
+async def _send_owed(work: Work, mlist: MailingList, policy: ListPolicy,
+                     items: Sequence[Pending], issue: Issue) -> int:
     """Send each member who left digest delivery the posts collected until they left
     (marked nowhere: the others still get them in the list's digest)."""
-    members = (await session.scalars(select(Member).where(
-        Member.list_id == list_id, Member.digest_owed_at.is_not(None)))).all()
     sent = 0
-    for member in members:
+    for member in await db_digests.owed_members(work.session, mlist.id):
         until, mode = member.digest_owed_at, member.digest_owed_mode
         member.digest_owed_at = member.digest_owed_mode = None
         posts = [item.raw for item in items if until is not None and item.created_at <= until]
         if posts and mode is not None and mode in BUILDERS \
                 and member.delivery_mode is DeliveryMode.REGULAR \
                 and member.delivery_status is DeliveryStatus.ENABLED:
-            await _queue(session, list_id, policy, mode, issue, posts, [member.address], site,
-                         now)
+            await _queue(work, mlist.id, policy, mode, issue, posts, [member.address])
             sent += 1
     return sent
 
 
-async def _queue(session: AsyncSession, list_id: int, policy: ListPolicy, mode: DeliveryMode,
-                 issue: Issue, posts: Sequence[bytes], recipients: Sequence[str], site: Site,
-                 now: datetime) -> None:
-    message_id = make_msgid(domain=site.hostname)
-    raw = BUILDERS[mode](policy, issue, posts, message_id=message_id, now=now)
+async def _queue(work: Work, list_id: int, policy: ListPolicy, mode: DeliveryMode,
+                 issue: Issue, posts: Sequence[bytes], recipients: Sequence[str]) -> None:
+    message_id = work.message_id()
+    raw = BUILDERS[mode](policy, issue, posts, message_id=message_id, now=work.now)
     # A list that personalises gets digests with VERP too; a personal footer would mean
     # re-writing the whole digest for each member.
     personalize = Personalize.NONE if policy.personalize is Personalize.NONE \
         else Personalize.VERP
-    await outbox.enqueue(session, list_id=list_id, kind=KIND, raw=raw, message_id=message_id,
-                         mail_from=policy.sub_address("-bounces"), personalize=personalize,
-                         transactions=chunk(recipients, site.max_recipients_per_transaction))
+    await outbox.enqueue(work.session, list_id=list_id, kind=KIND, raw=raw,
+                         message_id=message_id, mail_from=policy.sub_address("-bounces"),
+                         personalize=personalize, transactions=chunk(
+                             recipients, work.settings.max_recipients_per_transaction))
     log.info("%s: %s %s of %s: %d posts, %d octets, to %d members", message_id, mode, issue,
              policy.address, len(posts), len(raw), len(recipients))
-
-
-async def _lock(session: AsyncSession, mlist: MailingList) -> None:
-    """Hold the list's row for this transaction, its digest numbering read afresh."""
-    await session.execute(select(MailingList).where(MailingList.id == mlist.id)
-                          .with_for_update().execution_options(populate_existing=True))
-
-
-async def _pending(session: AsyncSession, list_id: int) -> list[Pending]:
-    rows = await session.execute(
-        select(DigestItem.id, DigestItem.raw, DigestItem.created_at)
-        .where(DigestItem.list_id == list_id, DigestItem.digest_issue.is_(None))
-        .order_by(DigestItem.id))
-    return [Pending(*row) for row in rows]
-
-
-async def _pending_totals(session: AsyncSession) -> dict[int, tuple[int, datetime]]:
-    """Octets collected and when the oldest post arrived, for each list with posts waiting."""
-    rows = await session.execute(
-        select(DigestItem.list_id, func.sum(func.length(DigestItem.raw)),
-               func.min(DigestItem.created_at))
-        .where(DigestItem.list_id.in_(select(MailingList.id)),
-               DigestItem.digest_issue.is_(None))
-        .group_by(DigestItem.list_id))
-    return {list_id: (int(size or 0), oldest) for list_id, size, oldest in rows}
-
-
-async def _mark(session: AsyncSession, items: Sequence[Pending], issue: Issue | None) -> None:
-    """Record the issue the posts went out in (issue 0: none, the list had no digest members)."""
-    await session.execute(
-        update(DigestItem).where(DigestItem.id.in_([item.item_id for item in items]))
-        .values(digest_issue=issue.number if issue else 0,
-                digest_volume=issue.volume if issue else None))

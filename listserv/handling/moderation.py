@@ -10,11 +10,7 @@ notice says is core.moderation's business.
 
 import logging
 import secrets
-from datetime import datetime, timedelta
-from email.utils import make_msgid
-
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import timedelta
 
 from listserv.core import moderation
 from listserv.core.message import Post, parse_post
@@ -23,11 +19,15 @@ from listserv.core.notices import may_autorespond, rejection
 from listserv.core.pipeline import accept
 from listserv.core.policy import Action
 from listserv.core.rules import Hit
+from listserv.db import held as db_held
 from listserv.db import history
-from listserv.db.models import HeldMessage, Inbound, MailingList, Member
+from listserv.db.lists import get_list_by_id
+from listserv.db.members import find_member
+from listserv.db.models import HeldMessage, Inbound, MailingList
 from listserv.db.roster import staff_addresses
-from listserv.handling.context import ListCache, Site
-from listserv.outbound import queueing
+from listserv.handling import notices
+from listserv.handling.context import Work
+from listserv.handling.distribution import distribute
 
 log = logging.getLogger(__name__)
 
@@ -42,81 +42,69 @@ def held_post(held: HeldMessage) -> HeldPost:
                     held.held_at, held.expires_at, len(held.raw))
 
 
-async def hold(session: AsyncSession, row: Inbound, post: Post, hits: list[Hit], raw: bytes,
-               mlist: MailingList, site: Site, now: datetime, cache: ListCache) -> None:
+async def hold(work: Work, mlist: MailingList, row: Inbound, post: Post, hits: list[Hit],
+               raw: bytes) -> None:
     """Keep a post for the moderators, tell them, and tell its author where the list wants."""
-    held = HeldMessage(
-        list_id=mlist.id, inbound_id=row.id, token=secrets.token_hex(16),
-        sender=post.author or post.mail_from, subject=post.subject[:2000],
-        message_id=post.message_id[:998], reasons=[hit.reason for hit in hits], raw=raw,
-        held_at=now, expires_at=now + timedelta(days=mlist.max_days_to_hold))
-    session.add(held)
-    await session.flush()
-    await _tell_moderators(session, held, mlist, site, now, cache)
-    if mlist.notify_author_on_hold and await queueing.may_answer(session, post, site, now):
+    policy = await work.policy(mlist)
+    held = await db_held.add_held(
+        work.session, list_id=mlist.id, inbound_id=row.id, sender=post.author or post.mail_from,
+        subject=post.subject, message_id=post.message_id, reasons=[hit.reason for hit in hits],
+        raw=raw, now=work.now, expires_at=work.now + timedelta(days=policy.holds.max_days))
+    await _tell_moderators(work, mlist, held)
+    if policy.holds.notify_author and await notices.may_answer(work, post):
         held.withdraw_token = secrets.token_hex(16)
-        policy = await cache.policy(session, mlist)
         message = moderation.author_notice(policy, held_post(held), held.withdraw_token,
-                                           to=post.mail_from, now=now,
-                                           message_id=make_msgid(domain=site.hostname))
-        await queueing.answer(session, post, message, policy, mlist.id, site, now, "held")
+                                           to=post.mail_from, now=work.now,
+                                           message_id=work.message_id())
+        await notices.answer(work, mlist, post, message, "held")
 
 
-async def _tell_moderators(session: AsyncSession, held: HeldMessage, mlist: MailingList,
-                           site: Site, now: datetime, cache: ListCache) -> None:
+async def _tell_moderators(work: Work, mlist: MailingList, held: HeldMessage) -> None:
     """One notice per held post, up to the list's hourly limit; past it, the summary tells."""
-    sent = await session.scalar(select(func.count()).select_from(HeldMessage).where(
-        HeldMessage.list_id == mlist.id, HeldMessage.notice == "single",
-        HeldMessage.notified_at >= now - HOUR))
-    if (sent or 0) >= mlist.moderator_notices_per_hour:
+    policy = await work.policy(mlist)
+    if await db_held.notices_since(work.session, mlist.id, work.now - HOUR) \
+            >= policy.holds.notices_per_hour:
         log.info("%s held on %s; the moderators hear of it in the next summary",
                  held.message_id or "(no Message-ID)", mlist.address)
         return
-    staff = await staff_addresses(session, mlist.id)
-    held.notified_at, held.notice = now, "single"
+    staff = await staff_addresses(work.session, mlist.id)
+    held.notified_at, held.notice = work.now, db_held.SINGLE
     if not staff:
         log.warning("%s held on %s, which has no moderators or owners to tell",
                     held.message_id or "(no Message-ID)", mlist.address)
         return
-    policy = await cache.policy(session, mlist)
-    message = moderation.held_notice(policy, held_post(held), held.raw, to=staff, now=now,
-                                     message_id=make_msgid(domain=site.hostname))
-    await queueing.send(session, message, staff, policy, mlist.id, "held")
+    message = moderation.held_notice(policy, held_post(held), held.raw, to=staff, now=work.now,
+                                     message_id=work.message_id())
+    await notices.send(work, mlist, message, staff, "held")
 
 
-async def decide(session: AsyncSession, held: HeldMessage, mlist: MailingList,
-                 decision: Decision, by: str, site: Site, now: datetime,
-                 cache: ListCache) -> str:
+async def decide(work: Work, mlist: MailingList, held: HeldMessage, decision: Decision,
+                 by: str) -> str:
     """Carry out a decision on a held post; return the one line that acknowledges it."""
     what = moderation.HeldPost.describe(held_post(held))
     if decision.verdict is Verdict.DEFER:
         return f"Kept held: {what}."
-    claimed = await session.execute(
-        update(HeldMessage).where(HeldMessage.id == held.id, HeldMessage.decided_at.is_(None))
-        .values(decided_at=now, decided_by=by[:320], decision=str(decision.verdict),
-                decision_reason=decision.reason or None)
-        .execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(held)
+    if not await db_held.claim_decision(work.session, held.id, now=work.now, by=by,
+                                        decision=str(decision.verdict), reason=decision.reason):
+        await work.session.refresh(held)
         return already_decided(held)
     log.info("%s on %s: %s by %s", held.message_id or "(no Message-ID)", mlist.address,
              decision.verdict, by)
+    policy = await work.policy(mlist)
     verdict = decision.verdict
     if verdict in (Verdict.APPROVE, Verdict.APPROVE_ALWAYS):
-        await _release(session, held, mlist, site, now, cache)
+        await _release(work, mlist, held)
     if verdict is Verdict.APPROVE_ALWAYS:
-        await _let_post_freely(session, held.sender, mlist, cache)
+        await _let_post_freely(work, mlist, held.sender)
     elif verdict is Verdict.BAN:
-        _ban(held.sender, mlist, cache)
+        _ban(mlist, held.sender)
     elif verdict is Verdict.REJECT:
         reason = decision.reason
-        await _return_to_author(session, held, mlist, [
-            f"the moderator said: {reason}" if reason else "a moderator rejected it"],
-            site, now, cache)
-    elif verdict is Verdict.EXPIRE and mlist.hold_expiry_action is Action.REJECT:
-        await _return_to_author(session, held, mlist, [
-            f"no moderator decided on it within {mlist.max_days_to_hold} days"],
-            site, now, cache)
+        await _return_to_author(work, mlist, held, [
+            f"the moderator said: {reason}" if reason else "a moderator rejected it"])
+    elif verdict is Verdict.EXPIRE and policy.holds.expiry_action is Action.REJECT:
+        await _return_to_author(work, mlist, held, [
+            f"no moderator decided on it within {policy.holds.max_days} days"])
     return _acknowledgement(verdict, what, decision.reason)
 
 
@@ -140,97 +128,78 @@ def already_decided(held: HeldMessage) -> str:
             f"by {held.decided_by}: {held.decision}.")
 
 
-async def _release(session: AsyncSession, held: HeldMessage, mlist: MailingList, site: Site,
-                   now: datetime, cache: ListCache) -> None:
-    policy = await cache.policy(session, mlist)
+async def _release(work: Work, mlist: MailingList, held: HeldMessage) -> None:
     post = parse_post(held.raw, held.sender, mlist.address)
-    roster = await cache.roster(session, mlist)
-    outcome = accept(post, policy, list(roster.values()), now=now,
-                     message_id=make_msgid(domain=site.hostname))
-    await queueing.distribute(session, post, outcome.message, outcome.recipients, policy,
-                              mlist.id, site, cache)
+    roster = await work.roster(mlist)
+    outcome = accept(post, await work.policy(mlist), list(roster.values()), now=work.now,
+                     message_id=work.message_id())
+    await distribute(work, mlist, post, outcome.message, outcome.recipients)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
-        await session.execute(update(Inbound).where(Inbound.id == held.inbound_id)
-                              .values(disposition=history.ACCEPTED))
+        await history.mark_accepted(work.session, held.inbound_id)
 
 
-async def _let_post_freely(session: AsyncSession, address: str, mlist: MailingList,
-                           cache: ListCache) -> None:
+async def _let_post_freely(work: Work, mlist: MailingList, address: str) -> None:
     """A moderated member is moderated no more; a nonmember joins the accept list."""
-    member = await session.scalar(select(Member).where(Member.list_id == mlist.id,
-                                                       Member.match_key == address))
+    member = await find_member(work.session, mlist, address)
     if member is not None:
         member.moderated = False
     elif address and address not in mlist.accept_these_nonmembers:
         mlist.accept_these_nonmembers = [*mlist.accept_these_nonmembers, address]
-    cache.forget(mlist)
 
 
-def _ban(address: str, mlist: MailingList, cache: ListCache) -> None:
+def _ban(mlist: MailingList, address: str) -> None:
     if address and address not in mlist.ban_list:
         mlist.ban_list = [*mlist.ban_list, address]
-        cache.forget(mlist)
 
 
-async def _return_to_author(session: AsyncSession, held: HeldMessage, mlist: MailingList,
-                            reasons: list[str], site: Site, now: datetime,
-                            cache: ListCache) -> None:
+async def _return_to_author(work: Work, mlist: MailingList, held: HeldMessage,
+                            reasons: list[str]) -> None:
     """Tell the author their post was rejected (never answering auto-submitted mail)."""
     post = parse_post(held.raw, held.sender, mlist.address)
     if not held.sender or not may_autorespond(post):
         return
-    policy = await cache.policy(session, mlist)
-    notice = rejection(post, policy, reasons, message_id=make_msgid(domain=site.hostname),
-                       now=now)
-    await queueing.send(session, notice, [held.sender], policy, mlist.id, "rejection")
-    history.log_notice(session, list_id=mlist.id, address=held.sender, kind="rejection", now=now)
+    notice = rejection(post, await work.policy(mlist), reasons, message_id=work.message_id(),
+                       now=work.now)
+    await notices.send(work, mlist, notice, [held.sender], "rejection")
+    notices.count(work, mlist, held.sender, "rejection")
 
 
-async def expire(session: AsyncSession, site: Site, now: datetime, cache: ListCache) -> int:
+async def expire(work: Work) -> int:
     """Decide the held posts nobody decided in time, per list setting; report to moderators."""
-    rows = (await session.scalars(
-        select(HeldMessage).where(HeldMessage.decided_at.is_(None), HeldMessage.expires_at <= now)
-        .order_by(HeldMessage.list_id, HeldMessage.id).limit(EXPIRE_BATCH))).all()
+    rows = await db_held.expired(work.session, work.now, EXPIRE_BATCH)
     for list_id in dict.fromkeys(held.list_id for held in rows):
-        mlist = await session.get_one(MailingList, list_id)
+        mlist = await get_list_by_id(work.session, list_id)
+        policy = await work.policy(mlist)
         expired = [held for held in rows if held.list_id == list_id]
         for held in expired:
-            await decide(session, held, mlist, Decision(Verdict.EXPIRE), SYSTEM, site, now, cache)
-        staff = await staff_addresses(session, list_id)
+            await decide(work, mlist, held, Decision(Verdict.EXPIRE), SYSTEM)
+        staff = await staff_addresses(work.session, list_id)
         if staff:
-            policy = await cache.policy(session, mlist)
             report = moderation.expiry_report(
-                policy, [held_post(held) for held in expired], str(mlist.hold_expiry_action),
-                to=staff, message_id=make_msgid(domain=site.hostname), now=now)
-            await queueing.send(session, report, staff, policy, list_id, "expiry")
+                policy, [held_post(held) for held in expired], str(policy.holds.expiry_action),
+                to=staff, message_id=work.message_id(), now=work.now)
+            await notices.send(work, mlist, report, staff, "expiry")
         log.info("%d held posts on %s expired (%s)", len(expired), mlist.address,
-                 mlist.hold_expiry_action)
+                 policy.holds.expiry_action)
     return len(rows)
 
 
-async def send_summaries(session: AsyncSession, site: Site, now: datetime,
-                         cache: ListCache) -> int:
+async def send_summaries(work: Work) -> int:
     """Tell the moderators of held posts past the hourly notice limit: one summary an hour."""
-    waiting = HeldMessage.decided_at.is_(None) & HeldMessage.notified_at.is_(None)
     sent = 0
-    for list_id in (await session.scalars(select(HeldMessage.list_id).where(waiting)
-                                          .distinct())).all():
-        last = await session.scalar(select(func.max(HeldMessage.notified_at)).where(
-            HeldMessage.list_id == list_id, HeldMessage.notice == "summary"))
-        if last is not None and last > now - HOUR:
+    for list_id in await db_held.lists_with_untold(work.session):
+        last = await db_held.last_summary_at(work.session, list_id)
+        if last is not None and last > work.now - HOUR:
             continue
-        held = (await session.scalars(select(HeldMessage).where(
-            waiting, HeldMessage.list_id == list_id).order_by(HeldMessage.id)
-            .limit(SUMMARY_SIZE))).all()
+        held = await db_held.untold(work.session, list_id, SUMMARY_SIZE)
         for post in held:
-            post.notified_at, post.notice = now, "summary"
-        staff = await staff_addresses(session, list_id)
+            post.notified_at, post.notice = work.now, db_held.SUMMARY
+        staff = await staff_addresses(work.session, list_id)
         if staff:
-            mlist = await session.get_one(MailingList, list_id)
-            policy = await cache.policy(session, mlist)
-            summary = moderation.held_summary(policy, [held_post(post) for post in held],
-                                              to=staff, now=now,
-                                              message_id=make_msgid(domain=site.hostname))
-            await queueing.send(session, summary, staff, policy, list_id, "held")
+            mlist = await get_list_by_id(work.session, list_id)
+            summary = moderation.held_summary(await work.policy(mlist),
+                                              [held_post(post) for post in held], to=staff,
+                                              now=work.now, message_id=work.message_id())
+            await notices.send(work, mlist, summary, staff, "held")
             sent += 1
     return sent

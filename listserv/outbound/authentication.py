@@ -27,8 +27,8 @@ from listserv.core.authresults import (
     trusted,
     without_results,
 )
-from listserv.handling.context import Site
 from listserv.outbound.resolver import Failed, txt_cache
+from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +36,22 @@ log = logging.getLogger(__name__)
 _CARRIED_OVER = frozenset({"spf", "dmarc", "iprev", "auth"})
 
 
-async def record(outgoing: bytes, received: bytes, site: Site) -> bytes:
+async def record(outgoing: bytes, received: bytes, settings: Settings) -> bytes:
     """outgoing with listserv's Authentication-Results about received at the top.
 
     Fields of listserv's authserv-id that came with the message are removed:
     only listserv writes those.
     """
-    assert site.seal_as is not None
-    results = await verify(received, site)
-    field = f"{AUTHENTICATION_RESULTS.title()}: {compose(site.seal_as, results)}\r\n"
-    return field.encode("utf-8") + without_results(outgoing, site.seal_as)
+    assert settings.seal_as is not None
+    results = await verify(received, settings)
+    field = f"{AUTHENTICATION_RESULTS.title()}: {compose(settings.seal_as, results)}\r\n"
+    return field.encode("utf-8") + without_results(outgoing, settings.seal_as)
 
 
-async def verify(raw: bytes, site: Site) -> list[Result]:
+async def verify(raw: bytes, settings: Settings) -> list[Result]:
     """The results of raw's DKIM signatures and ARC chain, then the front MTA's others."""
     found = signatures(raw)
-    keys, failed = await _keys(found, site)
+    keys, failed = await _keys(found, settings)
 
     def published(name: bytes, timeout: int = 5) -> bytes:
         return keys.get(name.decode("ascii", "replace").rstrip(".").lower(), b"")
@@ -61,15 +61,16 @@ async def verify(raw: bytes, site: Site) -> list[Result]:
                for index, signature in enumerate(s for s in found if s.field == "dkim-signature")]
     results = results or [Result("dkim", "none")]
     results.append(Result("arc", _arc(raw, published)))
-    if site.trusted_authserv_id:
-        results += [result for field in trusted(raw, site.trusted_authserv_id)
+    if settings.trusted_authserv_id:
+        results += [result for field in trusted(raw, settings.trusted_authserv_id)
                     for result in field.results if result.method in _CARRIED_OVER]
     return results
 
 
-async def _keys(found: list[Signature], site: Site) -> tuple[dict[str, bytes], set[str]]:
+async def _keys(found: list[Signature],
+                settings: Settings) -> tuple[dict[str, bytes], set[str]]:
     """The published keys the signatures name, and the names whose lookup failed."""
-    cache = txt_cache(site.dns_nameserver)
+    cache = txt_cache(settings.dns_nameserver)
     keys: dict[str, bytes] = {}
     failed: set[str] = set()
     for name in dict.fromkeys(signature.key_name.lower() for signature in found

@@ -89,8 +89,8 @@ class TxtCache:
         return self._resolver
 
 
-# The cache lives as long as the process (STYLE.md has no process-wide object to
-# hang it on; the workers pass the site settings only).
+# The cache lives as long as the process: one per nameserver setting, shared by DMARC
+# and DKIM lookups, without a process-wide object to hang it on.
 @functools.cache
 def txt_cache(nameserver: Nameserver | None) -> TxtCache:
     """The process's cache for a nameserver setting (None: the system's resolver)."""

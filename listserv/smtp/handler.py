@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The SMTP/LMTP dialogue: refuse what no list takes, store the rest, then answer.
 
-RCPT TO is checked here (DESIGN.md: refuse early, no backscatter); DATA is
+RCPT TO is checked here (docs/ARCHITECTURE.md: refuse early, no backscatter); DATA is
 stored through the intake writer and answered 250 only after the commit.
 This module must not run the pipeline or judge content.
 """
@@ -106,7 +106,7 @@ class ListservHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd would answer an unexpected error with a permanent 500, and the
-        # sending MTA would bounce mail we only failed to take (STYLE.md, 3.2).
+        # sending MTA would bounce mail we only failed to take.
         if isinstance(error, asyncio.CancelledError):
             raise error
         log.error("SMTP session error: %r", error, exc_info=error)

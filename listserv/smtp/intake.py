@@ -2,7 +2,7 @@
 """Durable storing of received messages, with concurrent commits batched.
 
 Every message is committed to the inbound table before the SMTP session may
-answer 250 (DESIGN.md, "Accepted means stored"). A commit costs a disk flush,
+answer 250 (docs/ARCHITECTURE.md, "Accepted means stored"). A commit costs a disk flush,
 so the writer commits everything that arrived while the previous commit ran
 in one transaction: one flush for many messages, none made less durable.
 This module must not parse or judge messages; the pipeline does that.

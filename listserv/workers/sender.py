@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The delivery loop: claim due jobs, send them over one smarthost connection per sender
+task, and record the results in batches.
+
+On stop, every job already claimed is still sent and recorded, so a clean
+shutdown leaves no lease behind. A recipient the smarthost refused for good
+becomes a bounce event for that member.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from listserv.core.backoff import RetryPolicy
+from listserv.core.personal import envelope_sender, personal_copy
+from listserv.core.policy import Personalize
+from listserv.db import outbox
+from listserv.db.models import now
+from listserv.handling import bounces
+from listserv.outbound.delivery import DeliveryResult, Smarthost
+from listserv.outbound.signing import Signer
+from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """Sends claimed and handed-off jobs; records what came of them."""
+
+    def __init__(self, shared: Shared) -> None:
+        settings = shared.settings
+        self._shared = shared
+        self._signer = Signer.from_settings(settings)
+        self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
+                                  timedelta(seconds=settings.retry_max_seconds),
+                                  timedelta(hours=settings.retry_give_up_hours))
+        self._results: asyncio.Queue[outbox.Attempt | None] = asyncio.Queue()
+
+    def busy(self) -> bool:
+        """Whether results wait to be recorded."""
+        return not self._results.empty()
+
+    async def run(self) -> None:
+        """Claim due jobs and hand them to sender tasks until stopped."""
+        shared = self._shared
+        connections = shared.settings.delivery_connections
+        queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
+        senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
+        recorder = asyncio.create_task(self._record_results())
+        try:
+            while not shared.stopping.is_set():
+                if recorder.done():  # it failed: stop sending what we could not record
+                    recorder.result()
+                claimed = self._take_handoff(connections)
+                if not claimed:
+                    async with shared.writing(), shared.sessions.begin() as session:
+                        claimed = await outbox.claim(session, worker=shared.worker_id,
+                                                     now=now(), lease=LEASE, limit=connections)
+                    shared.leased.update(job.job_id for job in claimed)
+                for job in claimed:
+                    await queue.put(job)  # waits while every connection is busy
+                if not claimed:
+                    await shared.nap(shared.jobs_ready)
+        finally:
+            for _ in senders:
+                await queue.put(None)
+            await asyncio.gather(*senders, return_exceptions=True)
+            self._results.put_nowait(None)
+            await asyncio.gather(recorder, return_exceptions=True)
+
+    def _take_handoff(self, limit: int) -> list[outbox.Claimed]:
+        """Up to limit handed-off jobs whose lease still holds; the rest wait for the lease
+        to run out and are claimed again (a long backlog must not be sent twice)."""
+        shared = self._shared
+        taken: list[outbox.Claimed] = []
+        moment = now()
+        while shared.handoff and len(taken) < limit:
+            job, until = shared.handoff.pop(0)
+            if until - LEASE_MARGIN > moment:
+                taken.append(job)
+            else:
+                shared.leased.discard(job.job_id)
+        return taken
+
+    async def give_back(self) -> None:
+        """Once the loops have stopped: release jobs leased at queueing but never sent."""
+        shared = self._shared
+        if not shared.handoff:
+            return
+        ids = [job.job_id for job, _ in shared.handoff]
+        async with shared.writing(), shared.sessions.begin() as session:
+            await outbox.release(session, ids)
+        shared.leased.difference_update(ids)
+        shared.handoff.clear()
+
+    async def _send_from(self, queue: "asyncio.Queue[outbox.Claimed | None]") -> None:
+        smarthost = Smarthost(self._shared.settings)
+        try:
+            while (job := await queue.get()) is not None:
+                if job.personalize is Personalize.NONE:
+                    raw = self._signer.sign(job.raw, job.mail_from)
+                    results = await smarthost.send(job.mail_from, list(job.recipients),
+                                                   raw) if job.recipients else []
+                    self._results.put_nowait(_attempt(job, results))
+                else:
+                    await self._send_personal(smarthost, job)
+        finally:
+            await smarthost.close()
+
+    async def _send_personal(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
+        """One transaction per member, each delivery recorded as it happens (VERP, full)."""
+        failed: list[DeliveryResult] = []
+        full = job.personalize is Personalize.FULL
+        signed = b"" if full else self._signer.sign(job.raw, job.mail_from)  # the same for all
+        for recipient, recipient_id in job.recipients.items():
+            raw = self._signer.sign(personal_copy(job.raw, job.footer, recipient),
+                                    job.mail_from) if full else signed
+            [result] = await smarthost.send(envelope_sender(job.mail_from, recipient),
+                                            [recipient], raw)
+            if result.delivered:
+                self._results.put_nowait(outbox.Attempt(job, [recipient_id], {}, {},
+                                                        final=False))
+            else:
+                failed.append(result)
+        self._results.put_nowait(_attempt(job, failed))
+
+    async def _record_results(self) -> None:
+        """Commit delivery results in batches: one transaction for all that are ready."""
+        shared = self._shared
+        done = False
+        while not done:
+            batch = [await self._results.get()]
+            while not self._results.empty():
+                batch.append(self._results.get_nowait())
+            done = None in batch
+            attempts = [attempt for attempt in batch if attempt is not None]
+            async with shared.unit(origin="delivery") as work:
+                failed = await outbox.record(work.session, attempts, work.now, self._retry)
+                for failure in failed:  # refused by the smarthost, or retried in vain
+                    if failure.list_id is not None:
+                        await bounces.record_refusal(work, failure.list_id, failure.address,
+                                                     failure.code, failure.text)
+            shared.leased.difference_update(attempt.claimed.job_id for attempt in attempts)
+            retried = sum(1 for attempt in attempts if attempt.temporary)
+            if retried:
+                log.warning("%d delivery jobs have recipients to retry", retried)
+
+
+def _attempt(job: outbox.Claimed, results: list[DeliveryResult]) -> outbox.Attempt:
+    delivered, temporary, permanent = [], {}, {}
+    for result in results:
+        recipient_id = job.recipients[result.recipient]
+        if result.delivered:
+            delivered.append(recipient_id)
+        elif result.temporary:
+            temporary[recipient_id] = (result.code, result.text)
+        else:
+            permanent[recipient_id] = (result.code, result.text)
+    return outbox.Attempt(job, delivered, temporary, permanent)
