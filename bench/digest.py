@@ -84,6 +84,7 @@ def prepare(work: Path, sink: Sink, members: int) -> tuple[dict[str, str], Path]
     database = work / "listserv.db"
     env = dict(os.environ, LISTSERV_DATABASE_URL=f"sqlite:///{database}",
                LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
+               LISTSERV_HTTP_PORT="",
                LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
                LISTSERV_LOG_LEVEL="WARNING")
     env.pop("LISTSERV_CONFIG", None)

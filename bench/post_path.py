@@ -611,6 +611,7 @@ def prepare(work: Path, sink: Sink, scenario: Scenario,
     """Settings for a fresh database, the lists in it; return the environment and roster."""
     env = dict(os.environ, LISTSERV_DATABASE_URL=url,
                LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
+               LISTSERV_HTTP_PORT="",
                LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
                LISTSERV_LOG_LEVEL="WARNING")
     env.pop("LISTSERV_CONFIG", None)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Compose a running listserv: database, intake writer, workers, SMTP and LMTP listeners.
+"""Compose a running listserv: database, intake writer, workers, SMTP and LMTP listeners,
+and the web side.
 
 running() starts each part and, on exit, tears down only what started, in
-reverse order: stop accepting, let transactions in progress finish, close the
-remaining connections, stop the workers and the writer, dispose of the engines.
+reverse order: stop the HTTP server, stop accepting mail, let transactions in
+progress finish, close the remaining connections, stop the workers and the
+writer, dispose of the engines.
 """
 
 import asyncio
@@ -16,13 +18,19 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
 from listserv.db.engine import Sessions, create_engine, open_database
+from listserv.db.site import site_secret
+from listserv.metrics import Metrics
 from listserv.settings import Settings
 from listserv.smtp.handler import ListservHandler
 from listserv.smtp.intake import InboundWriter
+from listserv.web import create_app
+from listserv.web.context import WebContext
+from listserv.web.server import HttpServer, bind
 from listserv.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -36,12 +44,14 @@ RESTART_SECONDS = 1.0
 class App:
     """What a running listserv exposes to the CLI and to tests."""
 
-    settings: Settings
+    settings: Settings  # with the site's secret key resolved
     engine: AsyncEngine
     sessions: Sessions
     workers: Workers
+    metrics: Metrics
     smtp_port: int = 0
     lmtp_port: int | None = None
+    http_port: int | None = None
     handlers: list[ListservHandler] = field(default_factory=list)
 
     async def settle(self, timeout: float = 30.0) -> None:
@@ -57,14 +67,18 @@ async def running(settings: Settings) -> AsyncIterator[App]:
     async with AsyncExitStack() as stack:
         engine, sessions = await stack.enter_async_context(
             open_database(settings.async_database_url))
+        if settings.secret_key is None:
+            settings = settings.model_copy(
+                update={"secret_key": SecretStr(await site_secret(sessions))})
         reader, lookups = create_engine(settings.async_database_url, read_only=True)
         stack.push_async_callback(reader.dispose)
         writer = InboundWriter(engine)
-        workers = Workers(settings, engine, sessions, intake_busy=writer.busy,
+        metrics = Metrics()
+        workers = Workers(settings, engine, sessions, metrics, intake_busy=writer.busy,
                           write_lock=writer.write_lock)
         writer.on_commit = workers.inbound_ready.set
         await workers.release_leases()
-        app = App(settings, engine, sessions, workers)
+        app = App(settings, engine, sessions, workers, metrics)
         stack.push_async_callback(writer.close)
         stack.push_async_callback(_cancel, asyncio.create_task(writer.run(), name="writer"))
         loops = [asyncio.create_task(_supervised(name, loop), name=name)
@@ -80,7 +94,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
             listeners.append(("LMTP", settings.lmtp_port, LMTP))
         for name, port, protocol in listeners:
             handler = ListservHandler(lookups, settings.domains, writer.store,
-                                      lmtp=protocol is LMTP)
+                                      lmtp=protocol is LMTP, metrics=metrics)
             app.handlers.append(handler)
             server = await asyncio.get_running_loop().create_server(
                 _factory(protocol, handler, settings, connections),
@@ -94,6 +108,14 @@ async def running(settings: Settings) -> AsyncIterator[App]:
             log.info("listening for %s on %s:%d", name, settings.listen_host, bound)
         writer.underway = lambda: sum(map(_in_transaction, connections))
         stack.push_async_callback(_stop_accepting, app, servers, connections)
+        if settings.http_port is not None:
+            context = WebContext(settings, engine, sessions, metrics,
+                                 listening=lambda: all(s.is_serving() for s in servers))
+            http = HttpServer(create_app(context), bind(settings.http_host, settings.http_port))
+            await http.start()
+            stack.push_async_callback(http.stop)
+            app.http_port = http.port
+            log.info("listening for HTTP on %s:%d", settings.http_host, http.port)
         yield app
 
 

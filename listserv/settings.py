@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dkim.crypto import parse_pem_private_key
 from pydantic import (
@@ -97,6 +98,28 @@ def idna(domain: str) -> str:
 def empty_to_none(value: Any) -> Any:
     """An empty variable means 'not set'."""
     return None if value == "" else value
+
+
+def public_url(value: str | None) -> str | None:
+    """An http(s) URL with a host and no query, kept without its trailing slash."""
+    if value is None:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname \
+            or parsed.query or parsed.fragment:
+        raise ValueError("expected an http or https URL such as https://lists.example.com")
+    return value.rstrip("/")
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def long_enough(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters "
+                         "(e.g. the output of: python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))')")
+    return value
 
 
 def read_key_file(path: Path) -> bytes:
@@ -211,6 +234,16 @@ class Settings(BaseSettings):
     dns_nameserver: Annotated[tuple[str, int] | None, NoDecode,
                               BeforeValidator(parse_nameserver)] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[Port | None, BeforeValidator(empty_to_none)] = 8080
+    base_url: Annotated[str | None, BeforeValidator(empty_to_none),
+                        AfterValidator(public_url)] = None
+    # HMAC key of one-click and sign-in tokens, VERP tags and session cookies; unset: a
+    # key made once and kept in the database, so every process of a site shares it.
+    secret_key: Annotated[SecretStr | None, BeforeValidator(empty_to_none),
+                          AfterValidator(long_enough)] = None
+    api_token: Annotated[SecretStr | None, BeforeValidator(empty_to_none),
+                         AfterValidator(long_enough)] = None
 
     @field_validator("database_url")
     @classmethod

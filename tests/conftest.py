@@ -101,7 +101,7 @@ def empty_dns() -> Responder:
 def settings(database_url: str, sink: Sink, empty_dns: Responder) -> Settings:
     return Settings(database_url=database_url, listen_host="127.0.0.1", smtp_port=0,
                     lmtp_port=0, domains=["example.com"], hostname="listserv.test",
-                    smarthost=("127.0.0.1", sink.port),
+                    smarthost=("127.0.0.1", sink.port), http_port=0,
                     dns_nameserver=("127.0.0.1", empty_dns.port))
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -22,11 +23,13 @@ class Server:
     process: asyncio.subprocess.Process
     port: int
     log: list[str]
+    http_port: int
 
 
 @asynccontextmanager
 async def serve(env: dict[str, str]) -> AsyncIterator[Server]:
-    env = {**env, "LISTSERV_SMTP_PORT": "0", "LISTSERV_LISTEN_HOST": "127.0.0.1"}
+    env = {**env, "LISTSERV_SMTP_PORT": "0", "LISTSERV_LISTEN_HOST": "127.0.0.1",
+           "LISTSERV_HTTP_PORT": "0"}
     process = await asyncio.create_subprocess_exec(LISTSERV, "serve", env=env,
                                                    stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None
@@ -36,8 +39,10 @@ async def serve(env: dict[str, str]) -> AsyncIterator[Server]:
             while "listserv is ready" not in "".join(log[-1:]):
                 log.append((await process.stderr.readline()).decode())
                 assert log[-1], "".join(log)
-        port = int(re.search(r"listening for SMTP on 127.0.0.1:(\d+)", "".join(log))[1])  # type: ignore[index]
-        yield Server(process, port, log)
+        text = "".join(log)
+        port = int(re.search(r"listening for SMTP on 127.0.0.1:(\d+)", text)[1])  # type: ignore[index]
+        http_port = int(re.search(r"listening for HTTP on 127.0.0.1:(\d+)", text)[1])  # type: ignore[index]
+        yield Server(process, port, log, http_port)
     finally:
         if process.returncode is None:
             process.kill()
@@ -101,3 +106,14 @@ async def test_a_transaction_in_progress_is_finished_before_exit(
         async with asyncio.timeout(30):
             assert await server.process.wait() == 0
     assert await count_inbound(database_url) == 1
+
+
+async def test_sigterm_stops_http_and_smtp_and_exits_0(cli_env: dict[str, str]) -> None:
+    async with serve(cli_env) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as web:
+            assert (await web.get("/healthz")).status_code == 200
+            assert (await web.get("/readyz")).json() == {"ready": True, "problems": []}
+        assert await stop(server) == 0
+    for port in (server.port, server.http_port):
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)

@@ -64,6 +64,14 @@ class RosterVisibility(StrEnum):
     PUBLIC = "public"
 
 
+class ArchiveVisibility(StrEnum):
+    """Who may read the list's archive on the web."""
+
+    PUBLIC = "public"  # anyone
+    MEMBERS = "members"  # members signed in by mail
+    PRIVATE = "private"  # nobody on the web; operators use the CLI
+
+
 class ReplyTo(StrEnum):
     LEAVE = "leave"  # keep the author's Reply-To
     LIST = "list"  # replies go to the list
@@ -226,6 +234,10 @@ class ListPolicy:
     complaint_action: ComplaintAction = ComplaintAction.UNSUBSCRIBE
     digest: Schedule = field(default_factory=Schedule)
     digest_volume_period: VolumePeriod = VolumePeriod.YEARLY
+    archive_visibility: ArchiveVisibility = ArchiveVisibility.PRIVATE
+    web_url: str = ""  # the site's public base URL (LISTSERV_BASE_URL); '' without a web side
+    # With a base URL: every copy carries its member's one-click List-Unsubscribe (RFC 8058).
+    one_click_unsubscribe: bool = True
 
     def sub_address(self, suffix: str) -> str:
         """The list's address with a suffix: sub_address("-request") -> ops-request@…"""

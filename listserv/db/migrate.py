@@ -36,3 +36,10 @@ async def upgrade(engine: AsyncEngine) -> bool:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
     return True
+
+
+async def pending(engine: AsyncEngine) -> bool:
+    """Whether the schema lags the newest revision (readiness: a process must not serve an
+    older schema than its code)."""
+    async with engine.connect() as connection:
+        return bool(await connection.run_sync(_pending))

@@ -154,6 +154,19 @@ class MailingList(Base):
         state(policy.DnsFailure), default=policy.DnsFailure.MITIGATE)
     dkim_keep_incoming: Mapped[bool] = mapped_column(default=True)
     moderator_replies_need_auth: Mapped[bool] = mapped_column(default=True)
+    archive_visibility: Mapped[policy.ArchiveVisibility] = mapped_column(
+        state(policy.ArchiveVisibility), default=policy.ArchiveVisibility.PRIVATE)
+    one_click_unsubscribe: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class SiteSecret(Base):
+    """A key the site makes once and every process shares (the database is the shared state)."""
+
+    __tablename__ = "site_secret"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 

@@ -70,6 +70,23 @@ async def queue_summary(session: AsyncSession, moment: datetime | None = None) -
     }
 
 
+async def depths(session: AsyncSession) -> dict[str, tuple[int, datetime | None]]:
+    """For each queue, how much waits and since when: stored mail not yet processed,
+    recipients not yet delivered, held posts not yet decided."""
+    inbound = (await session.execute(
+        select(func.count(), func.min(Inbound.received_at))
+        .where(Inbound.state == InboundState.INCOMING))).one()
+    delivery = (await session.execute(
+        select(func.count(), func.min(DeliveryJob.created_at)).select_from(DeliveryRecipient)
+        .join(DeliveryJob, DeliveryJob.id == DeliveryRecipient.job_id)
+        .where(DeliveryRecipient.state == RecipientState.PENDING))).one()
+    held = (await session.execute(
+        select(func.count(), func.min(HeldMessage.held_at))
+        .where(HeldMessage.decided_at.is_(None)))).one()
+    return {name: (int(count or 0), oldest) for name, (count, oldest)
+            in (("inbound", inbound), ("delivery", delivery), ("held", held))}
+
+
 async def retry_now(session: AsyncSession, moment: datetime) -> int:
     """Make every delivery job waiting for its next attempt due now; return how many."""
     result = await session.execute(

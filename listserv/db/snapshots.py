@@ -22,7 +22,9 @@ from listserv.core.policy import (
 from listserv.db.models import ListAlias, MailingList
 
 
-async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
+async def load_policy(session: AsyncSession, mlist: MailingList,
+                      web_url: str | None = None) -> ListPolicy:
+    """The list's settings; web_url is the site's base URL, where it has a web side."""
     aliases = await session.scalars(select(ListAlias.address)
                                     .where(ListAlias.list_id == mlist.id))
     return ListPolicy(
@@ -94,5 +96,8 @@ async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
             timezone=mlist.timezone,
         ),
         digest_volume_period=mlist.digest_volume_period,
+        archive_visibility=mlist.archive_visibility,
+        one_click_unsubscribe=mlist.one_click_unsubscribe,
+        web_url=web_url or "",
     )
 

@@ -103,6 +103,8 @@ async def _record(work: Work, mlist: MailingList, failure: Failure, source: str,
     if score is None:
         return  # one bounce a day counts
     member.bounce_score, member.last_bounce_at = score, work.now
+    if work.metrics is not None:
+        work.metrics.bounces_scored.labels(mlist.address).inc()
     if score >= rules.threshold and member.delivery_status is DeliveryStatus.ENABLED:
         await _disable(work, mlist, member)
 

@@ -27,6 +27,7 @@ from listserv.db.lists import find_list
 from listserv.db.models import MailingList, Member, now
 from listserv.db.roster import load_subscribers, roster_version
 from listserv.db.snapshots import load_policy
+from listserv.metrics import Metrics
 from listserv.settings import Settings
 
 # list id -> (roster version, members by match key)
@@ -42,6 +43,7 @@ class Work:
     now: datetime
     origin: str = ""  # what is being handled, for the log: a Message-ID, "housekeeping"…
     worker: str = ""  # the process doing the work (host:pid), recorded on what it claims
+    metrics: Metrics | None = None  # the running server's; None in the CLI
     rosters: Rosters = field(default_factory=dict)  # may be shared between units of work
     lease: outbox.Lease | None = None  # jobs queued are leased to the worker that queues them
     leased: list[outbox.Claimed] = field(default_factory=list)
@@ -68,7 +70,8 @@ class Work:
         """The list's settings as the core reads them."""
         await self._flush_changes()
         if mlist.id not in self._policies:
-            self._policies[mlist.id] = await load_policy(self.session, mlist)
+            self._policies[mlist.id] = await load_policy(self.session, mlist,
+                                                         self.settings.base_url)
         return self._policies[mlist.id]
 
     async def roster(self, mlist: MailingList) -> dict[str, Subscriber]:
@@ -106,9 +109,9 @@ class Work:
 @asynccontextmanager
 async def unit_of_work(sessions: Sessions, settings: Settings, *, origin: str = "",
                        worker: str = "", moment: datetime | None = None,
-                       rosters: Rosters | None = None,
-                       lease: outbox.Lease | None = None) -> AsyncIterator[Work]:
+                       rosters: Rosters | None = None, lease: outbox.Lease | None = None,
+                       metrics: Metrics | None = None) -> AsyncIterator[Work]:
     """A Work in a new transaction, committed when the block ends without an error."""
     async with sessions.begin() as session:
-        yield Work(session, settings, moment or now(), origin, worker,
+        yield Work(session, settings, moment or now(), origin, worker, metrics,
                    rosters if rosters is not None else {}, lease)

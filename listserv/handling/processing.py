@@ -15,8 +15,9 @@ from listserv.handling import bounces, commands, confirmations, owners, posts
 from listserv.handling.context import Work
 
 
-async def process_stored(work: Work, row: Inbound) -> None:
-    """Process one inbound row; the caller commits (or marks it failed on an exception)."""
+async def process_stored(work: Work, row: Inbound) -> str:
+    """Process one inbound row; return its list's address. The caller commits (or marks
+    the row failed on an exception)."""
     work.origin = row.message_id or "(no Message-ID)"
     recipient = split_recipient(row.recipient)
     mlist = await work.find_list(recipient.list_key) if recipient else None
@@ -36,3 +37,4 @@ async def process_stored(work: Work, row: Inbound) -> None:
     else:  # Destination.BOUNCES
         row.disposition = await bounces.handle_bounce(work, mlist, row, recipient.extension)
     row.state, row.processed_at = InboundState.DONE, work.now
+    return mlist.address

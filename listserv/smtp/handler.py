@@ -16,6 +16,7 @@ from listserv.core.message import message_id
 from listserv.db.engine import Sessions
 from listserv.db.lists import find_list_id, served_domain
 from listserv.errors import InvalidAddress
+from listserv.metrics import Metrics
 from listserv.smtp.intake import Received
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ class ListservHandler:
     """aiosmtpd handler for the SMTP and LMTP listeners."""
 
     def __init__(self, sessions: Sessions, domains: Sequence[str], store: Store,
-                 *, lmtp: bool = False) -> None:
+                 *, lmtp: bool = False, metrics: Metrics | None = None) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._domains = frozenset(domains)
         self._store = store
         self._lmtp = lmtp
@@ -96,6 +98,8 @@ class ListservHandler:
             return self._reply(STORE_FAILED, len(messages))
         finally:
             self.in_flight -= 1
+        if self._metrics is not None:
+            self._metrics.received.inc(len(messages))
         log.info("%s stored: from <%s> to %s, %d bytes", mid or "(no Message-ID)",
                  envelope.mail_from, ", ".join(envelope.rcpt_tos), len(raw))
         return self._reply(STORED, len(messages))

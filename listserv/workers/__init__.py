@@ -19,6 +19,7 @@ from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.inbound import count_incoming
 from listserv.db.models import now
+from listserv.metrics import Metrics
 from listserv.settings import Settings
 from listserv.workers.housekeeping import Housekeeper
 from listserv.workers.processor import Processor
@@ -32,11 +33,11 @@ class Workers:
     """The processing, delivery and housekeeping loops of one listserv process."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine, sessions: Sessions,
-                 intake_busy: Callable[[], bool] = lambda: False,
+                 metrics: Metrics, intake_busy: Callable[[], bool] = lambda: False,
                  write_lock: asyncio.Lock | None = None) -> None:
         self._engine = engine
         self._shared = Shared(settings, sessions, f"{socket.gethostname()}:{os.getpid()}",
-                              write_lock)
+                              metrics, write_lock)
         self._processor = Processor(self._shared, intake_busy)
         self._sender = Sender(self._shared)
         self._housekeeper = Housekeeper(self._shared)

@@ -64,12 +64,15 @@ class Processor:
         """
         shared = self._shared
         lease = outbox.Lease(shared.worker_id, now() + LEASE)
+        done: list[tuple[str, str]] = []  # (list, disposition), counted once committed
         async with shared.unit(lease=lease) as work:
             rows = await claim_incoming(work.session, limit)
             for row in rows:
                 if work.queued >= FANOUT_PER_TRANSACTION:
                     break  # commit, so delivery can start; the rest waits for the next batch
-                await _process(work, row)
+                done.append(await _process(work, row))
+        for address, disposition in done:
+            shared.metrics.processed.labels(address, disposition).inc()
         if rows:
             # Committed: the posts' jobs are ours to send, without claiming them again.
             shared.leased.update(job.job_id for job in work.leased)
@@ -78,12 +81,14 @@ class Processor:
         return bool(rows)
 
 
-async def _process(work: Work, row: Inbound) -> None:
-    row_id, message_id = row.id, row.message_id or "(no Message-ID)"
+async def _process(work: Work, row: Inbound) -> tuple[str, str]:
+    """Process one row in a savepoint; return its list and disposition (or failed)."""
+    row_id, message_id, recipient = row.id, row.message_id or "(no Message-ID)", row.recipient
     leased = len(work.leased)
     try:
         async with work.session.begin_nested():
-            await process_stored(work, row)
+            address = await process_stored(work, row)
+        return address, row.disposition or "done"
     except Exception as exc:
         del work.leased[leased:]  # rolled back with the savepoint: nothing to send
         row.state = InboundState.FAILED
@@ -94,3 +99,4 @@ async def _process(work: Work, row: Inbound) -> None:
             log.exception("%s (inbound %d): processing failed; kept as failed",
                           message_id, row_id)
             row.error = traceback.format_exc()
+        return recipient, str(InboundState.FAILED)

@@ -9,7 +9,7 @@ becomes a bounce event for that member.
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import envelope_sender, personal_copy
@@ -17,6 +17,7 @@ from listserv.core.policy import Personalize
 from listserv.db import outbox
 from listserv.db.models import now
 from listserv.handling import bounces
+from listserv.metrics import Metrics
 from listserv.outbound.delivery import DeliveryResult, Smarthost
 from listserv.outbound.signing import Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
@@ -140,10 +141,24 @@ class Sender:
                     if failure.list_id is not None:
                         await bounces.record_refusal(work, failure.list_id, failure.address,
                                                      failure.code, failure.text)
+            _count(shared.metrics, attempts, work.now)
             shared.leased.difference_update(attempt.claimed.job_id for attempt in attempts)
             retried = sum(1 for attempt in attempts if attempt.temporary)
             if retried:
                 log.warning("%d delivery jobs have recipients to retry", retried)
+
+
+def _count(metrics: Metrics, attempts: list[outbox.Attempt], moment: datetime) -> None:
+    for attempt in attempts:
+        if attempt.delivered:
+            metrics.deliveries.labels("delivered").inc(len(attempt.delivered))
+            seconds = max((moment - attempt.claimed.queued_at).total_seconds(), 0.0)
+            for _ in attempt.delivered:
+                metrics.latency.observe(seconds)
+        if attempt.temporary:
+            metrics.deliveries.labels("deferred").inc(len(attempt.temporary))
+        if attempt.permanent:
+            metrics.deliveries.labels("failed").inc(len(attempt.permanent))
 
 
 def _attempt(job: outbox.Claimed, results: list[DeliveryResult]) -> outbox.Attempt:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.handling.context import Rosters, Work, unit_of_work
+from listserv.metrics import Metrics
 from listserv.settings import Settings
 
 POLL_SECONDS = 1.0
@@ -25,6 +26,7 @@ class Shared:
     settings: Settings
     sessions: Sessions
     worker_id: str  # host:pid, recorded on what this process claims
+    metrics: Metrics
     write_lock: asyncio.Lock | None = None  # SQLite: this process's writers take turns
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -46,7 +48,8 @@ class Shared:
         """A unit of work in its own transaction, with this process's write turn."""
         async with self.writing(), unit_of_work(
                 self.sessions, self.settings, origin=origin, worker=self.worker_id,
-                moment=moment, rosters=self.rosters, lease=lease) as work:
+                moment=moment, rosters=self.rosters, lease=lease,
+                metrics=self.metrics) as work:
             yield work
 
     async def nap(self, event: asyncio.Event) -> None:

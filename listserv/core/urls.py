@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The web side's public URLs, built in one place for the pages and for the mail that
+links to them (List-Archive, Archived-At, List-Unsubscribe).
+
+Paths keep a list's address readable (ops@example.com); a Message-ID is
+percent-encoded whole, its @ and any / included, without its angle brackets.
+"""
+
+from urllib.parse import quote
+
+_ADDRESS_SAFE = "@+"
+
+
+def list_path(address: str) -> str:
+    return f"/lists/{quote(address, safe=_ADDRESS_SAFE)}/"
+
+
+def message_path(address: str, message_id: str) -> str:
+    return f"{list_path(address)}messages/{quote(message_id.strip().strip('<>'), safe='')}"
+
+
+def feed_path(address: str) -> str:
+    return f"{list_path(address)}feed.atom"
+
+
+def unsubscribe_path(token: str) -> str:
+    return f"/u/{token}"
+
+
+def absolute(base_url: str, path: str) -> str:
+    """The public URL of a path under the site's base URL (no trailing slash)."""
+    return base_url.rstrip("/") + path
