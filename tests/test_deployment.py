@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The container image, read as Docker would read it.
+"""The container image and the compose deployment, read as Docker would read them.
 
-No Docker engine runs the tests: the Dockerfile is parsed and checked for what
-operators rely on, and the image's health check runs against a listserv on loopback.
+No Docker engine runs the tests: the Dockerfiles and compose.yaml are parsed and
+checked for what operators rely on, and the image's health check runs against a
+listserv on loopback.
 """
 
 import asyncio
@@ -11,14 +12,19 @@ import re
 import socket
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
-from listserv.app import running
+from listserv.app import SHUTDOWN_GRACE_SECONDS, running
 from listserv.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+POSTFIX = ROOT / "deploy" / "postfix"
+COMPOSE = ROOT / "deploy" / "compose.yaml"
 LOCK = ROOT / "requirements.lock"
 USER = "10001:10001"
 PYTHON_IMAGE = re.compile(r"python:(\d+\.\d+)\.\d+-[a-z]+-[a-z]+")
@@ -114,3 +120,65 @@ async def test_the_healthcheck_fails_where_nothing_listens() -> None:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     assert await _healthcheck("127.0.0.1", port) != 0
+
+
+def test_postfix_and_postgres_images_name_a_release() -> None:
+    [postfix_base] = arguments(POSTFIX / "Dockerfile", "FROM")
+    assert re.fullmatch(r"debian:\d+\.\d+-slim", postfix_base)
+    postgres = yaml.safe_load(COMPOSE.read_text())["services"]["postgres"]["image"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", postgres)
+
+
+@pytest.fixture(scope="module")
+def compose() -> Any:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _environment(service: Any) -> dict[str, str]:
+    return {name: str(value) for name, value in service["environment"].items()}
+
+
+def test_compose_runs_listserv_behind_postfix_on_postgresql(compose: Any) -> None:
+    assert set(compose["services"]) == {"listserv", "postgres", "postfix"}
+    listserv = compose["services"]["listserv"]
+    environment = _environment(listserv)
+    assert environment["LISTSERV_SMARTHOST"] == "postfix:25"
+    database = urlsplit(environment["LISTSERV_DATABASE_URL"])
+    assert (database.scheme, database.hostname) == ("postgresql", "postgres")
+    assert listserv["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                      "postfix": {"condition": "service_started"}}
+    assert "healthcheck" in compose["services"]["postgres"]
+
+
+def test_compose_publishes_port_25_on_postfix_only(compose: Any) -> None:
+    assert "ports" not in compose["services"]["listserv"]
+    assert compose["services"]["postfix"]["ports"] == ["25:25"]
+
+
+def test_compose_postfix_hands_the_lists_to_listserv_by_lmtp(compose: Any) -> None:
+    postfix = _environment(compose["services"]["postfix"])
+    listserv = _environment(compose["services"]["listserv"])
+    assert postfix["LISTSERV_LMTP"] == f"inet:listserv:{listserv['LISTSERV_LMTP_PORT']}"
+    [subnet] = compose["networks"]["mail"]["ipam"]["config"]
+    mynetworks = postfix["POSTFIX_MYNETWORKS"].split()
+    assert mynetworks.index(f"!{subnet['gateway']}") < mynetworks.index(subnet["subnet"])
+    main_cf = (POSTFIX / "main.cf").read_text()
+    assert "transport_maps = hash:$config_directory/transport" in main_cf
+    assert "lmtp:%s" in (POSTFIX / "entrypoint.sh").read_text()
+
+
+def test_compose_keeps_state_in_volumes_and_the_dkim_key_in_a_secret(compose: Any) -> None:
+    assert set(compose["volumes"]) == {"postgres-data", "listserv-data", "postfix-queue"}
+    listserv = compose["services"]["listserv"]
+    assert listserv["volumes"] == ["listserv-data:/var/lib/listserv"]
+    [secret] = listserv["secrets"]
+    assert secret == {"source": "dkim.pem", "target": "dkim.pem", "uid": "10001",
+                      "gid": "10001", "mode": 0o400}
+    assert _environment(listserv)["LISTSERV_DKIM_PRIVATE_KEY"] == "/run/secrets/dkim.pem"
+
+
+def test_compose_gives_listserv_longer_than_its_drain_to_stop(compose: Any) -> None:
+    # Transactions under way first, then the workers' work in hand: each may take the
+    # whole grace time before listserv gives up on it.
+    grace = str(compose["services"]["listserv"]["stop_grace_period"])
+    assert grace.endswith("s") and int(grace[:-1]) > 2 * SHUTDOWN_GRACE_SECONDS
