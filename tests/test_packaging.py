@@ -20,8 +20,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LOCK = ROOT / "requirements.lock"
 # What a wheel is built from (the rest of the checkout stays out of the build).
 BUILD_SOURCES = ("pyproject.toml", "README.md", "listserv", "migrations")
-MIGRATION_PACKAGES = {"listserv.migrations": "migrations",
-                      "listserv.migrations.versions": "migrations/versions"}
+# The top-level migrations/ (and its versions/) ship as these.
+MIGRATION_PACKAGES = {"listserv.migrations", "listserv.migrations.versions"}
 SITE_PACKAGES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 TABLES = {"alembic_version", "mailing_list", "member", "inbound", "delivery_job",
           "archived_message"}
@@ -33,7 +33,7 @@ def test_pyproject_names_every_package_folder() -> None:
                for init in (ROOT / "listserv").rglob("__init__.py")}
     missing = folders - set(setuptools["packages"])
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"
-    assert set(setuptools["packages"]) == folders | set(MIGRATION_PACKAGES)
+    assert set(setuptools["packages"]) == folders | MIGRATION_PACKAGES
     assert setuptools["package-dir"] == {"listserv.migrations": "migrations"}
 
 
