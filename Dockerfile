@@ -1,14 +1,29 @@
 # listserv in a container: SQLite in the volume by default, or set
-# LISTSERV_DATABASE_URL to a PostgreSQL URL. Runs as an unprivileged user,
-# so it listens on unprivileged ports; map them to 25/24 on the host.
-FROM python:3.12-slim
+# LISTSERV_DATABASE_URL to a PostgreSQL URL. Runs as uid and gid 10001, so it
+# listens on unprivileged ports (8025 SMTP, 8024 LMTP) behind an MTA that
+# takes port 25 (deploy/compose.yaml).
+#
+# The Python CI tests with, to the patch release.
+FROM python:3.11.7-slim-bookworm
 
-RUN useradd --system --uid 10001 --home-dir /var/lib/listserv --create-home listserv
+# Numbers, not names, in USER below: Kubernetes' runAsNonRoot can check only a number.
+RUN groupadd --system --gid 10001 listserv \
+    && useradd --system --uid 10001 --gid 10001 --no-log-init --shell /usr/sbin/nologin \
+        --home-dir /var/lib/listserv --create-home listserv
 
 WORKDIR /src
+# The dependencies exactly as locked, every file checked against its hash; this layer
+# is rebuilt only when the lock changes.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+        -r requirements.lock
+# Then listserv itself, with the migrations it applies on start (they ship inside the
+# package as listserv/migrations).
 COPY pyproject.toml README.md ./
 COPY listserv ./listserv
-RUN pip install --no-cache-dir . && rm -rf /src
+COPY migrations ./migrations
+RUN pip install --no-cache-dir --disable-pip-version-check --no-deps . \
+    && rm -rf /src
 
 ENV LISTSERV_DATABASE_URL=sqlite:////var/lib/listserv/listserv.db \
     LISTSERV_LISTEN_HOST=0.0.0.0 \
@@ -16,14 +31,16 @@ ENV LISTSERV_DATABASE_URL=sqlite:////var/lib/listserv/listserv.db \
     LISTSERV_LMTP_PORT=8024 \
     PYTHONUNBUFFERED=1
 
-USER listserv
+USER 10001:10001
 WORKDIR /var/lib/listserv
 VOLUME /var/lib/listserv
 EXPOSE 8025 8024
 
-# Healthy when the SMTP listener greets.
+# Healthy when the SMTP listener greets, asked where it listens: LISTSERV_LISTEN_HOST,
+# or loopback when that is every address (0.0.0.0, or :: for IPv6 only, as asyncio
+# binds it). The HTTP /readyz endpoint will take over from this.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, smtplib; smtplib.SMTP('127.0.0.1', int(os.environ['LISTSERV_SMTP_PORT']), timeout=5).quit()"]
+    CMD ["python", "-c", "import os, smtplib; host = os.environ.get('LISTSERV_LISTEN_HOST') or '127.0.0.1'; host = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host); smtplib.SMTP(host, int(os.environ.get('LISTSERV_SMTP_PORT') or 8025), timeout=5).quit()"]
 
 # `docker run IMAGE` serves; `docker run IMAGE lists create …` runs the CLI.
 ENTRYPOINT ["listserv"]

@@ -20,7 +20,6 @@ PACKAGE = Path(__file__).parent.parent / "listserv"
 ALLOWED: dict[str, set[str]] = {
     "core": {"core"},
     "db": {"core", "db"},
-    "migrations": {"db"},
     "archive": {"core", "db"},
     "metrics": set(),
     "smtp": {"core", "db", "smtp", "metrics"},

@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Apply the Alembic migrations shipped inside the package, on an open async engine."""
+"""Apply the Alembic migrations to an open async engine, wherever listserv runs from.
 
-from importlib.resources import files
+The scripts live in the repository's top-level migrations/ (beside alembic.ini, for the
+alembic command); an installed package carries them as listserv/migrations.
+"""
+
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -10,11 +14,25 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+PACKAGE = Path(__file__).resolve().parent.parent
+# Installed (wheel, container) first; then a source checkout, editable install or not.
+SCRIPT_LOCATIONS = (PACKAGE / "migrations", PACKAGE.parent / "migrations")
+ENVIRONMENT = "env.py"
+
+
+def script_location() -> Path:
+    """The folder of env.py and versions/ that belongs to this listserv."""
+    for location in SCRIPT_LOCATIONS:
+        if (location / ENVIRONMENT).is_file():
+            return location
+    searched = " or ".join(map(str, SCRIPT_LOCATIONS))
+    raise FileNotFoundError(f"no Alembic {ENVIRONMENT} in {searched}")
+
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config pointing at listserv/migrations; env.py uses the given connection."""
+    """An Alembic config pointing at the migrations; env.py uses the given connection."""
     config = Config()
-    config.set_main_option("script_location", str(files("listserv") / "migrations"))
+    config.set_main_option("script_location", str(script_location()))
     config.attributes["connection"] = connection
     return config
 

@@ -2,8 +2,9 @@
 """SQLAlchemy models: the whole shared state of listserv.
 
 Table names are singular; timestamps are timezone-aware UTC named *_at;
-states are StrEnums stored as their values. Migrations in
-listserv/migrations must agree with these models (tests/db/test_migrations.py).
+states are StrEnums stored as their values. The migrations (migrations/,
+shipped as listserv.migrations) must agree with these models
+(tests/db/test_migrations.py).
 """
 
 from datetime import UTC, datetime
