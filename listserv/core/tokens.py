@@ -73,3 +73,21 @@ def short_tag(key: bytes, purpose: str, fields: Sequence[str], length: int = 10)
 def matches(tag: str, expected: str) -> bool:
     """Compare tags in constant time, ignoring letter case."""
     return hmac.compare_digest(tag.lower().encode(), expected.lower().encode())
+
+
+UNSUBSCRIBE = "unsubscribe"
+
+
+def unsubscribe_token(key: bytes, list_id: int, match_key: str) -> str:
+    """The token of a member's one-click unsubscribe and preferences link (RFC 8058): it
+    names the list and the member, never expires, and outlives every other change."""
+    return sign(key, UNSUBSCRIBE, [str(list_id), match_key])
+
+
+def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, str] | None:
+    """The list id and member match key of an unsubscribe token; None if listserv did not
+    make it."""
+    fields = verify(key, UNSUBSCRIBE, token)
+    if fields is None or len(fields) != 2 or not fields[0].isdigit():
+        return None
+    return int(fields[0]), fields[1]

@@ -63,3 +63,10 @@ def test_urls_under_the_base_url() -> None:
     assert urls.absolute("https://lists.example.com/", urls.list_path("ops@example.com")) == \
         "https://lists.example.com/lists/ops@example.com/"
     assert urls.unsubscribe_path("T.K") == "/u/T.K"
+
+
+def test_an_unsubscribe_token_names_the_list_and_the_member() -> None:
+    token = tokens.unsubscribe_token(KEY, 7, "alice@example.org")
+    assert tokens.read_unsubscribe_token(KEY, token) == (7, "alice@example.org")
+    assert tokens.read_unsubscribe_token(KEY, tokens.sign(KEY, "unsubscribe", ["x"])) is None
+    assert tokens.read_unsubscribe_token(b"o" * 32, token) is None
