@@ -29,18 +29,20 @@ ENV LISTSERV_DATABASE_URL=sqlite:////var/lib/listserv/listserv.db \
     LISTSERV_LISTEN_HOST=0.0.0.0 \
     LISTSERV_SMTP_PORT=8025 \
     LISTSERV_LMTP_PORT=8024 \
+    LISTSERV_HTTP_HOST=0.0.0.0 \
+    LISTSERV_HTTP_PORT=8080 \
     PYTHONUNBUFFERED=1
 
 USER 10001:10001
 WORKDIR /var/lib/listserv
 VOLUME /var/lib/listserv
-EXPOSE 8025 8024
+EXPOSE 8025 8024 8080
 
-# Healthy when the SMTP listener greets, asked where it listens: LISTSERV_LISTEN_HOST,
-# or loopback when that is every address (0.0.0.0, or :: for IPv6 only, as asyncio
-# binds it). The HTTP /readyz endpoint will take over from this.
+# Healthy when /readyz answers 200 (database reachable and migrated, SMTP listening),
+# asked where the web side listens: LISTSERV_HTTP_HOST, or loopback when that is every
+# address (0.0.0.0, or :: for IPv6 only, as it is bound).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, smtplib; host = os.environ.get('LISTSERV_LISTEN_HOST') or '127.0.0.1'; host = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host); smtplib.SMTP(host, int(os.environ.get('LISTSERV_SMTP_PORT') or 8025), timeout=5).quit()"]
+    CMD ["python", "-c", "import os, urllib.request; host = os.environ.get('LISTSERV_HTTP_HOST') or '127.0.0.1'; host = {'0.0.0.0': '127.0.0.1', '::': '[::1]'}.get(host, f'[{host}]' if ':' in host else host); urllib.request.urlopen(f\"http://{host}:{os.environ.get('LISTSERV_HTTP_PORT') or 8080}/readyz\", timeout=5)"]
 
 # `docker run IMAGE` serves; `docker run IMAGE lists create …` runs the CLI.
 ENTRYPOINT ["listserv"]

@@ -12,8 +12,8 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 
 from aiosmtpd.lmtp import LMTP
@@ -22,8 +22,9 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
-from listserv.db.engine import Sessions, create_engine, open_database
+from listserv.db.engine import Sessions, create_engine, only_server, open_database
 from listserv.db.site import site_secret
+from listserv.errors import ConfigError
 from listserv.metrics import Metrics
 from listserv.settings import Settings
 from listserv.smtp.handler import ListservHandler
@@ -65,13 +66,13 @@ class App:
 async def running(settings: Settings) -> AsyncIterator[App]:
     """Start listserv; stop it cleanly when the block exits."""
     async with AsyncExitStack() as stack:
+        stack.enter_context(only_server(settings.async_database_url))
+        _check_hostname(settings)
         engine, sessions = await stack.enter_async_context(
-            open_database(settings.async_database_url))
+            open_database(settings.async_database_url, settings.database_wait_seconds))
         if settings.secret_key is None:
             settings = settings.model_copy(
                 update={"secret_key": SecretStr(await site_secret(sessions))})
-        reader, lookups = create_engine(settings.async_database_url, read_only=True)
-        stack.push_async_callback(reader.dispose)
         writer = InboundWriter(engine)
         metrics = Metrics()
         workers = Workers(settings, engine, sessions, metrics, intake_busy=writer.busy,
@@ -86,37 +87,73 @@ async def running(settings: Settings) -> AsyncIterator[App]:
                                     ("delivery", workers.deliver),
                                     ("housekeeping", workers.keep_house))]
         stack.push_async_callback(_stop_workers, workers, loops)
-
-        connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
-        servers: list[asyncio.Server] = []
-        listeners = [("SMTP", settings.smtp_port, SMTP)]
-        if settings.lmtp_port is not None:
-            listeners.append(("LMTP", settings.lmtp_port, LMTP))
-        for name, port, protocol in listeners:
-            handler = ListservHandler(lookups, settings.domains, writer.store,
-                                      lmtp=protocol is LMTP, metrics=metrics)
-            app.handlers.append(handler)
-            server = await asyncio.get_running_loop().create_server(
-                _factory(protocol, handler, settings, connections),
-                settings.listen_host, port)
-            bound = server.sockets[0].getsockname()[1]
-            if protocol is LMTP:
-                app.lmtp_port = bound
-            else:
-                app.smtp_port = bound
-            servers.append(server)
-            log.info("listening for %s on %s:%d", name, settings.listen_host, bound)
-        writer.underway = lambda: sum(map(_in_transaction, connections))
-        stack.push_async_callback(_stop_accepting, app, servers, connections)
+        servers = await _listen_for_mail(stack, app, writer)
         if settings.http_port is not None:
-            context = WebContext(settings, engine, sessions, metrics,
-                                 listening=lambda: all(s.is_serving() for s in servers))
-            http = HttpServer(create_app(context), bind(settings.http_host, settings.http_port))
-            await http.start()
-            stack.push_async_callback(http.stop)
-            app.http_port = http.port
-            log.info("listening for HTTP on %s:%d", settings.http_host, http.port)
+            await _serve_web(stack, app, servers)
         yield app
+
+
+async def _listen_for_mail(stack: AsyncExitStack, app: App,
+                           writer: InboundWriter) -> list[asyncio.Server]:
+    """Bind the SMTP (and LMTP) listeners; on exit they stop accepting and drain."""
+    settings = app.settings
+    reader, lookups = create_engine(settings.async_database_url, read_only=True)
+    stack.push_async_callback(reader.dispose)
+    connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    servers: list[asyncio.Server] = []
+    stack.push_async_callback(_stop_accepting, app, servers, connections)
+    listeners = [("SMTP", "LISTSERV_SMTP_PORT", settings.smtp_port, SMTP)]
+    if settings.lmtp_port is not None:
+        listeners.append(("LMTP", "LISTSERV_LMTP_PORT", settings.lmtp_port, LMTP))
+    for name, setting, port, protocol in listeners:
+        handler = ListservHandler(lookups, settings.domains, writer.store,
+                                  lmtp=protocol is LMTP, metrics=app.metrics)
+        app.handlers.append(handler)
+        with _listening(setting, settings.listen_host, port):
+            server = await asyncio.get_running_loop().create_server(
+                _factory(protocol, handler, settings, connections), settings.listen_host, port)
+        bound = server.sockets[0].getsockname()[1]
+        if protocol is LMTP:
+            app.lmtp_port = bound
+        else:
+            app.smtp_port = bound
+        servers.append(server)
+        log.info("listening for %s on %s:%d", name, settings.listen_host, bound)
+    writer.underway = lambda: sum(map(_in_transaction, connections))
+    return servers
+
+
+async def _serve_web(stack: AsyncExitStack, app: App, servers: list[asyncio.Server]) -> None:
+    """Serve the web side; on exit it stops first, before the mail side."""
+    settings = app.settings
+    assert settings.http_port is not None
+    context = WebContext(settings, app.engine, app.sessions, app.metrics,
+                         listening=lambda: all(server.is_serving() for server in servers))
+    with _listening("LISTSERV_HTTP_PORT", settings.http_host, settings.http_port):
+        sock = bind(settings.http_host, settings.http_port)
+    http = HttpServer(create_app(context), sock)
+    await http.start()
+    stack.push_async_callback(http.stop)
+    app.http_port = http.port
+    log.info("listening for HTTP on %s:%d", settings.http_host, http.port)
+
+
+@contextmanager
+def _listening(setting: str, host: str, port: int) -> Iterator[None]:
+    """Turn a port that cannot be bound into one line naming its setting."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _check_hostname(settings: Settings) -> None:
+    """A host name without a dot (a container's id, say) ends up in greetings and
+    Message-IDs, where receivers take it for a misconfigured server."""
+    if "." not in settings.hostname.strip("."):
+        log.warning("LISTSERV_HOSTNAME is %r, not a fully qualified name; set it to the name "
+                    "the smarthost and the world know this server by", settings.hostname)
 
 
 def _factory(protocol: type[SMTP], handler: ListservHandler, settings: Settings,

@@ -234,6 +234,9 @@ class Settings(BaseSettings):
     dns_nameserver: Annotated[tuple[str, int] | None, NoDecode,
                               BeforeValidator(parse_nameserver)] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # How long start-up waits for a database server that does not answer yet.
+    database_wait_seconds: Annotated[float, Field(ge=0)] = 60
     http_host: str = "127.0.0.1"
     http_port: Annotated[Port | None, BeforeValidator(empty_to_none)] = 8080
     base_url: Annotated[str | None, BeforeValidator(empty_to_none),

@@ -82,14 +82,15 @@ def _healthcheck_command() -> list[str]:
     return command
 
 
-def test_the_healthcheck_reads_the_listen_host() -> None:
-    assert "LISTSERV_LISTEN_HOST" in _healthcheck_command()[2]
+def test_the_healthcheck_asks_readyz_where_the_web_side_listens() -> None:
+    command = _healthcheck_command()[2]
+    assert "LISTSERV_HTTP_HOST" in command and "/readyz" in command
 
 
 async def _healthcheck(host: str, port: int) -> int:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _healthcheck_command()[2],
-        env={"LISTSERV_LISTEN_HOST": host, "LISTSERV_SMTP_PORT": str(port)},
+        env={"LISTSERV_HTTP_HOST": host, "LISTSERV_HTTP_PORT": str(port)},
         stderr=asyncio.subprocess.DEVNULL)
     async with asyncio.timeout(30):
         return await process.wait()
@@ -104,15 +105,16 @@ def _can_bind(host: str) -> bool:
         return False
 
 
-# (where listserv listens, LISTSERV_LISTEN_HOST): every address is asked on loopback.
-@pytest.mark.parametrize(("bound", "listen_host"), [
-    ("127.0.0.2", "127.0.0.2"), ("127.0.0.1", "0.0.0.0"), ("::1", "::")])
-async def test_the_healthcheck_passes_where_listserv_greets(
-        settings: Settings, bound: str, listen_host: str) -> None:
+# (where listserv listens, LISTSERV_HTTP_HOST): every address is asked on loopback.
+@pytest.mark.parametrize(("bound", "http_host"), [
+    ("127.0.0.2", "127.0.0.2"), ("127.0.0.1", "0.0.0.0"), ("::1", "::"), ("::1", "::1")])
+async def test_the_healthcheck_passes_where_listserv_is_ready(
+        settings: Settings, bound: str, http_host: str) -> None:
     if not _can_bind(bound):
         pytest.skip(f"no {bound} on this machine")
-    async with running(settings.model_copy(update={"listen_host": bound})) as app:
-        assert await _healthcheck(listen_host, app.smtp_port) == 0
+    async with running(settings.model_copy(update={"http_host": bound})) as app:
+        assert app.http_port is not None
+        assert await _healthcheck(http_host, app.http_port) == 0
 
 
 async def test_the_healthcheck_fails_where_nothing_listens() -> None:
@@ -150,8 +152,9 @@ def test_compose_runs_listserv_behind_postfix_on_postgresql(compose: Any) -> Non
     assert "healthcheck" in compose["services"]["postgres"]
 
 
-def test_compose_publishes_port_25_on_postfix_only(compose: Any) -> None:
-    assert "ports" not in compose["services"]["listserv"]
+def test_compose_publishes_port_25_on_postfix_only_and_the_web_side_on_loopback(
+        compose: Any) -> None:
+    assert compose["services"]["listserv"]["ports"] == ["127.0.0.1:8080:8080"]
     assert compose["services"]["postfix"]["ports"] == ["25:25"]
 
 

@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
 }
 
-ANYWHERE = {"settings", "errors", "__version__"}
+ANYWHERE = {"settings", "errors", "logs", "__version__"}
 # Third-party packages the core may use: flufl.bounce only parses messages it is handed
 # (no I/O, no clock), and its detectors are the ones GNU Mailman relies on.
 CORE_THIRD_PARTY = {"flufl"}

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from listserv import logs
 from listserv.app import running
 from listserv.cli.parser import Commands
 from listserv.db.engine import create_engine
@@ -25,14 +26,7 @@ def add_commands(commands: Commands) -> None:
 
 async def run_server(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then finish what is under way and exit 0."""
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Libraries that log every step at INFO speak only at DEBUG: flufl.bounce each of
-    # its detectors (17 lines a bounce), aiosmtpd each SMTP command (6 lines a message,
-    # where listserv logs one).
-    chatty = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    for name in ("flufl.bounce", "mail.log"):
-        logging.getLogger(name).setLevel(chatty)
+    logs.configure(settings.log_level, settings.log_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

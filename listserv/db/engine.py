@@ -1,18 +1,35 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Open the database: the async engine and session factory, with SQLite made durable."""
+"""Open the database: the async engine and session factory, with SQLite made durable.
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+Problems an operator must fix (a data directory this uid cannot write, a
+database server that never answers) end as one ConfigError naming the
+setting, not a traceback.
+"""
+
+import asyncio
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as _create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from listserv.db.migrate import upgrade
+from listserv.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+URL_SETTING = "LISTSERV_DATABASE_URL"
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -29,12 +46,64 @@ def create_engine(async_url: str, *, read_only: bool = False) -> tuple[AsyncEngi
     url = make_url(async_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _writable_directory(Path(url.database))
         engine = _create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine.sync_engine, read_only=read_only)
     else:
         engine = _create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return engine, async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _writable_directory(database: Path) -> None:
+    """Make the database's directory; refuse one this process cannot write (SQLite writes
+    its journal beside the file)."""
+    directory = database.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(directory, exc.strerror) from None
+    try:  # by trying, not os.access: ACLs, read-only mounts and immutable files count too
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise _unwritable(directory, exc.strerror) from None
+    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        raise _unwritable(database, "permission denied")
+
+
+def _unwritable(path: Path, reason: str | None) -> ConfigError:
+    return ConfigError(f"{URL_SETTING}: {path} is not writable ({reason}) by uid {os.getuid()}; "
+                       f"give that uid write access (e.g. chown -R {os.getuid()} {path})")
+
+
+def sqlite_file(async_url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other engines and in-memory databases."""
+    url = make_url(async_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+@contextmanager
+def only_server(async_url: str) -> Iterator[None]:
+    """Hold the SQLite file for this listserv serve: a second one on the same file refuses to
+    start (SQLite has one writer; its queues cannot be shared). Nothing on other engines."""
+    database = sqlite_file(async_url)
+    if database is None:
+        yield
+        return
+    _writable_directory(database)
+    lock = database.with_name(database.name + ".serve-lock")
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{URL_SETTING}: another listserv serve uses {database}; on SQLite "
+                              "one process serves (use PostgreSQL for several)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def create_sqlite_writer(async_url: str) -> Engine:
@@ -74,11 +143,60 @@ def _durable_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 @asynccontextmanager
-async def open_database(async_url: str) -> AsyncIterator[tuple[AsyncEngine, Sessions]]:
-    """Open the database, apply pending migrations, and dispose of the engine on exit."""
+async def open_database(async_url: str, wait_seconds: float = 0
+                        ) -> AsyncIterator[tuple[AsyncEngine, Sessions]]:
+    """Open the database, apply pending migrations, and dispose of the engine on exit.
+
+    A database server that does not answer (still starting, say) is tried
+    again with backoff for wait_seconds, with one log line per try.
+    """
     engine, sessions = create_engine(async_url)
     try:
-        await upgrade(engine)
+        await _upgrade_when_reachable(engine, wait_seconds)
         yield engine, sessions
     finally:
         await engine.dispose()
+
+
+FIRST_RETRY_SECONDS = 1.0
+LONGEST_RETRY_SECONDS = 10.0
+
+
+async def _upgrade_when_reachable(engine: AsyncEngine, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    pause = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            async with engine.connect():
+                break
+        except (OSError, DBAPIError) as exc:
+            reason = _reason(exc)
+            left = deadline - time.monotonic()
+            if not _unreachable(exc):  # no such database, a wrong password: waiting won't help
+                raise ConfigError(f"{URL_SETTING}: {reason}") from None
+            if left <= 0:
+                raise ConfigError(f"{URL_SETTING}: the database at {_where(engine)} did not "
+                                  f"answer within {wait_seconds:g} s: {reason}") from None
+            log.warning("the database at %s does not answer (%s); trying again in %.0f s",
+                        _where(engine), reason, min(pause, left))
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, LONGEST_RETRY_SECONDS)
+    await upgrade(engine)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the error says the server could not be reached (yet), not that it refused."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(cause).lower()
+    return isinstance(cause, OSError) or "starting up" in text or "shutting down" in text
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return (str(cause).strip().splitlines() or [cause.__class__.__name__])[0]
+
+
+def _where(engine: AsyncEngine) -> str:
+    url = engine.url
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}" \
+        if url.get_backend_name() != "sqlite" else str(url.database)

@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from listserv import logs
 from listserv.db import outbox
 from listserv.db.inbound import claim_incoming
 from listserv.db.models import Inbound, InboundState, now
@@ -86,8 +87,9 @@ async def _process(work: Work, row: Inbound) -> tuple[str, str]:
     row_id, message_id, recipient = row.id, row.message_id or "(no Message-ID)", row.recipient
     leased = len(work.leased)
     try:
-        async with work.session.begin_nested():
-            address = await process_stored(work, row)
+        with logs.about(message_id=row.message_id, list=recipient, queue_id=f"inbound:{row_id}"):
+            async with work.session.begin_nested():
+                address = await process_stored(work, row)
         return address, row.disposition or "done"
     except Exception as exc:
         del work.leased[leased:]  # rolled back with the savepoint: nothing to send

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from listserv import logs
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import envelope_sender, personal_copy
 from listserv.core.policy import Personalize
@@ -98,15 +99,19 @@ class Sender:
         smarthost = Smarthost(self._shared.settings)
         try:
             while (job := await queue.get()) is not None:
-                if job.personalize is Personalize.NONE:
-                    raw = self._signer.sign(job.raw, job.mail_from)
-                    results = await smarthost.send(job.mail_from, list(job.recipients),
-                                                   raw) if job.recipients else []
-                    self._results.put_nowait(_attempt(job, results))
-                else:
-                    await self._send_personal(smarthost, job)
+                with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"):
+                    await self._send_job(smarthost, job)
         finally:
             await smarthost.close()
+
+    async def _send_job(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
+        if job.personalize is Personalize.NONE:
+            raw = self._signer.sign(job.raw, job.mail_from)
+            results = await smarthost.send(job.mail_from, list(job.recipients),
+                                           raw) if job.recipients else []
+            self._results.put_nowait(_attempt(job, results))
+        else:
+            await self._send_personal(smarthost, job)
 
     async def _send_personal(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
         """One transaction per member, each delivery recorded as it happens (VERP, full)."""
