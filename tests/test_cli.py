@@ -3,13 +3,14 @@
 as the installed console script."""
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from listserv.cli import main
-from tests.helpers import run_listserv
+from tests.helpers import LISTSERV, run_listserv
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -52,6 +53,10 @@ def test_the_operator_story_from_the_readme(cli_env: dict[str, str]) -> None:
     (["members", "add", "ops@example.com", "ALICE@Example.org"], "already a member"),
     (["members", "add", "ops@example.com", "alice"], "not an address: 'alice'"),
     (["lists", "set", "ops@example.com", "colour=red"], "unknown setting 'colour'"),
+    (["lists", "set", "ops@example.com", "replyto=list"],
+     "unknown setting 'replyto'; did you mean reply_to"),
+    (["lists", "set", "ops@example.com", "reply_to=explicit"],
+     "reply_to=explicit needs a reply_to_address"),
     (["lists", "set", "ops@example.com", "max_recipients=many"], "expected a whole number"),
     (["members", "set", "ops@example.com", "alice@example.org", "role=king"],
      "expected one of member|moderator|owner"),
@@ -182,3 +187,30 @@ def test_export_then_import_round_trips(cli: Cli, tmp_path: Path) -> None:
 def test_db_upgrade_reports_state(cli: Cli) -> None:
     code, out, _ = cli("db", "upgrade")
     assert (code, out) == (0, "database is up to date\n")
+
+
+@pytest.mark.parametrize("args", [["lists", "set", "ops@example.com", "emergency"],
+                                  ["members", "set", "ops@example.com", "a@example.org", "x"]])
+def test_a_setting_without_a_value_is_a_usage_error(cli: Cli, args: list[str]) -> None:
+    code, _, err = cli(*args)
+    assert code == 2
+    assert "expected KEY=VALUE, got" in err and len(err.splitlines()) == 1
+
+
+def test_an_explicit_reply_to_with_its_address_is_taken_in_one_go(cli: Cli) -> None:
+    assert cli("lists", "create", "ops@example.com")[0] == 0
+    assert cli("lists", "set", "ops@example.com", "reply_to=explicit",
+               "reply_to_address=desk@example.com")[0] == 0
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(cli_env: dict[str, str]) -> None:
+    for number in range(3):
+        assert run_listserv("lists", "create", f"list{number}@example.com",
+                            env=cli_env).returncode == 0
+    with subprocess.Popen([LISTSERV, "lists", "list", "--json"], env=cli_env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # as `| head -0` does, before listserv writes
+        errors = reader.stderr.read().decode()
+        assert reader.wait(timeout=60) == 1
+    assert errors == ""

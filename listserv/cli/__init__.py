@@ -8,6 +8,7 @@ exit code, never a traceback.
 """
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(asyncio.run(args.run(args, settings)))
+    except BrokenPipeError:
+        # The reader went away (listserv … | head): stop quietly, as Unix tools do, and
+        # keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         _fail(str(exc))
         return 2

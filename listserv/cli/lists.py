@@ -3,7 +3,7 @@
 
 import argparse
 
-from listserv.cli.parser import Commands, add_json_flag, print_json
+from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import LIST_SETTINGS, parse_assignments
 from listserv.db import lists as db_lists
@@ -35,7 +35,7 @@ def add_commands(commands: Commands) -> None:
     names = ", ".join(LIST_SETTINGS)
     change = sub.add_parser("set", help="change settings", description=f"Settings: {names}.")
     change.add_argument("address")
-    change.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    change.add_argument("assignments", nargs="+", metavar="KEY=VALUE", type=assignment)
     change.set_defaults(run=set_list)
 
     rename = sub.add_parser("rename", help="move a list to a new address; the old one stays "

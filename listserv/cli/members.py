@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from listserv.cli.parser import Commands, add_json_flag, print_json
+from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
 from listserv.core.policy import Role
@@ -52,7 +52,7 @@ def add_commands(commands: Commands) -> None:
     change = sub.add_parser("set", help="change a member", description=f"Settings: {names}.")
     change.add_argument("address", help="the list")
     change.add_argument("email")
-    change.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    change.add_argument("assignments", nargs="+", metavar="KEY=VALUE", type=assignment)
     change.set_defaults(run=set_member)
 
     remove = sub.add_parser("remove", help="unsubscribe addresses (no goodbye is sent)")

@@ -16,6 +16,13 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def assignment(text: str) -> str:
+    """A KEY=VALUE argument; anything else is a usage error (exit 2), not a bad value."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return text
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 

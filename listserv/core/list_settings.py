@@ -6,6 +6,7 @@ value stored in the column of the same name, or raises SettingError saying
 what is wrong. Adding a setting means adding a column and a line here.
 """
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -296,6 +297,22 @@ LIST_SETTINGS: Mapping[str, Setting] = {setting.name: setting for setting in _LI
 MEMBER_SETTINGS: Mapping[str, Setting] = {setting.name: setting for setting in _MEMBER}
 
 
+def _unknown(name: str, settings: Mapping[str, Setting]) -> str:
+    near = difflib.get_close_matches(name, settings, n=3, cutoff=0.6)
+    if near:
+        return f"unknown setting {name!r}; did you mean {' or '.join(near)}?"
+    return f"unknown setting {name!r} (--help lists them)"
+
+
+def inconsistencies(current: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a list's settings taken together (each alone may be fine)."""
+    found = []
+    if current.get("reply_to") == policy.ReplyTo.EXPLICIT and not current.get("reply_to_address"):
+        found.append("reply_to=explicit needs a reply_to_address (set both: "
+                     "reply_to=explicit reply_to_address=ADDRESS)")
+    return found
+
+
 def parse_assignments(
     assignments: Iterable[str], settings: Mapping[str, Setting]
 ) -> dict[str, Any]:
@@ -308,8 +325,7 @@ def parse_assignments(
             raise SettingError(f"expected key=value, got {assignment!r}")
         setting = settings.get(name)
         if setting is None:
-            known = ", ".join(settings)
-            raise SettingError(f"unknown setting {name!r} (known: {known})")
+            raise SettingError(_unknown(name, settings))
         try:
             values[name] = setting.parse(text)
         except SettingError as exc:

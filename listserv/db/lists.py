@@ -9,11 +9,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.addresses import Mailbox, check_list_address, parse_address
-from listserv.core.list_settings import LIST_SETTINGS
+from listserv.core.list_settings import LIST_SETTINGS, inconsistencies
 from listserv.core.passwords import hash_password
 from listserv.core.policy import Role
 from listserv.db.models import ListAlias, MailingList, Member
-from listserv.errors import Conflict, InvalidAddress, NotFound
+from listserv.errors import Conflict, InvalidAddress, NotFound, SettingError
 
 
 async def find_list(session: AsyncSession, key: str) -> MailingList | None:
@@ -99,12 +99,18 @@ async def create_list(session: AsyncSession, address: str, *, display_name: str 
 
 
 def update_list(mlist: MailingList, values: Mapping[str, Any]) -> None:
-    """Apply parsed settings (core.list_settings) to a list."""
+    """Apply parsed settings (core.list_settings) to a list; SettingError (and the caller's
+    transaction rolls back) if they do not fit together."""
     for name, value in values.items():
         if name == "moderator_password":
             mlist.moderator_password_hash = hash_password(value, os.urandom(16))
         else:
             setattr(mlist, name, value)
+    current = {name: getattr(mlist, name) for name, setting in LIST_SETTINGS.items()
+               if not setting.secret}
+    problems = inconsistencies(current)
+    if problems:
+        raise SettingError("; ".join(problems))
 
 
 async def rename_list(session: AsyncSession, mlist: MailingList, new_address: str,
