@@ -52,7 +52,7 @@ async def list_named(work: Work, address: str) -> MailingList | None:
 
 def client(request: Request) -> str:
     """Where the request came from: the client's IP address (uvicorn reads X-Forwarded-For
-    from the proxies it trusts, FORWARDED_ALLOW_IPS, 127.0.0.1 by default)."""
+    from the proxies it trusts: FORWARDED_ALLOW_IPS, by default 127.0.0.1 and ::1)."""
     return request.client.host if request.client else "unknown"
 
 
