@@ -104,36 +104,40 @@ async def held_page(request: Request) -> Response:
         held = await _held(unit, mlist, request)
         if held is None:
             return not_found(request)
-        headers, text = await asyncio.to_thread(_readable, held.raw)
         values: dict[str, Any] = {
-            "address": mlist.address, "held": moderation.held_post(held), "headers": headers,
-            "text": text, "age": age(held.held_at, unit.now), "size": -(-len(held.raw) // 1024),
+            "address": mlist.address, "held": moderation.held_post(held),
+            "age": age(held.held_at, unit.now), "size": -(-len(held.raw) // 1024),
             "closed": moderation.closed(held, unit.now) or "",
             "back": urls.held_path(mlist.address), "action": str(request.url.path),
             "csrf": form_token(request, PURPOSE, member.match_key, str(held.id))}
-        return render(request, "members/held_post.html", **values,
-                      **session_values(request))
+        raw = held.raw
+    values["headers"], values["text"] = await asyncio.to_thread(_readable, raw)
+    return render(request, "members/held_post.html", **values, **session_values(request))
 
 
 async def decide(request: Request) -> Response:
-    """POST: carry out a moderator's decision, once; say what came of it."""
+    """POST: carry out a moderator's decision, once; say what came of it.
+
+    The form is checked before anything is read: its field names the signed-in
+    address and the post, and only a held post's page, shown to its staff, has it.
+    """
+    held_id = request.path_params["held_id"]
+    form = await guarded_form(request, PURPOSE, signed_in(request) or "", str(held_id))
+    if isinstance(form, Response):
+        return form
+    verdict = VERDICTS.get(field(form, "verdict"))
+    if verdict is None:
+        return bad_request(request, "Choose a decision: approve, approve always, reject, "
+                                    "discard or ban.")
+    reason = field(form, "reason")[:MAX_REASON] if verdict is Verdict.REJECT else ""
     async with work(request) as unit:
         found = await _staff(request, unit)
         if isinstance(found, Response):
             return found
         mlist, member = found
-        form = await guarded_form(request, PURPOSE, member.match_key,
-                                  str(request.path_params["held_id"]))
-        if isinstance(form, Response):
-            return form
-        verdict = VERDICTS.get(field(form, "verdict"))
-        if verdict is None:
-            return bad_request(request, "Choose a decision: approve, approve always, reject, "
-                                        "discard or ban.")
         held = await _held(unit, mlist, request)
         if held is None:
             return not_found(request)
-        reason = field(form, "reason")[:MAX_REASON] if verdict is Verdict.REJECT else ""
         closed = moderation.closed(held, unit.now)
         done = closed or await moderation.decide(unit, mlist, held, Decision(verdict, reason),
                                                  by=f"{member.address} (web)")

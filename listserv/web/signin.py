@@ -67,13 +67,13 @@ async def show(request: Request) -> Response:
 
 async def ask(request: Request) -> Response:
     """POST: mail a member the link; the same answer for any address."""
+    form = await guarded_form(request, ACTION, request.path_params["address"])
+    if isinstance(form, Response):
+        return form
     async with work(request) as unit:
         mlist = await list_named(unit, request.path_params["address"])
         if mlist is None:
             return not_found(request)
-        form = await guarded_form(request, ACTION, mlist.address)
-        if isinstance(form, Response):
-            return form
         next_path = local_path(field(form, "next")) or ""
         try:
             mailbox = parse_address(field(form, "email"))

@@ -45,14 +45,15 @@ async def show(request: Request) -> Response:
 
 async def subscribe(request: Request) -> Response:
     """POST: mail the address a confirmation (or, to a member, the "already a member" mail)."""
+    # The form is read before the transaction starts: a slow client holds no connection.
+    form = await guarded_form(request, PURPOSE, request.path_params["address"])
+    if isinstance(form, Response):
+        return form
     async with work(request) as unit:
         mlist = await list_named(unit, request.path_params["address"])
         if mlist is None:
             return not_found(request)
         policy = await unit.policy(mlist)
-        form = await guarded_form(request, PURPOSE, policy.address)
-        if isinstance(form, Response):
-            return form
         email, chosen = field(form, "email"), field(form, "delivery")
         try:
             mailbox = parse_address(email)
