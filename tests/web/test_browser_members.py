@@ -4,14 +4,14 @@ Playwright, against the running server. Skipped only where no chromium binary ex
 
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
+from playwright.async_api import Page, async_playwright
 
 from listserv.app import App
 from tests.test_subscriptions import ALICE, setup_list
 from tests.web.members import delivery, one_click_path
-
-playwright = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,23 +21,30 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium binary on this machine (apt-get install -y chromium)")
 
 
+@dataclass
+class Tab:
+    """A browser tab, and what it reported breaking the Content Security Policy (no inline
+    style or script may run on any page)."""
+
+    page: Page
+    violations: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-async def page(app: App) -> AsyncIterator[playwright.Page]:
-    """A browser tab; it records what breaks the Content Security Policy (no inline style or
-    script runs on any page)."""
-    async with playwright.async_playwright() as driver:
+async def tab(app: App) -> AsyncIterator[Tab]:
+    async with async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        tab = await browser.new_page()
-        tab.violations = []  # type: ignore[attr-defined]
-        tab.on("console", lambda message: tab.violations.append(message.text)  # type: ignore[attr-defined]
-               if "Content Security Policy" in message.text else None)
-        yield tab
+        opened = Tab(await browser.new_page())
+        opened.page.on("console", lambda message: opened.violations.append(message.text)
+                       if "Content Security Policy" in message.text else None)
+        yield opened
         await browser.close()
 
 
 async def test_opening_the_one_click_link_keeps_the_member_and_the_button_unsubscribes(
-        app: App, page: playwright.Page) -> None:
+        app: App, tab: Tab) -> None:
     await setup_list(app, (ALICE,))
+    page = tab.page
     url = f"http://127.0.0.1:{app.http_port}{await one_click_path(app, ALICE)}"
     opened = await page.goto(url)
     assert opened is not None and opened.status == 200
@@ -46,12 +53,13 @@ async def test_opening_the_one_click_link_keeps_the_member_and_the_button_unsubs
     await page.get_by_role("button", name="Unsubscribe").click()
     await page.get_by_role("heading", name="Unsubscribed").wait_for()
     assert await delivery(app, ALICE) is None
-    assert page.violations == []  # type: ignore[attr-defined]
+    assert tab.violations == []
 
 
 async def test_the_preferences_form_passes_the_csrf_defence_from_a_real_browser(
-        app: App, page: playwright.Page) -> None:
+        app: App, tab: Tab) -> None:
     await setup_list(app, (ALICE,))
+    page = tab.page
     url = f"http://127.0.0.1:{app.http_port}{await one_click_path(app, ALICE)}"
     await page.goto(url)
     await page.get_by_role("link", name="change how you receive the list").click()
@@ -59,4 +67,4 @@ async def test_the_preferences_form_passes_the_csrf_defence_from_a_real_browser(
     await page.get_by_role("button", name="Save").click()
     await page.get_by_text("alice@example.org receives plain-text digests.").wait_for()
     assert await delivery(app, ALICE) == "digest-plain enabled"
-    assert page.violations == []  # type: ignore[attr-defined]
+    assert tab.violations == []
