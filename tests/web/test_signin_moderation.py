@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from listserv.app import App
+from listserv.app import App, running
 from listserv.core.addresses import parse_address
 from listserv.core.policy import Role
 from listserv.db import lists as db_lists
@@ -235,3 +235,15 @@ async def test_signing_out_ends_the_session_and_needs_the_form_token(
 def test_a_held_posts_age_is_said_in_its_largest_whole_unit(minutes: int, said: str) -> None:
     moment = now()
     assert age(moment - timedelta(minutes=minutes), moment) == said
+
+
+async def test_without_a_base_url_no_sign_in_link_is_mailed(settings: Settings,
+                                                             sink: Sink) -> None:
+    # A link built from the request's Host could point anywhere a forger likes.
+    async with running(settings.model_copy(update={"base_url": None})) as app:
+        await setup_list(app, (ALICE,))
+        async with browser_like(app, origin=f"http://127.0.0.1:{app.http_port}") as web:
+            response = await ask_for_link(app, sink, web, ALICE)
+    assert response.status_code == 503
+    assert "needs the site's public URL (LISTSERV_BASE_URL)" in shown(response)
+    assert sink.delivered == []
