@@ -101,7 +101,7 @@ def _stdlib_text(message: EmailMessage) -> str:
         return ""
 
 
-def _body_text(raw: bytes, message: EmailMessage) -> str:
+def body_text(raw: bytes, message: EmailMessage) -> str:
     """The text the archive searches: the plain parts, else the HTML without tags."""
     try:
         parsed = mailparser.parse_from_bytes(raw)
@@ -143,7 +143,7 @@ def _new_row(list_id: int, seq: int, post: Post) -> tuple[ArchivedMessage, list[
         author_name=_clean(name, 200),
         sent_at=_sent_at(header_text(post.message, "Date")),
         in_reply_to=_clean(in_reply_to, 998), references=_clean(references, 100_000),
-        body_text=_body_text(raw, post.message), raw=raw)
+        body_text=body_text(raw, post.message), raw=raw)
     return row, [parent for parent in thread_parents(in_reply_to, references)
                  if len(parent) <= 998]
 

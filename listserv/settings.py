@@ -247,6 +247,8 @@ class Settings(BaseSettings):
                           AfterValidator(long_enough)] = None
     api_token: Annotated[SecretStr | None, BeforeValidator(empty_to_none),
                          AfterValidator(long_enough)] = None
+    # Web forms that mail someone (subscribe, sign in), per client network per hour.
+    web_forms_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 10
 
     @field_validator("database_url")
     @classmethod

@@ -43,11 +43,18 @@ class Step(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Who sent a request: the From address (else the envelope sender), and the envelope."""
+    """Who sent a request: the From address (else the envelope sender), and the envelope;
+    or, for a request not made by mail, where it came from."""
 
     mailbox: Mailbox | None  # None when neither is a valid address
     name: str
     envelope: str  # match key of the envelope sender; '' for <> or an invalid one
+    via: str = ""  # a request made elsewhere: "a web form (from 192.0.2.7)"
+
+    @property
+    def described(self) -> str:
+        """Who made the request, as the address asked to confirm it is told."""
+        return self.via or (str(self.mailbox) if self.mailbox else self.envelope)
 
     @property
     def answered_directly(self) -> bool:
@@ -70,6 +77,12 @@ def sender_of(post: Post) -> Sender:
         if (mailbox := _valid(address)) is not None:
             return Sender(mailbox, _clean(name)[:200], envelope.key if envelope else "")
     return Sender(envelope, "", envelope.key if envelope else "")
+
+
+def web_sender(via: str) -> Sender:
+    """The sender of a request made on a web form: it proves no address, so whatever it
+    asks about an address, that address confirms by mail first."""
+    return Sender(None, "", "", via=via)
 
 
 def _valid(address: str) -> Mailbox | None:

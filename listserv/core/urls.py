@@ -30,3 +30,32 @@ def unsubscribe_path(token: str) -> str:
 def absolute(base_url: str, path: str) -> str:
     """The public URL of a path under the site's base URL (no trailing slash)."""
     return base_url.rstrip("/") + path
+
+
+def preferences_path(token: str) -> str:
+    """A member's preferences, reached with the token of their one-click unsubscribe URL."""
+    return f"{unsubscribe_path(token)}/preferences"
+
+
+def subscribe_path(address: str) -> str:
+    return f"{list_path(address)}subscribe"
+
+
+def signin_path(address: str) -> str:
+    return f"{list_path(address)}signin"
+
+
+def signin_link_path(address: str, token: str) -> str:
+    """The one-time link mailed to a member who asked to sign in."""
+    return f"{signin_path(address)}/{token}"
+
+
+def held_path(address: str) -> str:
+    return f"{list_path(address)}held"
+
+
+def held_post_path(address: str, held_id: int) -> str:
+    return f"{held_path(address)}/{held_id}"
+
+
+SIGNOUT_PATH = "/signout"

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from listserv.core.moderation import HeldPost
 from listserv.db.models import HeldMessage
 from listserv.errors import NotFound
 
@@ -90,3 +91,16 @@ async def last_summary_at(session: AsyncSession, list_id: int) -> datetime | Non
 async def untold(session: AsyncSession, list_id: int, limit: int) -> Sequence[HeldMessage]:
     return (await session.scalars(select(HeldMessage).where(
         _UNTOLD, HeldMessage.list_id == list_id).order_by(HeldMessage.id).limit(limit))).all()
+
+
+async def undecided_posts(session: AsyncSession, list_id: int,
+                          limit: int) -> list[HeldPost]:
+    """The list's posts waiting for a decision, oldest first, without loading their bodies."""
+    rows = await session.execute(
+        select(HeldMessage.id, HeldMessage.token, HeldMessage.sender, HeldMessage.subject,
+               HeldMessage.reasons, HeldMessage.held_at, HeldMessage.expires_at,
+               func.length(HeldMessage.raw).label("size"))
+        .where(HeldMessage.list_id == list_id, HeldMessage.decided_at.is_(None))
+        .order_by(HeldMessage.id).limit(limit))
+    return [HeldPost(row.id, row.token, row.sender, row.subject, tuple(row.reasons),
+                     row.held_at, row.expires_at, row.size) for row in rows]

@@ -409,6 +409,19 @@ class NoticeLog(Base):
     sent_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class FormSubmission(Base):
+    """A web form that mails someone (subscribe, sign in), as submitted: what the per-client
+    hourly limit counts. The client is a keyed hash of its network, never its address."""
+
+    __tablename__ = "form_submission"
+    __table_args__ = (Index("ix_form_submission_client_at", "client", "submitted_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    form: Mapped[str] = mapped_column(String(32))
+    submitted_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class DigestItem(Base):
     """An accepted post waiting for the list's next digest (decorated, no per-member parts)."""
 

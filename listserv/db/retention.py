@@ -7,9 +7,10 @@ only a look back. After the retention time a processed message keeps its
 row (the Message-ID for duplicate detection, the disposition and the rules'
 reasons for the record) and loses its body; finished delivery jobs (with
 their recipients), decided held posts, confirmation requests past their
-expiry and the log of notices sent go. The archive is not touched: a list
-that archives nothing keeps no post longer than this. Each call does a
-bounded amount of work, so that housekeeping never holds the write lock long.
+expiry, the log of notices sent and the web form submissions counted go.
+The archive is not touched: a list that archives nothing keeps no post
+longer than this. Each call does a bounded amount of work, so that
+housekeeping never holds the write lock long.
 """
 
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from listserv.db.models import (
     DeliveryJob,
+    FormSubmission,
     HeldMessage,
     Inbound,
     InboundState,
@@ -39,6 +41,7 @@ _FINISHED: tuple[tuple[str, Any, InstrumentedAttribute[Any], ColumnElement[bool]
     ("held posts", HeldMessage, HeldMessage.decided_at, None),
     ("confirmation requests", PendingConfirmation, PendingConfirmation.expires_at, None),
     ("notices logged", NoticeLog, NoticeLog.sent_at, None),
+    ("web form submissions", FormSubmission, FormSubmission.submitted_at, None),
 )
 
 

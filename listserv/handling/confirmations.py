@@ -67,10 +67,8 @@ async def _moderator_reply(work: Work, mlist: MailingList, post: Post, held: Hel
                 "posts, and your address is not one of them.")
     if (refusal := await _unauthenticated(work, mlist, post)) is not None:
         return refusal
-    if held.decided_at is not None:
-        return moderation.already_decided(held)
-    if held.expires_at <= work.now:
-        return f"Nothing was done: {moderation.held_post(held).describe()} has expired."
+    if (closed := moderation.closed(held, work.now)) is not None:
+        return closed
     decision = parse_decision(reply_subject(post.subject),
                               reply_lines(post.message, limit=READ_LINES))
     if decision is None:

@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Held posts: holding them, telling the moderators, and carrying out decisions.
 
-A decision comes by mail (a reply to ops-confirm+TOKEN@) or from the CLI, and
-both go through decide(). A post is decided once: the decision is claimed
-with a conditional UPDATE, so two moderators answering at the same moment
-release it once. Everything runs in the caller's transaction. What each
+A decision comes by mail (a reply to ops-confirm+TOKEN@), from the web pages
+or from the CLI, and all of them go through decide(). A post is decided once:
+the decision is claimed with a conditional UPDATE, so two moderators
+answering at the same moment release it once. Everything runs in the caller's transaction. What each
 notice says is core.moderation's business.
 """
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from listserv.core import moderation
 from listserv.core.message import Post, parse_post
@@ -120,6 +120,16 @@ def _acknowledgement(verdict: Verdict, what: str, reason: str) -> str:
         Verdict.WITHDRAW: f"Withdrawn: {what}. It will not go to the list.",
         Verdict.EXPIRE: f"Expired: {what}.",
     }[verdict]
+
+
+def closed(held: HeldMessage, now: datetime) -> str | None:
+    """Why a moderator can no longer decide on a held post (decided, expired); None if
+    they can. Replies by mail and clicks on the web both ask this first."""
+    if held.decided_at is not None:
+        return already_decided(held)
+    if held.expires_at <= now:
+        return f"Nothing was done: {held_post(held).describe()} has expired."
+    return None
 
 
 def already_decided(held: HeldMessage) -> str:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 CONFIRM_KIND = "confirm"  # notice_log kind of mail to an address about a request
 READ_LINES = 3  # of a reply: a decision or a "no" is its first line
+NONMEMBER = "nonmember"  # what became of leaving for an address that is no member
+_ROLE = {Role.OWNER: "an owner", Role.MODERATOR: "a moderator", Role.MEMBER: "a member"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +58,6 @@ def _asked_to_leave(address: Mailbox) -> str:
             "Nothing changes until it is answered.")
 
 
-def _requested_by(sender: Sender) -> str:
-    return str(sender.mailbox) if sender.mailbox else sender.envelope
-
-
 async def request_subscription(work: Work, mlist: MailingList, mailbox: Mailbox,
                                delivery: DeliveryMode | None, sender: Sender,
                                name: str = "") -> RequestResult:
@@ -71,7 +69,7 @@ async def request_subscription(work: Work, mlist: MailingList, mailbox: Mailbox,
     member = await db_members.find_member(work.session, mlist, mailbox.key)
     step = texts.joining(policy.subscription_policy, sender.is_self(mailbox.key))
     payload = {"delivery": str(delivery or DeliveryMode.REGULAR), "name": name,
-               "by": _requested_by(sender)}
+               "by": sender.described}
     if member is not None and step is not Step.NOW:
         if await _may_write(work, mlist, mailbox.key):
             await _mail(work, mlist, mailbox, texts.already_member(
@@ -102,11 +100,10 @@ async def request_unsubscription(work: Work, mlist: MailingList, mailbox: Mailbo
     if step is Step.CONFIRM:
         if member is not None:
             await ask_to_confirm(work, mlist, Request.UNSUBSCRIBE, mailbox,
-                                 {"by": _requested_by(sender)})
+                                 {"by": sender.described})
         return RequestResult(_asked_to_leave(mailbox), "confirming", asks_address=True)
     if member is not None:
-        return RequestResult(
-            await _unsubscribe(work, mlist, mailbox.key, "unsubscribed by mail"), "unsubscribed")
+        return await unsubscribe(work, mlist, mailbox.key, "unsubscribed by mail")
     return RequestResult(_left(mailbox, policy), "unsubscribed")
 
 
@@ -181,7 +178,7 @@ async def _carry_out(work: Work, mlist: MailingList, row: PendingConfirmation,
         return await _subscribe(work, mlist, row.address, name, DeliveryMode.REGULAR,
                                 "accepted an invitation")
     if request is Request.UNSUBSCRIBE:
-        return await _unsubscribe(work, mlist, row.match_key, "confirmed by mail")
+        return (await unsubscribe(work, mlist, row.match_key, "confirmed by mail")).text
     if request is Request.NOMAIL:
         member = await db_members.find_member(work.session, mlist, row.match_key)
         if member is None:
@@ -259,15 +256,21 @@ async def _subscribe(work: Work, mlist: MailingList, address: str, name: str,
             f"{texts.delivery_text(delivery)}.")
 
 
-async def _unsubscribe(work: Work, mlist: MailingList, key: str, how: str) -> str:
-    """Remove a member; see them off and tell the owners, where the list wants."""
+async def unsubscribe(work: Work, mlist: MailingList, key: str, how: str) -> RequestResult:
+    """Remove a member; see them off and tell the owners, where the list wants.
+
+    Every way of leaving ends here: a mailed request, a confirmation, a
+    one-click unsubscribe on the web. The disposition says what came of it:
+    unsubscribed, nonmember (nobody to remove) or refused (owners and moderators).
+    """
     policy = await work.policy(mlist)
     member = await db_members.find_member(work.session, mlist, key)
     if member is None:
-        return _left(key, policy)
+        return RequestResult(_left(key, policy), NONMEMBER)
     if member.role is not Role.MEMBER:
-        return (f"Nothing changed: {member.address} is a {member.role} of {policy.address}; "
-                "owners and moderators are removed by the site's operators.")
+        return RequestResult(
+            f"Nothing changed: {member.address} is {_ROLE[member.role]} of {policy.address}; "
+            "owners and moderators are removed by the site's operators.", "refused")
     address = member.address
     await db_members.remove_member(work.session, member)
     log.info("%s: %s left %s (%s)", work.origin, address, policy.address, how)
@@ -276,7 +279,7 @@ async def _unsubscribe(work: Work, mlist: MailingList, key: str, how: str) -> st
             policy, address, message_id=work.message_id(), now=work.now),
             [address], "goodbye")
     await _tell_owners(work, mlist, policy, address, False, how)
-    return _left(address, policy)
+    return RequestResult(_left(address, policy), "unsubscribed")
 
 
 async def _tell_owners(work: Work, mlist: MailingList, policy: ListPolicy, address: str,

@@ -70,3 +70,10 @@ def test_an_unsubscribe_token_names_the_list_and_the_member() -> None:
     assert tokens.read_unsubscribe_token(KEY, token) == (7, "alice@example.org")
     assert tokens.read_unsubscribe_token(KEY, tokens.sign(KEY, "unsubscribe", ["x"])) is None
     assert tokens.read_unsubscribe_token(b"o" * 32, token) is None
+
+
+def test_the_members_pages_paths_are_built_in_one_place() -> None:
+    assert urls.preferences_path("tok") == "/u/tok/preferences"
+    assert urls.subscribe_path("ops@example.com") == "/lists/ops@example.com/subscribe"
+    assert urls.signin_link_path("ops+x@example.com", "t") == "/lists/ops+x@example.com/signin/t"
+    assert urls.held_post_path("ops@example.com", 7) == "/lists/ops@example.com/held/7"
