@@ -10,14 +10,15 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
-from email.policy import compat32, default
-from email.utils import getaddresses
+from email.policy import compat32
+from typing import Any
 
 from listserv.core.addresses import parse_address
+from listserv.core.headers import MAX_TEXT, BoundedPolicy, addresses_in, decoded_value
 from listserv.errors import InvalidAddress
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
-POLICY = default.clone(raise_on_defect=False)
+POLICY = BoundedPolicy()  # policy.default, parsing no more than it can in linear time
 
 
 def header_block(raw: bytes) -> bytes:
@@ -35,32 +36,23 @@ def message_id(raw: bytes) -> str:
 
 def header_text(message: Message, name: str) -> str:
     """A header's decoded value on one line, '' when absent or unreadable."""
-    try:
-        value = message.get(name)
-    except Exception:  # the email package raises on some malformed headers
-        return ""
-    if value is None:
-        return ""
-    try:
-        text = str(value)
-    except Exception:
-        return ""
-    return " ".join(text.split())
+    texts = header_texts(message, name)
+    return texts[0] if texts else ""
 
 
 def header_texts(message: Message, name: str) -> list[str]:
-    """Every occurrence of a header, each as header_text reads it."""
-    try:
-        values = message.get_all(name) or []
-    except Exception:
-        return []
-    texts = []
-    for value in values:
-        try:
-            texts.append(" ".join(str(value).split()))
-        except Exception:
-            continue
-    return texts
+    """Every occurrence of a header, decoded, each on one line.
+
+    Read from the values as received in time linear in their length (core.headers),
+    never through the email package's header model; at most MAX_TEXT characters each.
+    """
+    return [_text(value) for value in _values(message, {name.lower()})]
+
+
+def header_addresses(message: Message, *names: str) -> list[tuple[str, str]]:
+    """(display name, address) of every address in the named headers, in order; the
+    addresses as written, valid or not, the names decoded."""
+    return addresses_in(str(value) for value in _values(message, {n.lower() for n in names}))
 
 
 def address_keys(message: Message, *names: str) -> list[str]:
@@ -69,15 +61,30 @@ def address_keys(message: Message, *names: str) -> list[str]:
     Reads the raw header values: the email package's structured address
     parsing costs about 0.25 ms per address, too slow for a To of thousands.
     """
-    wanted = {name.lower() for name in names}
-    values = [str(value) for key, value in message.raw_items() if key.lower() in wanted]
     found = []
-    for _, address in getaddresses(values):
+    for _, address in header_addresses(message, *names):
         try:
             found.append(parse_address(address).key)
         except InvalidAddress:
             continue
     return found
+
+
+def _values(message: Message, names: set[str]) -> list[Any]:
+    """The values of the named headers as stored: raw text, or what code set."""
+    try:
+        return [value for key, value in message.raw_items() if key.lower() in names]
+    except Exception:
+        return []
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and not hasattr(value, "name"):
+        return decoded_value(value)  # as received
+    try:  # a header the code set (already parsed), or compat32's email.header.Header
+        return " ".join(str(value)[:MAX_TEXT].split())
+    except Exception:
+        return ""
 
 
 def _author(message: Message) -> tuple[str, str]:
@@ -86,7 +93,7 @@ def _author(message: Message) -> tuple[str, str]:
     Deliberately not the envelope sender: a post without a usable From must
     not pass as a member's (it is held for review instead).
     """
-    for display, address in getaddresses(header_texts(message, "From")):
+    for display, address in header_addresses(message, "From"):
         try:
             return parse_address(address).key, display
         except InvalidAddress:
