@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
+from listserv.core.headers import HeaderLimits
 from listserv.db.engine import Sessions, create_engine, open_database
 from listserv.inbound import ListservHandler
 from listserv.intake import InboundWriter
@@ -80,7 +81,8 @@ async def running(settings: Settings) -> AsyncIterator[App]:
             listeners.append(("LMTP", settings.lmtp_port, LMTP))
         for name, port, protocol in listeners:
             handler = ListservHandler(lookups, settings.domains, writer.store,
-                                      lmtp=protocol is LMTP)
+                                      lmtp=protocol is LMTP, limits=HeaderLimits(
+                                          settings.max_header_size, settings.max_header_addresses))
             app.handlers.append(handler)
             server = await asyncio.get_running_loop().create_server(
                 _factory(protocol, handler, settings, connections),

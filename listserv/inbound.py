@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from listserv.core.addresses import ascii_domain, parse_address, split_recipient
+from listserv.core.headers import HeaderLimits, HeaderProblem, header_section_problem
 from listserv.core.message import message_id
 from listserv.db.engine import Sessions
 from listserv.db.lists import find_list_id, served_domain
@@ -28,8 +29,13 @@ BAD_SYNTAX = "501 5.1.3 Bad recipient address syntax"
 NO_SUCH_LIST = "550 5.1.1 No such list here"
 RELAY_DENIED = "550 5.7.1 Relaying denied: this server only takes mail for its lists"
 STORE_FAILED = "451 4.3.0 Could not store the message; please try again later"
+HEADER_TOO_BIG = "552 5.3.4 Message header section too big"
+TOO_MANY_ADDRESSES = "554 5.6.0 Too many addresses in the message header"
+HEADER_REFUSALS = {HeaderProblem.TOO_BIG: HEADER_TOO_BIG,
+                   HeaderProblem.TOO_MANY_ADDRESSES: TOO_MANY_ADDRESSES}
 
 MAX_PATH = 256
+NO_LIMITS = HeaderLimits()
 
 Store = Callable[[Sequence[Received]], Awaitable[None]]
 
@@ -38,11 +44,12 @@ class ListservHandler:
     """aiosmtpd handler for the SMTP and LMTP listeners."""
 
     def __init__(self, sessions: Sessions, domains: Sequence[str], store: Store,
-                 *, lmtp: bool = False) -> None:
+                 *, lmtp: bool = False, limits: HeaderLimits = NO_LIMITS) -> None:
         self._sessions = sessions
         self._domains = frozenset(domains)
         self._store = store
         self._lmtp = lmtp
+        self._limits = limits
         self.in_flight = 0  # DATA transactions being stored right now
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
@@ -82,6 +89,12 @@ class ListservHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
+        problem = header_section_problem(raw, self._limits)
+        if problem is not None:
+            # Refused, not stored: no mail program writes such headers (#14.2).
+            log.info("refused a message from <%s> at %s: %s", envelope.mail_from,
+                     _peer(session), problem)
+            return self._reply(HEADER_REFUSALS[problem], len(envelope.rcpt_tos))
         peer, mid = _peer(session), message_id(raw)
         # aiosmtpd hands the null sender on as "<>"; stored, it is "" (as bounces have it).
         mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from

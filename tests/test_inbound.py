@@ -259,3 +259,58 @@ async def test_a_lost_database_connection_is_replaced_before_the_next_commit(
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     await send(app, ["ops@example.com"], make_message(subject="After"))
     assert len(await stored(app)) == 2
+
+
+def with_header(extra: bytes) -> bytes:
+    return make_message().replace(b"\r\nSubject:", b"\r\n" + extra + b"\r\nSubject:", 1)
+
+
+async def test_a_header_section_over_the_limit_is_refused_and_not_stored(app: App) -> None:
+    await make_list(app.sessions)
+    folded = b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 110)  # 109 KB
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        await client.rcpt("ops@example.com")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(with_header(folded))
+        assert (refused.value.code, refused.value.message) == (
+            552, "5.3.4 Message header section too big")
+        # The session goes on: a message within the limit is taken.
+        await client.sendmail("alice@example.org", ["ops@example.com"], with_header(
+            b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 90)))
+    [row] = await stored(app)
+    assert b"X-Filler: start\r\n xxx" in row.raw
+
+
+async def test_a_header_naming_too_many_people_is_refused_and_not_stored(app: App) -> None:
+    await make_list(app.sessions)
+    cc = b"Cc: " + b",\r\n ".join(b"member%d@example.net" % n for n in range(1001))
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        await client.rcpt("ops@example.com")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(with_header(cc))
+    assert (refused.value.code, refused.value.message) == (
+        554, "5.6.0 Too many addresses in the message header")
+    assert await stored(app) == []
+
+
+async def test_lmtp_refuses_a_header_section_over_the_limit_for_each_recipient(
+        app: App) -> None:
+    await make_list(app.sessions)
+    assert app.lmtp_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.lmtp_port)
+    for line in (b"LHLO client.example.org", b"MAIL FROM:<alice@example.org>",
+                 b"RCPT TO:<ops@example.com>", b"RCPT TO:<ops-request@example.com>", b"DATA"):
+        writer.write(line + b"\r\n")
+    folded = b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 110)
+    writer.write(with_header(folded) + b".\r\n")
+    await writer.drain()
+    while not (await reader.readline()).startswith(b"354"):
+        pass
+    replies = [(await reader.readline()).decode().rstrip() for _ in range(2)]
+    writer.write(b"QUIT\r\n")
+    writer.close()
+    # RFC 2033: one reply per accepted recipient after DATA.
+    assert replies == ["552 5.3.4 Message header section too big"] * 2
+    assert await stored(app) == []
