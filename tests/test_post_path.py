@@ -153,6 +153,45 @@ async def test_each_rule_ends_as_configured(app: App, sink: Sink, list_settings:
     assert len(await held(app)) == (disposition == "held")
 
 
+async def test_a_backtracking_header_pattern_still_holds_what_it_matches(
+        app: App, sink: Sink) -> None:
+    # (a+)+$ makes Python's re take 2^n steps on n a's and a "!": 30 of them held the
+    # event loop for a minute (#14.8). On RE2 both posts are decided at once.
+    rule = '[{"header": "Subject", "pattern": "(a+)+$", "action": "hold"}]'
+    await setup_list(app, header_matches=rule)
+    await post(app, make_message(subject="a" * 30 + "!"))
+    await post(app, make_message(subject="Re: " + "a" * 30))
+    await app.settle()
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "held"]
+    [held_post] = await held(app)
+    assert held_post.subject == "Re: " + "a" * 30
+    assert held_post.raw.startswith(b"X-Listserv-Rule-Hits: header_match")
+    [delivered] = list_mail(sink)[:1]
+    assert delivered.message["Subject"] == "[ops] " + "a" * 30 + "!"
+
+
+async def test_a_stored_pattern_re2_cannot_take_matches_nothing_and_is_reported_once(
+        app: App, sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    await setup_list(app)
+    async with app.sessions.begin() as session:  # as a list set up before RE2 would be
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        mlist.header_matches = [{"header": "Subject", "pattern": "(x)\\1", "action": "hold"}]
+        mlist.ban_list = ["^(?!carol@).*@example\\.org$"]
+    for subject in ("xx once", "xx twice"):
+        await post(app, make_message(subject=subject))
+        await app.settle()
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "accepted"]
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelname == "WARNING" and "matches nothing" in record.getMessage()]
+    assert sorted(warnings) == [
+        "ops@example.com: the pattern '(x)\\\\1' in the list's settings matches nothing: "
+        "invalid escape sequence: \\1 (RE2 has no backreferences or look-around); change it "
+        "with listserv lists set",
+        "ops@example.com: the pattern '^(?!carol@).*@example\\\\.org$' in the list's settings "
+        "matches nothing: invalid perl operator: (?! (RE2 has no backreferences or "
+        "look-around); change it with listserv lists set"]
+
+
 async def test_a_repeated_message_id_is_held_not_sent_twice(app: App, sink: Sink) -> None:
     await setup_list(app)
     raw = make_message()

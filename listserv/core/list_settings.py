@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from listserv.core import digests, policy
+from listserv.core import digests, patterns, policy
 from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
@@ -165,10 +165,9 @@ def _json_list(text: str) -> list[Any]:
 
 
 def _compile(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise SettingError(f"bad regular expression {pattern!r}: {exc}") from None
+    """Refuse a pattern RE2 cannot take: it is matched in linear time (#14.8)."""
+    if (reason := patterns.problem(pattern)) is not None:
+        raise SettingError(f"bad regular expression {pattern!r}: {reason}")
 
 
 def _expiry_action(text: str) -> policy.Action:

@@ -1,19 +1,48 @@
 # SPDX-License-Identifier: Apache-2.0
 """Turn database rows into the frozen snapshots the core works on."""
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from listserv.core import patterns
 from listserv.core.policy import Action, HeaderMatch, ListPolicy
 from listserv.db.models import ListAlias, MailingList
+
+log = logging.getLogger(__name__)
+
+_reported: set[tuple[str, str]] = set()  # (list, pattern) this process has warned of
 
 
 async def load_policy(session: AsyncSession, mlist: MailingList) -> ListPolicy:
     aliases = await session.scalars(select(ListAlias.address)
                                     .where(ListAlias.list_id == mlist.id))
+    policy = _policy(mlist, tuple(aliases))
+    _report_unusable(policy)
+    return policy
+
+
+def _report_unusable(policy: ListPolicy) -> None:
+    """Warn, once per process, of a stored pattern RE2 cannot take: it matches nothing.
+
+    `lists set` refuses such patterns; these were stored before RE2 (#14.8).
+    """
+    entries = (*policy.ban_list, *policy.accept_these_nonmembers, *policy.hold_these_nonmembers,
+               *policy.reject_these_nonmembers, *policy.discard_these_nonmembers)
+    stored = [entry for entry in entries if entry.startswith("^")]
+    stored += [rule.pattern for rule in policy.header_matches]
+    for pattern, reason in patterns.unusable(stored):
+        if (policy.address, pattern) not in _reported:
+            _reported.add((policy.address, pattern))
+            log.warning("%s: the pattern %r in the list's settings matches nothing: %s; "
+                        "change it with listserv lists set", policy.address, pattern, reason)
+
+
+def _policy(mlist: MailingList, aliases: tuple[str, ...]) -> ListPolicy:
     return ListPolicy(
         address=mlist.address,
-        aliases=tuple(aliases),
+        aliases=aliases,
         display_name=mlist.display_name,
         description=mlist.description,
         list_id=mlist.list_id,
