@@ -81,8 +81,9 @@ async def running(settings: Settings) -> AsyncIterator[App]:
             listeners.append(("LMTP", settings.lmtp_port, LMTP))
         for name, port, protocol in listeners:
             handler = ListservHandler(lookups, settings.domains, writer.store,
-                                      lmtp=protocol is LMTP, limits=HeaderLimits(
-                                          settings.max_header_size, settings.max_header_addresses))
+                                      lmtp=protocol is LMTP, hostname=settings.hostname,
+                                      limits=HeaderLimits(settings.max_header_size,
+                                                          settings.max_header_addresses))
             app.handlers.append(handler)
             server = await asyncio.get_running_loop().create_server(
                 _factory(protocol, handler, settings, connections),

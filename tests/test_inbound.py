@@ -2,6 +2,7 @@
 """SMTP and LMTP intake over real sockets: refuse early, store before 250."""
 
 import asyncio
+import re
 
 import aiosmtplib
 import pytest
@@ -83,7 +84,7 @@ async def test_a_renamed_list_still_takes_mail_at_its_old_addresses(app: App) ->
         mlist = await session.scalar(select(MailingList))
         assert mlist is not None
         await rename_list(session, mlist, "opex@example.com")
-    await send(app, ["ops@example.com", "ops-request@example.com", "opex@example.com"],
+    await send(app, ["ops@example.com", "ops-request@example.com", "opex-owner@example.com"],
                make_message())
     assert len(await stored(app)) == 3
 
@@ -314,3 +315,31 @@ async def test_lmtp_refuses_a_header_section_over_the_limit_for_each_recipient(
     # RFC 2033: one reply per accepted recipient after DATA.
     assert replies == ["552 5.3.4 Message header section too big"] * 2
     assert await stored(app) == []
+
+
+async def test_a_list_named_again_in_one_transaction_is_stored_once(app: App) -> None:
+    await make_list(app.sessions)
+    async with app.sessions.begin() as session:
+        mlist = await session.scalar(select(MailingList))
+        assert mlist is not None
+        await rename_list(session, mlist, "opex@example.com")
+    recipients = ["opex@example.com", "ops-request@example.com", "ops@example.com",
+                  "OPEX@EXAMPLE.COM", "opex-request@example.com", "ops-join@example.com",
+                  "opex-subscribe@example.com", *["Opex@Example.com"] * 100]
+    refused, _ = await send(app, recipients, make_message())
+    assert refused == {}  # every RCPT got 250: RFC 5321 allows repeats
+    # One transaction is one message: once for each destination (#14.3).
+    assert [row.recipient for row in await stored(app)] == [
+        "opex@example.com", "ops-request@example.com", "ops-join@example.com"]
+
+
+async def test_a_message_without_message_id_is_stored_with_one(app: App) -> None:
+    await make_list(app.sessions)
+    message = re.sub(rb"Message-ID: [^\r\n]*\r\n", b"", make_message())
+    await send(app, ["ops@example.com", "ops-request@example.com"], message)
+    await send(app, ["ops@example.com"], message.replace(b"\r\n", b"\n"))
+    first, request, again = await stored(app)
+    assert re.fullmatch(r"<[0-9a-f]{32}@listserv\.test>", first.message_id)
+    assert first.raw == f"Message-ID: {first.message_id}\r\n".encode() + message
+    # The same message, however it travelled, gets the same id.
+    assert request.message_id == again.message_id == first.message_id

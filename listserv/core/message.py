@@ -6,6 +6,7 @@ undecodable or 8-bit headers, NUL bytes, no From or a From that is no address
 still becomes a Post; what is missing is empty, and the rules decide.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
@@ -32,6 +33,27 @@ def message_id(raw: bytes) -> str:
     headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     value = headers.get("Message-ID", "")
     return " ".join(str(value).split())
+
+
+# Fields MTAs add in transit: a message relayed again differs in these alone.
+_TRACE_FIELDS = frozenset({
+    b"received", b"received-spf", b"return-path", b"delivered-to", b"x-original-to",
+    b"authentication-results", b"arc-seal", b"arc-message-signature",
+    b"arc-authentication-results"})
+
+
+def derived_message_id(raw: bytes, domain: str) -> str:
+    """A Message-ID for a message without one, derived from its content.
+
+    The same message gets the same id each time it arrives (whatever its line
+    endings and trace fields), so that duplicate detection knows it again.
+    """
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    fields = re.split(rb"\n(?![ \t])", head)
+    kept = [field for field in fields
+            if field.partition(b":")[0].strip().lower() not in _TRACE_FIELDS]
+    digest = hashlib.sha256(b"\n".join(kept) + b"\n\n" + body).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
 
 
 def header_text(message: Message, name: str) -> str:
