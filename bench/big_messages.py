@@ -3,8 +3,9 @@
 
 Builds messages of about 1 MB, each with a header section within the intake
 limits (LISTSERV_MAX_HEADER_SIZE, LISTSERV_MAX_HEADER_ADDRESSES): one huge
-folded Subject, a Subject of encoded words, 900 small headers, a To and Cc
-naming 990 people, a body of one 1 MB line, a body of 998-octet lines, a
+folded Subject, a Subject of encoded words, 900 small headers, 7,000 tiny
+ones with a line to fold in an HTML post (the footer a part of its own), a To
+and Cc naming 990 people, a body of one 1 MB line, a body of 998-octet lines, a
 1 MB base64 attachment, multiparts nested 90 deep, and 2,000 small parts;
 and the post of issue #14.2, a Subject of 900 lines of 990 characters, which
 intake now refuses.
@@ -108,6 +109,10 @@ def shapes() -> Iterator[Shape]:
         " =?utf-8?q?Caf=C3=A9?=" * 3 + "\r\n" for _ in range(1450))))
     yield Shape("many-headers", plain("many-headers", "Subject: seals\r\n" + "".join(
         f"X-Header-{n}: value {n} of a small header\r\n" for n in range(900))))
+    html = (head("many-fields", extra="Subject: fields\r\n" + "".join(
+        f"X-{n}: a\r\n" for n in range(7000)) + f"X-Long: y\r\n {'y' * 993}\r\n")
+        + "Content-Type: text/html; charset=us-ascii\r\n\r\n")
+    yield Shape("many-fields", (html + "<p>" + text(SIZE - len(html))).encode())
     people = (",\r\n".join(f' "Member {n}" <member{n}@example.net>' for n in range(494)),
               ",\r\n".join(f' "Other {n}" <other{n}@example.net>' for n in range(494)))
     to_cc = head("to-cc", to=f"To: {LIST},\r\n{people[0]}\r\nCc:{people[1]}\r\n",
