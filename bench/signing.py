@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Benchmark DKIM signing: the cost per message of listserv.signing.Signer.sign.
+"""Benchmark DKIM signing: the cost per message of listserv.outbound.signing.Signer.sign.
 
 Makes a 2048-bit RSA key with ``listserv dkim keygen`` in a temporary
 directory, builds a decorated-looking list post of about 5 KB and one of

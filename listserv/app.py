@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from listserv import __version__
+from listserv.core.headers import HeaderLimits
 from listserv.db.engine import Sessions, create_engine, only_server, open_database
 from listserv.db.site import site_secret
 from listserv.errors import ConfigError
@@ -107,7 +108,10 @@ async def _listen_for_mail(stack: AsyncExitStack, app: App,
         listeners.append(("LMTP", "LISTSERV_LMTP_PORT", settings.lmtp_port, LMTP))
     for name, setting, port, protocol in listeners:
         handler = ListservHandler(lookups, settings.domains, writer.store,
-                                  lmtp=protocol is LMTP, metrics=app.metrics)
+                                  lmtp=protocol is LMTP, hostname=settings.hostname,
+                                  limits=HeaderLimits(settings.max_header_size,
+                                                      settings.max_header_addresses),
+                                  metrics=app.metrics)
         app.handlers.append(handler)
         with _listening(setting, settings.listen_host, port):
             server = await asyncio.get_running_loop().create_server(

@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     smarthost_password: Annotated[SecretStr | None, BeforeValidator(empty_to_none)] = None
     domains: Annotated[list[str], NoDecode, BeforeValidator(parse_domains)] = []
     max_message_size: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+    # Postfix's header_size_limit and (near enough) header_address_token_limit; 0: none.
+    max_header_size: Annotated[int, Field(ge=0)] = 102_400
+    max_header_addresses: Annotated[int, Field(ge=0)] = 1000
     max_recipients_per_transaction: Annotated[int, Field(ge=1, le=1000)] = 100
     delivery_connections: Annotated[int, Field(ge=1, le=100)] = 4
     autoresponses_per_day: Annotated[int, Field(ge=0)] = 10

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Small things tests share: building messages, lists and CLI runs."""
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,3 +46,33 @@ def run_listserv(*args: str, env: dict[str, str],
     """Run the installed console script, as an operator would."""
     return subprocess.run([LISTSERV, *args], env=env, input=stdin, capture_output=True,
                           text=True, timeout=60, check=False)
+
+
+async def send_lmtp(port: int, sender: str, recipients: Sequence[str], raw: bytes) -> list[str]:
+    """One LMTP transaction (RFC 2033); the replies after DATA, one per accepted RCPT."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def reply() -> str:
+        lines = [(await reader.readline()).decode().rstrip()]
+        while lines[-1][3:4] == "-":
+            lines.append((await reader.readline()).decode().rstrip())
+        return lines[-1]
+
+    try:
+        assert (await reply()).startswith("220")
+        accepted = 0
+        for command in ("LHLO client.example.org", f"MAIL FROM:<{sender}>",
+                        *(f"RCPT TO:<{rcpt}>" for rcpt in recipients)):
+            writer.write(command.encode() + b"\r\n")
+            answer = await reply()
+            accepted += command.startswith("RCPT") and answer.startswith("250")
+        writer.write(b"DATA\r\n")
+        assert (await reply()).startswith("354")
+        body = raw.replace(b"\r\n.", b"\r\n..")  # RFC 5321 4.5.2 dot-stuffing
+        writer.write(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        replies = [await reply() for _ in range(accepted)]
+        writer.write(b"QUIT\r\n")
+        await writer.drain()
+        return replies
+    finally:
+        writer.close()

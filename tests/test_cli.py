@@ -214,3 +214,19 @@ def test_a_reader_that_goes_away_gets_no_traceback(cli_env: dict[str, str]) -> N
         errors = reader.stderr.read().decode()
         assert reader.wait(timeout=60) == 1
     assert errors == ""
+@pytest.mark.parametrize(("setting", "value", "pattern"), [
+    ("header_matches", '[{"header": "Subject", "pattern": "(re:)\\\\1", "action": "hold"}]',
+     "'(re:)\\\\1'"),
+    ("ban_list", "^(?!alice@).*@example\\.org$", "'^(?!alice@).*@example\\\\.org$'"),
+])
+def test_set_refuses_a_pattern_re2_cannot_take(cli_env: dict[str, str], setting: str,
+                                               value: str, pattern: str) -> None:
+    assert run_listserv("lists", "create", "ops@example.com", env=cli_env).returncode == 0
+    result = run_listserv("lists", "set", "ops@example.com", f"{setting}={value}", env=cli_env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"listserv: error: {setting}: bad regular expression "
+                                    f"{pattern}: ")
+    assert "RE2 has no backreferences or look-around" in result.stderr
+    shown = json.loads(run_listserv("lists", "show", "ops@example.com", "--json",
+                                    env=cli_env).stdout)
+    assert shown["settings"][setting] == []

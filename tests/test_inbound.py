@@ -2,6 +2,7 @@
 """SMTP and LMTP intake over real sockets: refuse early, store before 250."""
 
 import asyncio
+import re
 
 import aiosmtplib
 import pytest
@@ -83,7 +84,7 @@ async def test_a_renamed_list_still_takes_mail_at_its_old_addresses(app: App) ->
         mlist = await session.scalar(select(MailingList))
         assert mlist is not None
         await rename_list(session, mlist, "opex@example.com")
-    await send(app, ["ops@example.com", "ops-request@example.com", "opex@example.com"],
+    await send(app, ["ops@example.com", "ops-request@example.com", "opex-owner@example.com"],
                make_message())
     assert len(await stored(app)) == 3
 
@@ -259,3 +260,86 @@ async def test_a_lost_database_connection_is_replaced_before_the_next_commit(
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     await send(app, ["ops@example.com"], make_message(subject="After"))
     assert len(await stored(app)) == 2
+
+
+def with_header(extra: bytes) -> bytes:
+    return make_message().replace(b"\r\nSubject:", b"\r\n" + extra + b"\r\nSubject:", 1)
+
+
+async def test_a_header_section_over_the_limit_is_refused_and_not_stored(app: App) -> None:
+    await make_list(app.sessions)
+    folded = b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 110)  # 109 KB
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        await client.rcpt("ops@example.com")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(with_header(folded))
+        assert (refused.value.code, refused.value.message) == (
+            552, "5.3.4 Message header section too big")
+        # The session goes on: a message within the limit is taken.
+        await client.sendmail("alice@example.org", ["ops@example.com"], with_header(
+            b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 90)))
+    [row] = await stored(app)
+    assert b"X-Filler: start\r\n xxx" in row.raw
+
+
+async def test_a_header_naming_too_many_people_is_refused_and_not_stored(app: App) -> None:
+    await make_list(app.sessions)
+    cc = b"Cc: " + b",\r\n ".join(b"member%d@example.net" % n for n in range(1001))
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        await client.rcpt("ops@example.com")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(with_header(cc))
+    assert (refused.value.code, refused.value.message) == (
+        554, "5.6.0 Too many addresses in the message header")
+    assert await stored(app) == []
+
+
+async def test_lmtp_refuses_a_header_section_over_the_limit_for_each_recipient(
+        app: App) -> None:
+    await make_list(app.sessions)
+    assert app.lmtp_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.lmtp_port)
+    for line in (b"LHLO client.example.org", b"MAIL FROM:<alice@example.org>",
+                 b"RCPT TO:<ops@example.com>", b"RCPT TO:<ops-request@example.com>", b"DATA"):
+        writer.write(line + b"\r\n")
+    folded = b"X-Filler: start" + b"\r\n " + b"\r\n ".join([b"x" * 989] * 110)
+    writer.write(with_header(folded) + b".\r\n")
+    await writer.drain()
+    while not (await reader.readline()).startswith(b"354"):
+        pass
+    replies = [(await reader.readline()).decode().rstrip() for _ in range(2)]
+    writer.write(b"QUIT\r\n")
+    writer.close()
+    # RFC 2033: one reply per accepted recipient after DATA.
+    assert replies == ["552 5.3.4 Message header section too big"] * 2
+    assert await stored(app) == []
+
+
+async def test_a_list_named_again_in_one_transaction_is_stored_once(app: App) -> None:
+    await make_list(app.sessions)
+    async with app.sessions.begin() as session:
+        mlist = await session.scalar(select(MailingList))
+        assert mlist is not None
+        await rename_list(session, mlist, "opex@example.com")
+    recipients = ["opex@example.com", "ops-request@example.com", "ops@example.com",
+                  "OPEX@EXAMPLE.COM", "opex-request@example.com", "ops-join@example.com",
+                  "opex-subscribe@example.com", *["Opex@Example.com"] * 100]
+    refused, _ = await send(app, recipients, make_message())
+    assert refused == {}  # every RCPT got 250: RFC 5321 allows repeats
+    # One transaction is one message: once for each destination (#14.3).
+    assert [row.recipient for row in await stored(app)] == [
+        "opex@example.com", "ops-request@example.com", "ops-join@example.com"]
+
+
+async def test_a_message_without_message_id_is_stored_with_one(app: App) -> None:
+    await make_list(app.sessions)
+    message = re.sub(rb"Message-ID: [^\r\n]*\r\n", b"", make_message())
+    await send(app, ["ops@example.com", "ops-request@example.com"], message)
+    await send(app, ["ops@example.com"], message.replace(b"\r\n", b"\n"))
+    first, request, again = await stored(app)
+    assert re.fullmatch(r"<[0-9a-f]{32}@listserv\.test>", first.message_id)
+    assert first.raw == f"Message-ID: {first.message_id}\r\n".encode() + message
+    # The same message, however it travelled, gets the same id.
+    assert request.message_id == again.message_id == first.message_id

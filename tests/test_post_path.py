@@ -20,7 +20,7 @@ from listserv.db import members as db_members
 from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState, now
 from listserv.db.queue import queue_summary
 from listserv.settings import Settings
-from tests.helpers import make_message, run_listserv
+from tests.helpers import make_message, run_listserv, send_lmtp
 from tests.sink import Delivered, Sink
 
 MEMBERS = ["alice@example.org", "bob@example.net", "carol@example.org"]
@@ -153,6 +153,45 @@ async def test_each_rule_ends_as_configured(app: App, sink: Sink, list_settings:
     assert len(await held(app)) == (disposition == "held")
 
 
+async def test_a_backtracking_header_pattern_still_holds_what_it_matches(
+        app: App, sink: Sink) -> None:
+    # (a+)+$ makes Python's re take 2^n steps on n a's and a "!": 30 of them held the
+    # event loop for a minute (#14.8). On RE2 both posts are decided at once.
+    rule = '[{"header": "Subject", "pattern": "(a+)+$", "action": "hold"}]'
+    await setup_list(app, header_matches=rule)
+    await post(app, make_message(subject="a" * 30 + "!"))
+    await post(app, make_message(subject="Re: " + "a" * 30))
+    await app.settle()
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "held"]
+    [held_post] = await held(app)
+    assert held_post.subject == "Re: " + "a" * 30
+    assert held_post.raw.startswith(b"X-Listserv-Rule-Hits: header_match")
+    [delivered] = list_mail(sink)[:1]
+    assert delivered.message["Subject"] == "[ops] " + "a" * 30 + "!"
+
+
+async def test_a_stored_pattern_re2_cannot_take_matches_nothing_and_is_reported_once(
+        app: App, sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    await setup_list(app)
+    async with app.sessions.begin() as session:  # as a list set up before RE2 would be
+        mlist = await db_lists.get_list(session, "ops@example.com")
+        mlist.header_matches = [{"header": "Subject", "pattern": "(x)\\1", "action": "hold"}]
+        mlist.ban_list = ["^(?!carol@).*@example\\.org$"]
+    for subject in ("xx once", "xx twice"):
+        await post(app, make_message(subject=subject))
+        await app.settle()
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "accepted"]
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelname == "WARNING" and "matches nothing" in record.getMessage()]
+    assert sorted(warnings) == [
+        "ops@example.com: the pattern '(x)\\\\1' in the list's settings matches nothing: "
+        "invalid escape sequence: \\1 (RE2 has no backreferences or look-around); change it "
+        "with listserv lists set",
+        "ops@example.com: the pattern '^(?!carol@).*@example\\\\.org$' in the list's settings "
+        "matches nothing: invalid perl operator: (?! (RE2 has no backreferences or "
+        "look-around); change it with listserv lists set"]
+
+
 async def test_a_repeated_message_id_is_held_not_sent_twice(app: App, sink: Sink) -> None:
     await setup_list(app)
     raw = make_message()
@@ -162,6 +201,49 @@ async def test_a_repeated_message_id_is_held_not_sent_twice(app: App, sink: Sink
     await app.settle()
     assert len(list_mail(sink)) == 1
     assert [row.disposition for row in await inbound_rows(app)] == ["accepted", "held"]
+
+
+async def deliver(app: App, protocol: str, raw: bytes, recipients: list[str]) -> None:
+    if protocol == "lmtp":
+        assert app.lmtp_port is not None
+        replies = await send_lmtp(app.lmtp_port, "alice@example.org", recipients, raw)
+        # RFC 2033: a reply for every accepted RCPT, repeated ones too.
+        assert replies == ["250 2.0.0 Message accepted"] * len(recipients)
+    else:
+        await post(app, raw, recipients=tuple(recipients))
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "lmtp"])
+async def test_a_list_named_three_times_sends_each_member_one_copy(
+        app: App, sink: Sink, protocol: str) -> None:
+    await setup_list(app)
+    async with app.sessions.begin() as session:
+        await db_lists.rename_list(session, await db_lists.get_list(session, "ops@example.com"),
+                                   "opex@example.com")
+    # The list, its former address (an alias since the rename), and the list in capitals.
+    await deliver(app, protocol, make_message(to="opex@example.com"),
+                  ["opex@example.com", "ops@example.com", "OPEX@EXAMPLE.COM"])
+    await app.settle()
+    assert sorted(sink.recipients()) == sorted(MEMBERS)  # once each (#14.3)
+    assert [row.disposition for row in await inbound_rows(app)] == ["accepted"]
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "lmtp"])
+async def test_a_message_without_message_id_sent_twice_is_held_as_a_duplicate(
+        app: App, sink: Sink, protocol: str) -> None:
+    await setup_list(app)
+    raw = make_message().replace(b"Message-ID: ", b"X-No-Message-ID: ")
+    for _ in range(2):
+        await deliver(app, protocol, raw, ["ops@example.com"])
+        await app.settle()
+    first, second = await inbound_rows(app)
+    assert first.message_id == second.message_id
+    assert first.message_id.endswith("@listserv.test>")
+    assert (first.disposition, second.disposition) == ("accepted", "held")
+    assert second.rule_hits[0]["rule"] == "duplicate_message_id"
+    [copy] = list_mail(sink)[:1]
+    assert copy.message["Message-ID"] == first.message_id
+    assert len(list_mail(sink)) == 1
 
 
 async def test_rejected_sender_is_told_why_but_not_too_often(settings: Settings,
@@ -214,7 +296,7 @@ async def test_bad_input_is_kept_and_decided_by_the_rules(app: App, sink: Sink,
     await app.settle()
     [row] = await inbound_rows(app)
     assert row.state is InboundState.DONE, row.error
-    assert row.raw == raw
+    assert row.raw == f"Message-ID: {row.message_id}\r\n".encode() + raw  # kept as it came
     if b"From: alice@example.org" not in raw:
         assert row.disposition == "held"  # never reaches members unreviewed
         assert list_mail(sink) == []

@@ -23,6 +23,7 @@ from email.utils import quote as quote_phrase
 from urllib.parse import quote
 
 from listserv.core.footer import add_footer, footer_text, limit_line_lengths, repair_headers
+from listserv.core.headers import MAX_PARSED
 from listserv.core.message import POLICY, Post, header_text, parse_post
 from listserv.core.policy import ListPolicy, Personalize, ReplyTo
 from listserv.core.replies import REPLY_PREFIXES
@@ -134,12 +135,10 @@ def _decorated_headers(post: Post, policy: ListPolicy, message_id: str,
     _strip(message, (*_INCOMING, *_LIST_HEADERS, *policy.strip_headers,
                      *(() if policy.dkim_keep_incoming else SIGNATURES)))
     if not header_text(message, "Message-ID"):
-        _set(message, "Message-ID", message_id)
+        set_header(message, "Message-ID", message_id)
     if not header_text(message, "Date"):
-        _set(message, "Date", format_datetime(now))
-    subject = header_text(message, "Subject")
-    if (prefixed := prefixed_subject(subject, policy.subject_prefix)) != subject:
-        _set(message, "Subject", prefixed)
+        set_header(message, "Date", format_datetime(now))
+    _prefix_subject(message, policy.subject_prefix)
     _set_reply_to(message, policy)
     add_list_headers(message, policy)
     if policy.archive and policy.archive_url.strip():
@@ -182,9 +181,9 @@ def _strip(message: Message, names: Iterable[str]) -> None:
 
 def _set_reply_to(message: Message, policy: ListPolicy) -> None:
     if policy.reply_to == ReplyTo.LIST:
-        _set(message, "Reply-To", policy.address)
+        set_header(message, "Reply-To", policy.address)
     elif policy.reply_to == ReplyTo.EXPLICIT and policy.reply_to_address.strip():
-        _set(message, "Reply-To", policy.reply_to_address)
+        set_header(message, "Reply-To", policy.reply_to_address)
 
 
 def _clean(text: str) -> str:
@@ -199,21 +198,49 @@ def _one_line(text: str) -> str:
     return " ".join(_clean(text).split())
 
 
-def _set(message: Message, name: str, value: str) -> None:
-    """Replace every `name` header with one, parsed by the message's policy (RFC 2047 on output)."""
-    del message[name]
+def _prefix_subject(message: Message, prefix: str) -> None:
+    """Put the list's prefix in front of the subject, unless it is there already."""
+    subject = header_text(message, "Subject")
+    prefixed = prefixed_subject(subject, prefix)
+    if prefixed == subject:
+        return
+    raw = next((value for name, value in message.raw_items() if name.lower() == "subject"), "")
+    if not subject.strip() or not isinstance(raw, str) or hasattr(raw, "name") \
+            or not raw.isascii():
+        set_header(message, "Subject", prefixed)  # none to keep, or 8-bit octets to encode
+        return
+    # The subject as received, folding and encoded words included, behind the prefix:
+    # nothing decoded and encoded again, nothing refolded, whatever its length (#14.2).
+    head = prefix.strip()
+    if not head.isascii():  # RFC 2047 section 5 (1); the space stays in an encoded word
+        head = Header(head + " " if raw.lstrip().startswith("=?") else head, "utf-8").encode()
+    del message["Subject"]
+    message.set_raw("Subject", f"{head} {raw.lstrip()}")
+
+
+def set_header(message: Message, name: str, value: str, *, replace: bool = True) -> None:
+    """Replace every `name` header (or with replace=False, add one) with the text, parsed by
+    the message's policy (RFC 2047 on output).
+
+    A value longer than the header model parses in linear time is encoded whole instead.
+    """
+    if replace:
+        del message[name]
     value = _one_line(value)
-    try:
-        message[name] = value
-    except Exception:  # the header parser has raised on odd text; encode it whole instead
-        message.set_raw(name, Header(value, "utf-8", header_name=name).encode())
+    if len(value) <= MAX_PARSED:
+        try:
+            message[name] = value
+            return
+        except Exception:  # the header parser has raised on odd text
+            pass
+    message.set_raw(name, Header(value, "utf-8", header_name=name).encode())
 
 
 def _put(message: Message, name: str, value: str) -> None:
     """Replace every `name` header with one written exactly as given when it is ASCII."""
     value = _one_line(value)
     if not value.isascii():
-        _set(message, name, value)
+        set_header(message, name, value)
         return
     # Parsed as unstructured text, a long URL or Message-ID would be folded into encoded words.
     del message[name]

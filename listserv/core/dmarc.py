@@ -14,13 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.utils import getaddresses
 from enum import StrEnum
 
 from listserv.core.addresses import Mailbox, parse_address
-from listserv.core.decoration import SIGNATURES, render
+from listserv.core.decoration import SIGNATURES, render, set_header
 from listserv.core.footer import add_footer, footer_text
-from listserv.core.message import POLICY, Post, header_texts, parse_post
+from listserv.core.message import POLICY, Post, header_addresses, header_texts, parse_post
 from listserv.core.policy import (
     AuthorIn,
     DmarcMitigation,
@@ -46,6 +45,9 @@ _REQUESTS = {"none": DmarcPolicy.NONE, "quarantine": DmarcPolicy.QUARANTINE,
              "reject": DmarcPolicy.REJECT}
 _STRICTNESS = (DmarcPolicy.ABSENT, DmarcPolicy.NONE, DmarcPolicy.UNKNOWN,
                DmarcPolicy.QUARANTINE, DmarcPolicy.REJECT)
+# The author's display name as the list writes it into From, Reply-To and Cc: a name
+# of 100 KB would cost seconds to encode, and no mail program shows that much.
+MAX_NAME = 200
 # The headers of the decorated post that a wrapping message carries too.
 _WRAPPER_HEADERS = frozenset(name.lower() for name in (
     "Subject", "Date", "Message-ID", "To", "Cc", "In-Reply-To", "References", "Reply-To",
@@ -105,7 +107,7 @@ def strictest(policies: Iterable[DmarcPolicy]) -> DmarcPolicy:
 def authors(message: Message) -> list[Mailbox]:
     """The valid addresses in From (RFC 5322 allows several; RFC 7489 checks each domain)."""
     found = []
-    for _, address in getaddresses(header_texts(message, "From")):
+    for _, address in header_addresses(message, "From"):
         try:
             found.append(parse_address(address))
         except InvalidAddress:
@@ -187,7 +189,7 @@ def _name_the_list(target: EmailMessage, source: Message, policy: ListPolicy) ->
         del target[name]
     for name, value in source.raw_items():
         if name.lower() == "from":
-            target["X-Original-From"] = _plain(str(value))
+            set_header(target, "X-Original-From", _plain(str(value)), replace=False)
     first = people[0].display_name or people[0].username if people else ""
     list_name = _plain(policy.display_name) or policy.address.partition("@")[0]
     _set_addresses(target, "From", [_address(f"{first} via {list_name}" if first else list_name,
@@ -210,7 +212,7 @@ def _name_the_list(target: EmailMessage, source: Message, policy: ListPolicy) ->
 def _addresses(message: Message, name: str) -> list[Address]:
     """The valid addresses of a header, with their display names."""
     found = []
-    for display, address in getaddresses(header_texts(message, name)):
+    for display, address in header_addresses(message, name):
         try:
             parse_address(address)
             found.append(_address(display, address))
@@ -222,7 +224,7 @@ def _addresses(message: Message, name: str) -> list[Address]:
 def _address(display_name: str, addr_spec: str) -> Address:
     """An Address whose display name is plain text (no line breaks or undecodable octets)."""
     try:
-        return Address(_plain(display_name), addr_spec=addr_spec)
+        return Address(_plain(display_name)[:MAX_NAME], addr_spec=addr_spec)
     except Exception:  # a name the header model cannot take: the address alone
         return Address(addr_spec=addr_spec)
 

@@ -14,6 +14,7 @@ import re
 from email.message import EmailMessage, Message
 from string import Formatter
 
+from listserv.core.headers import set_fields
 from listserv.core.message import header_text
 from listserv.core.policy import ListPolicy
 
@@ -108,10 +109,7 @@ def repair_headers(part: Message) -> None:
     repaired = [(name, _repaired(name, value)) for name, value in items]
     if all(new is old for (_, new), (_, old) in zip(repaired, items, strict=True)):
         return
-    for name in {name.lower() for name, _ in items}:
-        del part[name]
-    for name, value in repaired:
-        part.set_raw(name, value)
+    set_fields(part, repaired)
 
 
 def _repaired(name: str, value: str) -> str:
@@ -259,15 +257,16 @@ def _footer_part(footer: str, message: Message) -> EmailMessage:
 def _wrap_mixed(message: EmailMessage, footer: EmailMessage) -> None:
     """Make the message multipart/mixed: its old content first, then the footer part."""
     inner = copy.deepcopy(message)  # keeps the payload exactly, 8-bit octets included
-    for name in {name.lower() for name in inner}:
-        if not name.startswith("content-"):
-            del inner[name]
-    for name in {name.lower() for name in message}:
-        if name.startswith("content-"):
-            del message[name]
+    fields = list(message.raw_items())
+    set_fields(inner, [(name, value) for name, value in fields if _is_content(name)])
+    set_fields(message, [(name, value) for name, value in fields if not _is_content(name)])
     message.preamble = message.epilogue = None  # they belong to the inner part now
     message["Content-Type"] = "multipart/mixed"
     message.set_payload([inner, footer])
+
+
+def _is_content(name: str) -> bool:
+    return name.lower().startswith("content-")
 
 
 def _has_long_line(part: Message) -> bool:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from listserv.core import policy
+from listserv.core import patterns, policy
 from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
@@ -166,10 +166,9 @@ def _json_list(text: str) -> list[Any]:
 
 
 def _compile(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise SettingError(f"bad regular expression {pattern!r}: {exc}") from None
+    """Refuse a pattern RE2 cannot take: it is matched in linear time (#14.8)."""
+    if (reason := patterns.problem(pattern)) is not None:
+        raise SettingError(f"bad regular expression {pattern!r}: {reason}")
 
 
 def _expiry_action(text: str) -> policy.Action:
@@ -202,9 +201,9 @@ _LIST: tuple[Setting, ...] = (
     Setting("hold_these_nonmembers", _patterns, "nonmembers whose posts are held"),
     Setting("reject_these_nonmembers", _patterns, "nonmembers whose posts are rejected"),
     Setting("discard_these_nonmembers", _patterns, "nonmembers whose posts are discarded"),
-    Setting("ban_list", _patterns, "addresses or ^regexes that may never post"),
+    Setting("ban_list", _patterns, "addresses or ^regexes (RE2) that may never post"),
     Setting("header_matches", _header_matches,
-            'JSON array of {"header", "pattern", "action"} rules'),
+            'JSON array of {"header", "pattern" (RE2), "action"} rules'),
     Setting("strip_headers", _header_names, "headers removed from posts, comma-separated"),
     Setting("duplicate_window_hours", _integer(0, 24 * 365),
             "hold a repeated Message-ID seen within this many hours; 0 = off"),

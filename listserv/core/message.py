@@ -6,18 +6,20 @@ undecodable or 8-bit headers, NUL bytes, no From or a From that is no address
 still becomes a Post; what is missing is empty, and the rules decide.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
-from email.policy import compat32, default
-from email.utils import getaddresses
+from email.policy import compat32
+from typing import Any
 
 from listserv.core.addresses import parse_address
+from listserv.core.headers import MAX_TEXT, BoundedPolicy, addresses_in, decoded_value
 from listserv.errors import InvalidAddress
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
-POLICY = default.clone(raise_on_defect=False)
+POLICY = BoundedPolicy()  # policy.default, parsing no more than it can in linear time
 
 
 def header_block(raw: bytes) -> bytes:
@@ -33,34 +35,46 @@ def message_id(raw: bytes) -> str:
     return " ".join(str(value).split())
 
 
+# Fields MTAs add in transit: a message relayed again differs in these alone.
+_TRACE_FIELDS = frozenset({
+    b"received", b"received-spf", b"return-path", b"delivered-to", b"x-original-to",
+    b"authentication-results", b"arc-seal", b"arc-message-signature",
+    b"arc-authentication-results"})
+
+
+def derived_message_id(raw: bytes, domain: str) -> str:
+    """A Message-ID for a message without one, derived from its content.
+
+    The same message gets the same id each time it arrives (whatever its line
+    endings and trace fields), so that duplicate detection knows it again.
+    """
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    fields = re.split(rb"\n(?![ \t])", head)
+    kept = [field for field in fields
+            if field.partition(b":")[0].strip().lower() not in _TRACE_FIELDS]
+    digest = hashlib.sha256(b"\n".join(kept) + b"\n\n" + body).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
 def header_text(message: Message, name: str) -> str:
     """A header's decoded value on one line, '' when absent or unreadable."""
-    try:
-        value = message.get(name)
-    except Exception:  # the email package raises on some malformed headers
-        return ""
-    if value is None:
-        return ""
-    try:
-        text = str(value)
-    except Exception:
-        return ""
-    return " ".join(text.split())
+    texts = header_texts(message, name)
+    return texts[0] if texts else ""
 
 
 def header_texts(message: Message, name: str) -> list[str]:
-    """Every occurrence of a header, each as header_text reads it."""
-    try:
-        values = message.get_all(name) or []
-    except Exception:
-        return []
-    texts = []
-    for value in values:
-        try:
-            texts.append(" ".join(str(value).split()))
-        except Exception:
-            continue
-    return texts
+    """Every occurrence of a header, decoded, each on one line.
+
+    Read from the values as received in time linear in their length (core.headers),
+    never through the email package's header model; at most MAX_TEXT characters each.
+    """
+    return [_text(value) for value in _values(message, {name.lower()})]
+
+
+def header_addresses(message: Message, *names: str) -> list[tuple[str, str]]:
+    """(display name, address) of every address in the named headers, in order; the
+    addresses as written, valid or not, the names decoded."""
+    return addresses_in(str(value) for value in _values(message, {n.lower() for n in names}))
 
 
 def address_keys(message: Message, *names: str) -> list[str]:
@@ -69,15 +83,30 @@ def address_keys(message: Message, *names: str) -> list[str]:
     Reads the raw header values: the email package's structured address
     parsing costs about 0.25 ms per address, too slow for a To of thousands.
     """
-    wanted = {name.lower() for name in names}
-    values = [str(value) for key, value in message.raw_items() if key.lower() in wanted]
     found = []
-    for _, address in getaddresses(values):
+    for _, address in header_addresses(message, *names):
         try:
             found.append(parse_address(address).key)
         except InvalidAddress:
             continue
     return found
+
+
+def _values(message: Message, names: set[str]) -> list[Any]:
+    """The values of the named headers as stored: raw text, or what code set."""
+    try:
+        return [value for key, value in message.raw_items() if key.lower() in names]
+    except Exception:
+        return []
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and not hasattr(value, "name"):
+        return decoded_value(value)  # as received
+    try:  # a header the code set (already parsed), or compat32's email.header.Header
+        return " ".join(str(value)[:MAX_TEXT].split())
+    except Exception:
+        return ""
 
 
 def _author(message: Message) -> tuple[str, str]:
@@ -86,7 +115,7 @@ def _author(message: Message) -> tuple[str, str]:
     Deliberately not the envelope sender: a post without a usable From must
     not pass as a member's (it is held for review instead).
     """
-    for display, address in getaddresses(header_texts(message, "From")):
+    for display, address in header_addresses(message, "From"):
         try:
             return parse_address(address).key, display
         except InvalidAddress:

@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
-from email.utils import getaddresses
 from itertools import islice
 
 from listserv.core.addresses import parse_address
-from listserv.core.message import header_text
+from listserv.core.message import header_addresses
 from listserv.core.replies import body_text
 from listserv.errors import InvalidAddress
 
@@ -154,7 +153,7 @@ def returned_recipients(message: Message) -> list[str]:
             headers = HeaderParser(policy=compat32).parsestr(_decoded(part))
         else:
             continue
-        return [address for _, address in getaddresses([header_text(headers, "To")])]
+        return [address for _, address in header_addresses(headers, "To")]
     return []
 
 
@@ -162,13 +161,13 @@ def not_recipients(message: Message, text: str) -> set[str]:
     """Match keys of addresses that are no failed recipient: the report's sender, the
     author of the message it returns, and what its text gives as a sender or a contact
     ("From:", "Original Sender:", "Hello alice@…", "please contact …")."""
-    named = [header_text(message, "From")]
+    named = header_addresses(message, "From")
     for part in report_parts(message):
         if part.get_content_type() == "message/rfc822" and part.is_multipart():
             returned = part.get_payload(0)
             if isinstance(returned, Message):
-                named += [header_text(returned, "From"), header_text(returned, "Sender")]
-    keys = {key(address) for _, address in getaddresses(named) if "@" in address}
+                named += header_addresses(returned, "From", "Sender")
+    keys = {key(address) for _, address in named if "@" in address}
     for line in text.splitlines():
         keys.update(key(match.group()) for match in _ADDRESS.finditer(line)
                     if _NOT_RECIPIENT.search(line[:match.start()]))

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formataddr, getaddresses
+from email.utils import formataddr
 from enum import StrEnum
 
 from listserv.core.addresses import Mailbox, parse_address
-from listserv.core.message import Post, header_texts
+from listserv.core.message import Post, header_addresses
 from listserv.core.moderation import reply_address, thread_root
 from listserv.core.notices import notice
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy, SubscriptionPolicy
@@ -73,7 +73,7 @@ class Sender:
 def sender_of(post: Post) -> Sender:
     """The sender of a request, never raising on a bad From or envelope."""
     envelope = _valid(post.mail_from)
-    for name, address in getaddresses(header_texts(post.message, "From")):
+    for name, address in header_addresses(post.message, "From"):
         if (mailbox := _valid(address)) is not None:
             return Sender(mailbox, _clean(name)[:200], envelope.key if envelope else "")
     return Sender(envelope, "", envelope.key if envelope else "")

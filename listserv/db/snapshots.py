@@ -6,11 +6,13 @@ the shell decide with: a new list setting is read here, nowhere else
 (docs/ARCHITECTURE.md, "Adding a list setting").
 """
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from listserv.core import patterns
 from listserv.core.policy import (
     Action,
     BounceRules,
@@ -21,15 +23,41 @@ from listserv.core.policy import (
 )
 from listserv.db.models import ListAlias, MailingList
 
+log = logging.getLogger(__name__)
+
+_reported: set[tuple[str, str]] = set()  # (list, pattern) this process has warned of
+
 
 async def load_policy(session: AsyncSession, mlist: MailingList,
                       web_url: str | None = None) -> ListPolicy:
     """The list's settings; web_url is the site's base URL, where it has a web side."""
     aliases = await session.scalars(select(ListAlias.address)
                                     .where(ListAlias.list_id == mlist.id))
+    policy = _policy(mlist, tuple(aliases), web_url or "")
+    _report_unusable(policy)
+    return policy
+
+
+def _report_unusable(policy: ListPolicy) -> None:
+    """Warn, once per process, of a stored pattern RE2 cannot take: it matches nothing.
+
+    `lists set` refuses such patterns; these were stored before RE2 (#14.8).
+    """
+    entries = (*policy.ban_list, *policy.accept_these_nonmembers, *policy.hold_these_nonmembers,
+               *policy.reject_these_nonmembers, *policy.discard_these_nonmembers)
+    stored = [entry for entry in entries if entry.startswith("^")]
+    stored += [rule.pattern for rule in policy.header_matches]
+    for pattern, reason in patterns.unusable(stored):
+        if (policy.address, pattern) not in _reported:
+            _reported.add((policy.address, pattern))
+            log.warning("%s: the pattern %r in the list's settings matches nothing: %s; "
+                        "change it with listserv lists set", policy.address, pattern, reason)
+
+
+def _policy(mlist: MailingList, aliases: tuple[str, ...], web_url: str) -> ListPolicy:
     return ListPolicy(
         address=mlist.address,
-        aliases=tuple(aliases),
+        aliases=aliases,
         display_name=mlist.display_name,
         description=mlist.description,
         list_id=mlist.list_id,
@@ -98,6 +126,6 @@ async def load_policy(session: AsyncSession, mlist: MailingList,
         digest_volume_period=mlist.digest_volume_period,
         archive_visibility=mlist.archive_visibility,
         one_click_unsubscribe=mlist.one_click_unsubscribe,
-        web_url=web_url or "",
+        web_url=web_url,
     )
 

@@ -3,7 +3,7 @@
 
 core.commands reads the commands; each one is carried out on its own, so a
 bad line spoils nothing else, and the sender gets one answer that lists every
-command with its result. Membership changes go through listserv.subscriptions.
+command with its result. Membership changes go through handling.subscriptions.
 Automatic mail (bounces, vacation replies, list mail) changes nothing and is
 never answered, and no answer goes out past the daily limit (queueing.answer).
 """

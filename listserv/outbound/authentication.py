@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 # What the front MTA knows better: the SMTP session (spf, iprev) and the policy it applied.
 _CARRIED_OVER = frozenset({"spf", "dmarc", "iprev", "auth"})
+# DKIM signatures checked, topmost first, as OpenDKIM's MaximumSignaturesToVerify (3): each
+# costs a key lookup and a hash of the whole body, and 100 KB of header holds 170 (#14.2).
+MAX_CHECKED = 5
+# ARC signatures whose keys are looked up: seal and message signature of ten hops.
+MAX_ARC_KEYS = 20
 
 
 async def record(outgoing: bytes, received: bytes, settings: Settings) -> bytes:
@@ -51,14 +56,16 @@ async def record(outgoing: bytes, received: bytes, settings: Settings) -> bytes:
 async def verify(raw: bytes, settings: Settings) -> list[Result]:
     """The results of raw's DKIM signatures and ARC chain, then the front MTA's others."""
     found = signatures(raw)
-    keys, failed = await _keys(found, settings)
+    checked = [s for s in found if s.field == "dkim-signature"][:MAX_CHECKED]
+    keys, failed = await _keys(
+        [*checked, *[s for s in found if s.field != "dkim-signature"][:MAX_ARC_KEYS]], settings)
 
     def published(name: bytes, timeout: int = 5) -> bytes:
         return keys.get(name.decode("ascii", "replace").rstrip(".").lower(), b"")
 
     verifier = _parsed(raw)
     results = [_dkim(verifier, index, signature, keys, failed, published)
-               for index, signature in enumerate(s for s in found if s.field == "dkim-signature")]
+               for index, signature in enumerate(checked)]
     results = results or [Result("dkim", "none")]
     results.append(Result("arc", _arc(raw, published)))
     if settings.trusted_authserv_id:

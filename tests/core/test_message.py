@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
+import re
+
 import pytest
 
-from listserv.core.message import message_id, parse_post
+from listserv.core.message import derived_message_id, message_id, parse_post
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -40,3 +42,19 @@ def test_mime_nested_deeper_than_the_parser_recurses_is_read_as_headers_and_a_bo
         b"--b%d--\r\n" % n for n in reversed(range(depth)))
     post = parse_post(raw)
     assert (post.author, post.subject) == ("alice@example.org", "deep")
+
+
+RECEIVED = b"Received: from a by b; Sat, 28 Nov 2026 02:00:00 +0000\r\n"
+
+
+def test_a_derived_message_id_is_the_same_for_the_same_message() -> None:
+    raw = b"From: alice@example.org\r\nSubject: Valves\r\n\r\nWhich seals?\r\n"
+    mid = derived_message_id(raw, "lists.example.com")
+    assert re.fullmatch(r"<[0-9a-f]{32}@lists\.example\.com>", mid)
+    # Relayed again (another Received, bare LFs), it is still the same message.
+    again = (RECEIVED + b"Received: from c\r\n by d\r\nAuthentication-Results: d; spf=pass\r\n"
+             + raw).replace(b"\r\n", b"\n")
+    assert derived_message_id(again, "lists.example.com") == mid
+    for other in (raw.replace(b"Valves", b"Pumps"), raw + b"More.\r\n",
+                  b"X-Received-By: someone\r\n" + raw, b"Received-Note: x\r\n" + raw):
+        assert derived_message_id(other, "lists.example.com") != mid
