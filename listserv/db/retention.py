@@ -7,7 +7,8 @@ only a look back. After the retention time a processed message keeps its
 row (the Message-ID for duplicate detection, the disposition and the rules'
 reasons for the record) and loses its body; finished delivery jobs (with
 their recipients), decided held posts, confirmation requests past their
-expiry and the log of notices sent go. The archive is not touched: a list
+expiry, the log of notices sent and the probes sent to members (a probe's bounce
+counts only while its probe is kept) go. The archive is not touched: a list
 that archives nothing keeps no post longer than this. Each call does a
 bounded amount of work, so that housekeeping never holds the write lock long.
 """
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from listserv.db.models import (
+    BounceProbe,
     DeliveryJob,
     HeldMessage,
     Inbound,
@@ -39,6 +41,7 @@ _FINISHED: tuple[tuple[str, Any, InstrumentedAttribute[Any], ColumnElement[bool]
     ("held posts", HeldMessage, HeldMessage.decided_at, None),
     ("confirmation requests", PendingConfirmation, PendingConfirmation.expires_at, None),
     ("notices logged", NoticeLog, NoticeLog.sent_at, None),
+    ("probes", BounceProbe, BounceProbe.sent_at, None),
 )
 
 
