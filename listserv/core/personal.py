@@ -93,35 +93,34 @@ class _Split:
 class Copies:
     """The members' copies of one message, made from its bytes."""
 
-    def __init__(self, raw: bytes, bounce_address: str, *, key: bytes, list_id: int | None,
-                 footer: str = "", web_url: str = "") -> None:
+    def __init__(self, raw: bytes, bounce_address: str, personal: Personalization, *,
+                 key: bytes, list_id: int | None) -> None:
         self.raw = raw
         self._bounce_address = bounce_address
         self._key = key
         self._list_id = list_id
-        self._footer = footer
-        self._web_url = web_url if list_id is not None else ""
-        self._split = _split(raw) if self._web_url and not footer else None
+        self._full = personal.mode is Personalize.FULL
+        self._footer = personal.footer
+        self._web_url = personal.web_url if list_id is not None else ""
+        self._split = _split(raw) if self._web_url and not self._full else None
 
     @property
     def varies(self) -> bool:
         """Whether the copies differ in their bytes, not only in their envelope senders."""
-        return bool(self._footer or self._web_url)
+        return self._full or bool(self._web_url)
 
     def copy(self, member: str) -> Copy:
         """The copy for member (as the roster spells the address)."""
+        raw = personal_copy(self.raw, self._footer, member) if self._full else self.raw
         try:
             mailbox = parse_address(member)
-        except InvalidAddress:  # nothing to sign or link for: the shared copy, plain sender
-            return Copy(self._bounce_address, self.raw)
-        if self._list_id is None:  # the list is gone: nobody can answer for it
-            return Copy(self._bounce_address, self.raw)
+        except InvalidAddress:
+            mailbox = None
+        if mailbox is None or self._list_id is None:  # nobody to sign or link for
+            return Copy(self._bounce_address, raw)
         mail_from = verp.address(self._bounce_address, mailbox,
                                  verp.tag(self._key, self._list_id, mailbox.key))
-        raw, split = self.raw, self._split
-        if self._footer:
-            raw = personal_copy(raw, self._footer, member)
-            split = _split(raw) if self._web_url else None
+        split = _split(raw) if self._full and self._web_url else self._split
         if split is not None:
             token = unsubscribe_token(self._key, self._list_id, mailbox.key)
             raw = _with_one_click(split, absolute(self._web_url, unsubscribe_path(token)))

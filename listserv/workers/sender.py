@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from listserv.core.backoff import RetryPolicy
-from listserv.core.personal import Copies
+from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.db import outbox
 from listserv.db.models import now
@@ -112,10 +112,12 @@ class Sender:
         """One transaction per member, each delivery recorded as it happens (VERP, full).
 
         Each copy has its member's signed VERP envelope sender; copies that differ in
-        their bytes (a footer, a one-click link) are signed one by one, the others once.
+        their bytes (personal, or with a one-click link) are signed one by one, the
+        others once.
         """
-        copies = Copies(job.raw, job.mail_from, key=self._shared.settings.hmac_key,
-                        list_id=job.list_id, footer=job.footer, web_url=job.web_url)
+        copies = Copies(job.raw, job.mail_from,
+                        Personalization(job.personalize, job.footer, job.web_url),
+                        key=self._shared.settings.hmac_key, list_id=job.list_id)
         shared = None if copies.varies else self._signer.sign(job.raw, job.mail_from)
         failed: list[DeliveryResult] = []
         for recipient, recipient_id in job.recipients.items():

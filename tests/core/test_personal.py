@@ -22,6 +22,7 @@ LIST_ID = 4
 BASE = "https://lists.example.com"
 BOUNCES = "ops-bounces@example.com"
 POLICY = ListPolicy(address="ops@example.com", footer="Sent to {member_address}")
+ONE_CLICK = Personalization(Personalize.VERP, "", BASE)
 RAW = (b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: x\r\n"
        b"List-Unsubscribe: <mailto:ops-leave@example.com>\r\nList-Owner: <mailto:o@x>\r\n"
        b"\r\nHello\r\nList-Unsubscribe: in the body\r\n")
@@ -86,7 +87,7 @@ def test_a_personal_copy_names_its_member_in_footer_and_list_unsubscribe() -> No
 
 
 def test_each_copy_carries_its_members_one_click_link_in_the_shared_bytes() -> None:
-    copies = Copies(RAW, BOUNCES, key=KEY, list_id=LIST_ID, web_url=BASE)
+    copies = Copies(RAW, BOUNCES, ONE_CLICK, key=KEY, list_id=LIST_ID)
     assert copies.varies
     copy = copies.copy("Bob@Example.net")
     assert copy.mail_from == verp.sender(BOUNCES, "Bob@Example.net", KEY, LIST_ID)
@@ -107,7 +108,7 @@ def test_each_copy_carries_its_members_one_click_link_in_the_shared_bytes() -> N
 
 
 def test_without_a_web_side_every_copy_is_the_shared_bytes_with_its_own_sender() -> None:
-    copies = Copies(RAW, BOUNCES, key=KEY, list_id=LIST_ID)
+    copies = Copies(RAW, BOUNCES, Personalization(Personalize.VERP), key=KEY, list_id=LIST_ID)
     assert not copies.varies
     copy = copies.copy("bob@example.net")
     assert copy.raw is RAW
@@ -115,14 +116,22 @@ def test_without_a_web_side_every_copy_is_the_shared_bytes_with_its_own_sender()
 
 
 def test_a_full_copy_has_footer_and_one_click_link_before_its_members_mailto() -> None:
-    copy = Copies(RAW, BOUNCES, key=KEY, list_id=LIST_ID, web_url=BASE,
-                  footer="Sent to {member_address}").copy("bob@example.net")
+    full = Personalization(Personalize.FULL, "Sent to {member_address}", BASE)
+    copy = Copies(RAW, BOUNCES, full, key=KEY, list_id=LIST_ID).copy("bob@example.net")
     message = parsed(copy.raw)
     assert "Sent to bob@example.net" in message.get_content()
     [value] = message.get_all("List-Unsubscribe")
     assert value.startswith(f"<{BASE}/u/")
     assert value.endswith(", <mailto:ops-leave@example.com?subject=unsubscribe%20bob@example.net>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_full_copy_without_a_footer_still_names_its_member_in_list_unsubscribe() -> None:
+    copies = Copies(RAW, BOUNCES, Personalization(Personalize.FULL), key=KEY, list_id=LIST_ID)
+    assert copies.varies
+    message = parsed(copies.copy("bob@example.net").raw)
+    assert str(message["List-Unsubscribe"]).strip() == \
+        "<mailto:ops-leave@example.com?subject=unsubscribe%20bob@example.net>"
 
 
 @pytest.mark.parametrize(("raw", "mailto"), [
@@ -135,7 +144,7 @@ def test_a_full_copy_has_footer_and_one_click_link_before_its_members_mailto() -
 ])
 def test_the_list_unsubscribe_field_is_replaced_whole_wherever_it_is(
         raw: bytes, mailto: str | None) -> None:
-    copy = Copies(raw, BOUNCES, key=KEY, list_id=LIST_ID, web_url=BASE).copy("bob@example.net")
+    copy = Copies(raw, BOUNCES, ONE_CLICK, key=KEY, list_id=LIST_ID).copy("bob@example.net")
     message = parsed(copy.raw)
     [value] = message.get_all("List-Unsubscribe")
     assert value.startswith(f"<{BASE}/u/") and value.endswith(f">, {mailto}" if mailto else ">")
@@ -144,8 +153,8 @@ def test_the_list_unsubscribe_field_is_replaced_whole_wherever_it_is(
 
 
 def test_a_plain_http_link_gets_no_list_unsubscribe_post() -> None:
-    copy = Copies(RAW, BOUNCES, key=KEY, list_id=LIST_ID,
-                  web_url="http://localhost:8080").copy("bob@example.net")
+    copy = Copies(RAW, BOUNCES, Personalization(Personalize.VERP, "", "http://localhost:8080"),
+                  key=KEY, list_id=LIST_ID).copy("bob@example.net")
     message = parsed(copy.raw)
     assert str(message["List-Unsubscribe"]).startswith("<http://localhost:8080/u/")
     assert message["List-Unsubscribe-Post"] is None
@@ -155,5 +164,5 @@ def test_a_plain_http_link_gets_no_list_unsubscribe_post() -> None:
                                                  ("bob@example.net", None)])
 def test_without_an_address_or_a_list_to_sign_for_the_copy_is_shared_and_plain(
         member: str, list_id: int | None) -> None:
-    copy = Copies(RAW, BOUNCES, key=KEY, list_id=list_id, web_url=BASE).copy(member)
+    copy = Copies(RAW, BOUNCES, ONE_CLICK, key=KEY, list_id=list_id).copy(member)
     assert (copy.mail_from, copy.raw) == (BOUNCES, RAW)
