@@ -118,11 +118,12 @@ class Copies:
             mailbox = None
         if mailbox is None or self._list_id is None:  # nobody to sign or link for
             return Copy(self._bounce_address, raw)
+        member_key = mailbox.key
         mail_from = verp.address(self._bounce_address, mailbox,
-                                 verp.tag(self._key, self._list_id, mailbox.key))
+                                 verp.tag(self._key, self._list_id, member_key))
         split = _split(raw) if self._full and self._web_url else self._split
         if split is not None:
-            token = unsubscribe_token(self._key, self._list_id, mailbox.key)
+            token = unsubscribe_token(self._key, self._list_id, member_key)
             raw = _with_one_click(split, absolute(self._web_url, unsubscribe_path(token)))
         return Copy(mail_from or self._bounce_address, raw)
 
