@@ -283,6 +283,14 @@ class Settings(BaseSettings):
         return self.hostname if rsa else None
 
     @property
+    def hmac_key(self) -> bytes:
+        """The secret key as the key of listserv's HMACs (core.tokens); a running server
+        always has one (app.running makes it when unset)."""
+        if self.secret_key is None:
+            raise ConfigError("no secret key: LISTSERV_SECRET_KEY, or the site's own, is needed")
+        return self.secret_key.get_secret_value().encode()
+
+    @property
     def async_database_url(self) -> str:
         """The database URL with the async driver listserv uses for its scheme."""
         scheme, _, rest = self.database_url.partition("://")

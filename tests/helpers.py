@@ -10,7 +10,9 @@ from email.policy import SMTP
 from email.utils import make_msgid
 from pathlib import Path
 
-from listserv.core.addresses import parse_address
+from listserv.app import App
+from listserv.core import verp
+from listserv.core.addresses import parse_address, sub_address
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
 from listserv.db.engine import Sessions
@@ -39,6 +41,17 @@ async def make_list(sessions: Sessions, address: str = "ops@example.com",
         mlist = await db_lists.create_list(session, address)
         for member in members:
             await db_members.add_member(session, mlist, parse_address(member))
+
+
+async def verp_address(app: App, member: str, probe: int | None = None,
+                       list_address: str = "ops@example.com") -> str:
+    """The signed VERP address listserv gives member's copies (or one probe to them)."""
+    async with app.sessions() as session:
+        mlist = await db_lists.get_list(session, list_address)
+    made = verp.sender(sub_address(list_address, "-bounces"), member, app.settings.hmac_key,
+                       mlist.id, probe)
+    assert made is not None
+    return made
 
 
 def run_listserv(*args: str, env: dict[str, str],

@@ -13,7 +13,7 @@ from listserv.core.digests import RFC1153_SEPARATOR, RFC1153_START, Schedule, ne
 from listserv.db.engine import create_engine
 from listserv.db.models import DigestItem, MailingList, now
 from listserv.settings import Settings
-from tests.helpers import make_message, run_listserv
+from tests.helpers import make_message, run_listserv, verp_address
 from tests.sink import Delivered, Sink
 from tests.test_post_path import post, set_member, setup_list
 
@@ -222,7 +222,7 @@ async def test_a_list_that_personalises_sends_digests_with_verp(
     await post_all(app, "Valve seals")
     await digests_send(app, cli_env)
     [mime] = digests_to(sink, MIME)
-    assert mime.mail_from == "ops-bounces+dan=example.org@example.com"
+    assert mime.mail_from == await verp_address(app, "dan@example.org")
 
 
 async def test_bad_posts_still_make_a_digest_with_every_post(

@@ -1,26 +1,51 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A member whose mail bounces: the score, disabling, warnings, removal, and the notices.
+"""A member whose mail bounces: what counts, the score, probes, disabling, warnings, removal,
+and the notices.
 
-Each counted bounce adds one to the member's score, at most once a (UTC)
-day, as Mailman counts them; a score that no bounce raised for the list's
-decay time starts again from nothing. Past the threshold delivery is
-disabled and the member is warned a number of times, an interval apart (the
-warnings go out although delivery is off), then removed. What the core
-decides here, listserv.handling.bounces carries out.
+Only what proves that listserv mailed the member counts: a bounce to a VERP
+address listserv signed (core.verp), a probe's bounce, the smarthost's own
+refusal. A report to the plain bounce address proves nothing (anyone can send
+one, naming anyone): the members it says are gone are sent a probe each, as
+GNU Mailman's VERP probes are, at most one a day and PROBES_PER_REPORT for
+one report; the report itself is listed for the owners. Each counted bounce
+adds one to the member's score, at most once a (UTC) day, as Mailman counts
+them; a score that no bounce raised for the list's decay time starts again
+from nothing. Past the threshold delivery is disabled and the member is
+warned a number of times, an interval apart (the warnings go out although
+delivery is off), then removed. What the core decides here,
+listserv.handling.bounces carries out.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 
+from listserv.core.addresses import normalise
+from listserv.core.bounces import Failure
 from listserv.core.message import header_block, parse_post
 from listserv.core.notices import ATTACH_WHOLE_LIMIT, notice
 from listserv.core.policy import BounceRules, ListPolicy
+from listserv.errors import InvalidAddress
 
-SUMMARY_LINES = 50  # bounce events listed in one summary to the owners
+SUMMARY_LINES = 50  # bounce events listed in each part of one summary to the owners
+PROBES_PER_REPORT = 20  # probes one report to the plain bounce address may set off
 FORWARDED = "X-Listserv-Forwarded"  # marks mail to -bounces passed on to the owners
+
+
+class Source(StrEnum):
+    """How a bounce event reached listserv (bounce_event.source)."""
+
+    VERP = "verp"  # to a VERP address listserv signed: counts
+    PROBE = "probe"  # to the signed address of a probe listserv sent: counts
+    SMTP = "smtp"  # the smarthost refused the recipient: counts
+    PLAIN = "dsn"  # to the plain bounce address: proves nothing, sets off probes
+    UNVERIFIED = "unverified"  # to a VERP address whose tag does not verify: as PLAIN
+    COMPLAINT = "arf"  # a feedback report (RFC 5965)
+
+
+HEARSAY = (Source.PLAIN, Source.UNVERIFIED)
 
 
 class FollowUp(StrEnum):
@@ -39,6 +64,7 @@ class Event:
     status: str
     reason: str
     at: datetime
+    source: str  # a Source
 
 
 def current_score(score: float, last_bounce_at: datetime | None, now: datetime,
@@ -55,6 +81,30 @@ def raised(score: float, last_bounce_at: datetime | None, now: datetime,
     if last_bounce_at is not None and last_bounce_at.date() == now.date():
         return None
     return current_score(score, last_bounce_at, now, rules) + 1.0
+
+
+def whom_to_probe(failures: Iterable[Failure], members: Collection[str],
+                  probed: Collection[str] = (), limit: int = PROBES_PER_REPORT) -> list[str]:
+    """The members (match keys) a report without proof says are gone, each once and in the
+    report's order: those not probed lately, at most limit."""
+    chosen: list[str] = []
+    for failure in failures:
+        key = _member_key(failure, members) if failure.counts else None
+        if key is not None and key not in probed and key not in chosen:
+            chosen.append(key)
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def probe(policy: ListPolicy, address: str, *, message_id: str, now: datetime) -> EmailMessage:
+    """The probe: a member whom a report named is told it, and that nothing needs doing."""
+    body = (f"A mail system reported that mail from the {_name(policy)} list "
+            f"({policy.address}) to {address} could not be delivered.\n\n"
+            "If you can read this, mail reaches you and nothing needs doing: this message "
+            "only checks that report.\n")
+    return notice(policy, address, f"Delivery check from {_name(policy)}", body,
+                  message_id=message_id, now=now)
 
 
 def next_step(warnings_sent: int, warned_at: datetime, now: datetime,
@@ -99,17 +149,26 @@ def owners_notice(policy: ListPolicy, address: str, what: str, detail: str, *,
                   message_id=message_id, now=now)
 
 
-def summary(policy: ListPolicy, events: Sequence[Event], *, to: Sequence[str],
-            message_id: str, now: datetime) -> EmailMessage:
-    """List for the owners the failures that did not count against anyone."""
-    lines = [f"{event.at:%Y-%m-%d %H:%M} {event.address} {event.kind} {event.status} "
-             f"{event.reason}".rstrip()[:300] for event in events[:SUMMARY_LINES]]
-    if len(events) > SUMMARY_LINES:
-        lines.append(f"… and {len(events) - SUMMARY_LINES} more.")
-    body = (f"Mail from {policy.address} failed for these addresses in ways that do not "
-            "count against them: refused for policy, spam or authentication (DMARC, "
-            "SPF), failed for the time being, or for reasons the reports do not give.\n\n"
-            + "\n".join(lines) + "\n")
+def summary(policy: ListPolicy, events: Sequence[Event], probes: int, *,
+            to: Sequence[str], message_id: str, now: datetime) -> EmailMessage:
+    """List for the owners what counted against nobody: reports without proof (and the
+    probes they set off), and failures of kinds that never count."""
+    hearsay = [event for event in events if event.source in HEARSAY]
+    others = [event for event in events if event.source not in HEARSAY]
+    parts = []
+    if hearsay or probes:
+        parts.append(
+            f"Reports sent to {policy.sub_address('-bounces')} itself, or to a VERP address "
+            "listserv did not sign, prove nothing (anyone can send one) and count against "
+            "nobody. Each member such a report says is gone was sent a probe instead (at "
+            f"most one a day, {PROBES_PER_REPORT} for one report): only the probe's own "
+            f"bounce counts. Probes sent: {probes}.\n\n{_lines(hearsay)}")
+    if others:
+        parts.append("Failures that do not count: refused for policy, spam or authentication "
+                     "(DMARC, SPF), failed for the time being, or for reasons the reports do "
+                     f"not give.\n\n{_lines(others)}")
+    body = (f"What happened to mail from {policy.address} that counted against nobody.\n\n"
+            + "\n".join(parts))
     return notice(policy, ", ".join(to), f"{policy.subject_prefix} Delivery problems".strip(),
                   body, message_id=message_id, now=now)
 
@@ -129,6 +188,26 @@ def unrecognised(policy: ListPolicy, raw: bytes, *, to: Sequence[str], message_i
         headers = header_block(raw).decode("ascii", "replace")
         message.add_attachment(headers, subtype="rfc822-headers", disposition="inline")
     return message
+
+
+def _lines(events: Sequence[Event]) -> str:
+    lines = [f"{event.at:%Y-%m-%d %H:%M} {event.address or '-'} {event.kind} {event.status} "
+             f"{event.reason}".rstrip()[:300] for event in events[:SUMMARY_LINES]]
+    if len(events) > SUMMARY_LINES:
+        lines.append(f"… and {len(events) - SUMMARY_LINES} more.")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _member_key(failure: Failure, members: Collection[str]) -> str | None:
+    """The member a failure names: its address, else where delivery failed in the end."""
+    for address in (failure.address, failure.final_recipient):
+        try:
+            key = normalise(address)
+        except InvalidAddress:
+            continue
+        if key in members:
+            return key
+    return None
 
 
 def _name(policy: ListPolicy) -> str:

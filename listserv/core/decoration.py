@@ -109,8 +109,8 @@ def list_headers(policy: ListPolicy) -> list[tuple[str, str]]:
         ("List-Post", _mailto(policy.address)),
         ("List-Help", _mailto(policy.sub_address("-request"), "?subject=help")),
         ("List-Subscribe", _mailto(policy.sub_address("-join"))),
-        # Mail to all members has no per-member one-click URL, so no
-        # List-Unsubscribe-Post (RFC 8058 section 3.1 requires an HTTPS URI).
+        # The copy every member gets; with a web side, delivery puts each member's own
+        # one-click link first and adds List-Unsubscribe-Post (core.personal, RFC 8058).
         ("List-Unsubscribe", _mailto(policy.sub_address("-leave"))),
         ("List-Owner", _mailto(policy.sub_address("-owner"))),
     ]

@@ -321,6 +321,8 @@ class DeliveryJob(Base):
     personalize: Mapped[policy.Personalize] = mapped_column(
         state(policy.Personalize), default=policy.Personalize.NONE)
     footer: Mapped[str] = mapped_column(Text, default="")  # personalize=full: per member
+    # The site's base URL where each copy carries its member's one-click link; '' for none.
+    web_url: Mapped[str] = mapped_column(String(500), default="")
     state: Mapped[JobState] = mapped_column(state(JobState), default=JobState.PENDING)
     created_at: Mapped[datetime] = mapped_column(default=now)
     next_attempt_at: Mapped[datetime] = mapped_column(default=now)
@@ -371,6 +373,22 @@ class BounceEvent(Base):
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=now)
     processed_at: Mapped[datetime | None]
+
+
+class BounceProbe(Base):
+    """A notice sent to a member whom a report to the plain bounce address named: its
+    own bounce, to its own signed VERP address, is the proof that counts."""
+
+    __tablename__ = "bounce_probe"
+    __table_args__ = (Index("ix_bounce_probe_member_sent", "member_id", "sent_at"),
+                      Index("ix_bounce_probe_list_sent", "list_id", "sent_at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(default=now)
+    bounced_at: Mapped[datetime | None]  # when its bounce came back (and counted)
 
 
 class ArchivedMessage(Base):

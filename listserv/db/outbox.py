@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from listserv.core.backoff import RetryPolicy
+from listserv.core.personal import BULK, Personalization
 from listserv.core.policy import Personalize
 from listserv.db.models import DeliveryJob, DeliveryRecipient, JobState, RecipientState, now
 
@@ -35,6 +36,7 @@ class Claimed:
     queued_at: datetime = field(default_factory=now)
     personalize: Personalize = Personalize.NONE  # VERP: one transaction per recipient
     footer: str = ""  # with personalize=full: the footer, {member_address} still open
+    web_url: str = ""  # the base URL of each copy's one-click link; '' for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,8 @@ class Lease:
 
 async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail_from: str,
                   raw: bytes, transactions: Sequence[Sequence[str]], message_id: str = "",
-                  lease: Lease | None = None, personalize: Personalize = Personalize.NONE,
-                  footer: str = "") -> list[Claimed]:
+                  lease: Lease | None = None,
+                  personal: Personalization = BULK) -> list[Claimed]:
     """Queue one message as jobs, one per SMTP transaction's recipients.
 
     With a lease the jobs are written as claimed by that worker and returned,
@@ -63,7 +65,8 @@ async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail
     job = {"list_id": list_id, "kind": kind, "mail_from": mail_from, "raw": raw,
            "message_id": message_id[:998], "state": JobState.PENDING, "attempts": 0,
            "created_at": queued_at, "next_attempt_at": queued_at,
-           "personalize": personalize, "footer": footer}
+           "personalize": personal.mode, "footer": personal.footer,
+           "web_url": personal.web_url}
     if lease is not None:
         job.update(state=JobState.SENDING, lease_until=lease.until, claimed_by=lease.worker)
     job_ids = (await connection.execute(
@@ -78,7 +81,8 @@ async def enqueue(session: AsyncSession, *, list_id: int | None, kind: str, mail
         return []
     # One query for the new rows' ids: RETURNING over thousands of rows is far slower.
     claimed = {job_id: Claimed(job_id, mail_from, raw, message_id, 0, {}, list_id, kind,
-                               queued_at, personalize, footer) for job_id in job_ids}
+                               queued_at, personal.mode, personal.footer, personal.web_url)
+               for job_id in job_ids}
     for job_id, address, recipient_id in await connection.execute(
             select(DeliveryRecipient.job_id, DeliveryRecipient.address, DeliveryRecipient.id)
             .where(DeliveryRecipient.job_id.in_(job_ids))):
@@ -141,7 +145,7 @@ async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: tim
         pending[job_id][address] = recipient_id
     return [Claimed(job.id, job.mail_from, job.raw, job.message_id, job.attempts,
                     pending[job.id], job.list_id, job.kind, job.created_at, job.personalize,
-                    job.footer) for job in jobs]
+                    job.footer, job.web_url) for job in jobs]
 
 
 @dataclass(frozen=True, slots=True)

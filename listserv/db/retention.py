@@ -7,8 +7,9 @@ only a look back. After the retention time a processed message keeps its
 row (the Message-ID for duplicate detection, the disposition and the rules'
 reasons for the record) and loses its body; finished delivery jobs (with
 their recipients), decided held posts, confirmation requests past their
-expiry, the log of notices sent and the web form submissions counted go.
-The archive is not touched: a list that archives nothing keeps no post
+expiry, the log of notices sent, the web form submissions counted and the
+probes sent to members (a probe's bounce counts only while its probe is kept)
+go. The archive is not touched: a list that archives nothing keeps no post
 longer than this. Each call does a bounded amount of work, so that
 housekeeping never holds the write lock long.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from listserv.db.models import (
+    BounceProbe,
     DeliveryJob,
     FormSubmission,
     HeldMessage,
@@ -42,6 +44,7 @@ _FINISHED: tuple[tuple[str, Any, InstrumentedAttribute[Any], ColumnElement[bool]
     ("confirmation requests", PendingConfirmation, PendingConfirmation.expires_at, None),
     ("notices logged", NoticeLog, NoticeLog.sent_at, None),
     ("web form submissions", FormSubmission, FormSubmission.submitted_at, None),
+    ("probes", BounceProbe, BounceProbe.sent_at, None),
 )
 
 

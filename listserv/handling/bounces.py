@@ -3,21 +3,23 @@
 
 Mail to ops-bounces@ and ops-bounces+VERP@ comes here from processing, the
 smarthost's refusals from the delivery recorder, and the clock's work from
-housekeeping. This module records bounce events, keeps the members' scores,
-disables, warns and removes members, acts on complaints, passes mail it
-cannot read on to the owners (a few a day per list: the rest stays stored as
-inbound rows) and sends the owners a daily list of failures that did not
-count. It does not decide what a report says (core.bounces) nor when a
-member is disabled, warned or removed (core.bouncing).
+housekeeping. This module tells a bounce to a VERP address listserv signed
+(or to a probe's) from hearsay, records bounce events, keeps the members'
+scores, sends the probes that hearsay sets off, disables, warns and removes
+members, acts on complaints, passes mail it cannot read on to the owners (a
+few a day per list: the rest stays stored as inbound rows) and sends the
+owners a daily list of what counted against nobody. It does not decide what
+a report says (core.bounces) nor what counts, whom to probe, when a member
+is disabled, warned or removed (core.bouncing).
 """
 
 import logging
 from datetime import timedelta
 
-from listserv.core import bouncing, verp
+from listserv.core import bouncing
 from listserv.core.addresses import parse_address
 from listserv.core.bounces import Failure, Kind, Report, classify, refusal
-from listserv.core.bouncing import FollowUp
+from listserv.core.bouncing import FollowUp, Source
 from listserv.core.message import parse_post
 from listserv.core.policy import ComplaintAction, DeliveryStatus, ListPolicy, Role
 from listserv.db import bounces as db_bounces
@@ -27,7 +29,7 @@ from listserv.db.lists import list_by_id
 from listserv.db.models import Inbound, MailingList, Member
 from listserv.db.roster import staff_addresses
 from listserv.errors import InvalidAddress
-from listserv.handling import notices
+from listserv.handling import notices, probes
 from listserv.handling.context import Work
 
 log = logging.getLogger(__name__)
@@ -36,22 +38,27 @@ DAY = timedelta(days=1)
 FORWARDS_PER_DAY = 10  # unrecognised messages passed on to one list's owners a day
 FORWARD_KIND = "bounce-forward"  # notice_log kinds
 SUMMARY_KIND = "bounce-summary"
-SUMMARISED = (Kind.POLICY, Kind.TEMPORARY, Kind.UNKNOWN)
+SUMMARISED = (Kind.POLICY, Kind.TEMPORARY, Kind.UNKNOWN)  # and all hearsay (bouncing.HEARSAY)
 
 
 async def handle_bounce(work: Work, mlist: MailingList, row: Inbound, extension: str) -> str:
     """Act on one message to -bounces; return the inbound row's disposition."""
-    verp_address = verp.decode(extension) if extension else None  # None for garbage
     post = parse_post(row.raw, row.mail_from, row.recipient)
-    result = classify(post.message, verp_address)
-    log.info("%s to %s: %s%s", work.origin, row.recipient, result.report,
-             "".join(f"; {f.address} {f.kind} {f.status}".rstrip() for f in result.failures))
+    source, member = await probes.origin(work, mlist, extension)
+    result = classify(post.message, member)
+    failures = result.failures
+    log.info("%s to %s (%s): %s%s%s", work.origin, row.recipient, source, result.report,
+             "".join(f"; {f.address} {f.kind} {f.status}".rstrip() for f in failures[:5]),
+             f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
     if result.report is Report.COMPLAINT:
         for address in result.complained:
             await _complaint(work, mlist, address, result.feedback_type, row.id)
         return str(Report.COMPLAINT)
-    for failure in result.failures:
-        await _record(work, mlist, failure, "verp" if verp_address else "dsn", row.id)
+    if member is None:
+        await probes.hearsay(work, mlist, result, source, post, row.id)
+    else:
+        for failure in failures:
+            await _record(work, mlist, failure, source, row.id)
     if result.report is Report.UNRECOGNISED:
         return await _forward(work, mlist, row.raw)
     return str(result.report)
@@ -63,7 +70,7 @@ async def record_refusal(work: Work, list_id: int, address: str, code: int,
     mlist = await list_by_id(work.session, list_id)
     if mlist is not None:
         work.origin = f"delivery to {address}"
-        await _record(work, mlist, refusal(address, code, text), "smtp", None)
+        await _record(work, mlist, refusal(address, code, text), Source.SMTP, None)
 
 
 async def housekeeping(work: Work) -> None:
@@ -87,11 +94,11 @@ async def _member(work: Work, mlist: MailingList, failure: Failure,
     return None
 
 
-async def _record(work: Work, mlist: MailingList, failure: Failure, source: str,
+async def _record(work: Work, mlist: MailingList, failure: Failure, source: Source,
                   inbound_id: int | None) -> None:
-    """Store a bounce event; raise the member's score, and past the threshold disable
-    their delivery, warn them and tell the owners."""
-    member = await _member(work, mlist, failure, by_verp=source == "verp")
+    """Store a bounce event that proves its member was mailed; raise the member's score,
+    and past the threshold disable their delivery, warn them and tell the owners."""
+    member = await _member(work, mlist, failure, by_verp=source is not Source.SMTP)
     db_bounces.add_event(work.session, list_id=mlist.id, member_id=member.id if member else None,
                          address=failure.address, kind=str(failure.kind), status=failure.status,
                          reason=failure.reason, source=source, inbound_id=inbound_id,
@@ -160,8 +167,8 @@ async def _complaint(work: Work, mlist: MailingList, address: str, feedback_type
     """Unsubscribe or disable a member who complained, as the list says."""
     member = await _member(work, mlist, Failure(address, "", Kind.UNKNOWN))
     db_bounces.add_event(work.session, list_id=mlist.id, member_id=member.id if member else None,
-                         address=address, kind="complaint", reason=feedback_type, source="arf",
-                         inbound_id=inbound_id, now=work.now)
+                         address=address, kind="complaint", reason=feedback_type,
+                         source=Source.COMPLAINT, inbound_id=inbound_id, now=work.now)
     if member is None:
         log.info("%s: complaint about %s, no member of %s", work.origin, address,
                  mlist.address)
@@ -241,23 +248,23 @@ async def _decay(work: Work) -> None:
 
 
 async def _summaries(work: Work) -> None:
-    """Once a day at most, list for each list's owners the failures that did not count."""
-    kinds = [str(kind) for kind in SUMMARISED]
-    for list_id in await db_bounces.lists_with_events(work.session, work.now - DAY, kinds):
+    """Once a day at most, list for each list's owners what counted against nobody."""
+    kinds, sources = [str(kind) for kind in SUMMARISED], [str(s) for s in bouncing.HEARSAY]
+    for list_id in await db_bounces.lists_with_events(work.session, work.now - DAY, kinds,
+                                                      sources):
         last = await history.last_notice_at(work.session, list_id, SUMMARY_KIND)
         mlist = await list_by_id(work.session, list_id)
         if (last is not None and last > work.now - DAY) or mlist is None:
             continue
         policy = await work.policy(mlist)
-        if not policy.bounces.notify_owners:
-            continue
-        events = await db_bounces.events_after(work.session, list_id, last or work.now - DAY,
-                                               kinds)
         owners = await staff_addresses(work.session, list_id, (Role.OWNER,))
-        if not owners:
+        if not policy.bounces.notify_owners or not owners:
             continue
+        since = last or work.now - DAY
+        events = await db_bounces.events_after(work.session, list_id, since, kinds, sources)
+        probed = await db_bounces.count_probes(work.session, list_id, since)
         await notices.send(work, mlist, bouncing.summary(
-            policy, [bouncing.Event(e.address, e.kind, e.status, e.reason, e.created_at)
-                     for e in events], to=owners, message_id=work.message_id(), now=work.now),
-            owners, SUMMARY_KIND)
+            policy, [bouncing.Event(e.address, e.kind, e.status, e.reason, e.created_at,
+                                    e.source) for e in events], probed, to=owners,
+            message_id=work.message_id(), now=work.now), owners, SUMMARY_KIND)
         notices.count(work, mlist, policy.sub_address("-owner"), SUMMARY_KIND)

@@ -17,7 +17,8 @@ from datetime import datetime
 
 from listserv.core import digests
 from listserv.core.digests import Issue, Topic
-from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy, Personalize
+from listserv.core.personal import digest_personalization
+from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy
 from listserv.core.recipients import chunk, digest_recipients
 from listserv.db import digests as db_digests
 from listserv.db import outbox
@@ -166,13 +167,9 @@ async def _queue(work: Work, list_id: int, policy: ListPolicy, mode: DeliveryMod
                  issue: Issue, posts: Sequence[bytes], recipients: Sequence[str]) -> None:
     message_id = work.message_id()
     raw = BUILDERS[mode](policy, issue, posts, message_id=message_id, now=work.now)
-    # A list that personalises gets digests with VERP too; a personal footer would mean
-    # re-writing the whole digest for each member.
-    personalize = Personalize.NONE if policy.personalize is Personalize.NONE \
-        else Personalize.VERP
     await outbox.enqueue(work.session, list_id=list_id, kind=KIND, raw=raw,
                          message_id=message_id, mail_from=policy.sub_address("-bounces"),
-                         personalize=personalize, transactions=chunk(
+                         personal=digest_personalization(policy), transactions=chunk(
                              recipients, work.settings.max_recipients_per_transaction))
     log.info("%s: %s %s of %s: %d posts, %d octets, to %d members", message_id, mode, issue,
              policy.address, len(posts), len(raw), len(recipients))

@@ -25,9 +25,11 @@ DAY = timedelta(days=1)
 
 
 async def send(work: Work, mlist: MailingList, message: EmailMessage, to: Sequence[str],
-               kind: str) -> None:
-    """Queue a message listserv wrote for the given addresses."""
-    await queue_notice(work.session, message, to, await work.policy(mlist), mlist.id, kind)
+               kind: str, mail_from: str | None = None) -> None:
+    """Queue a message listserv wrote for the given addresses (from the list's bounce
+    address unless mail_from says otherwise)."""
+    await queue_notice(work.session, message, to, await work.policy(mlist), mlist.id, kind,
+                       mail_from)
 
 
 def count(work: Work, mlist: MailingList, address: str, kind: str) -> None:

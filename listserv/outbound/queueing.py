@@ -33,17 +33,18 @@ async def queue_post(session: AsyncSession, post: Post, message: EmailMessage, k
     raw = kept if sent is message else render(sent)
     if settings.seal_as:
         raw = await authentication.record(raw, post.raw, settings)
-    personalize, footer = personalization(policy, random.random())
     return await outbox.enqueue(
         session, list_id=list_id, kind="post", raw=raw, mail_from=policy.sub_address("-bounces"),
         message_id=str(message.get("Message-ID", "")), lease=lease,
         transactions=chunk(list(recipients), settings.max_recipients_per_transaction),
-        personalize=personalize, footer=footer)
+        personal=personalization(policy, random.random()))
 
 
 async def queue_notice(session: AsyncSession, message: EmailMessage, to: Sequence[str],
-                       policy: ListPolicy, list_id: int, kind: str) -> None:
-    """Queue a message listserv wrote (a notice) for the given addresses."""
+                       policy: ListPolicy, list_id: int, kind: str,
+                       mail_from: str | None = None) -> None:
+    """Queue a message listserv wrote (a notice) for the given addresses, from the list's
+    bounce address or another envelope sender (a probe's)."""
     await outbox.enqueue(session, list_id=list_id, kind=kind, raw=render(message),
-                         mail_from=policy.sub_address("-bounces"), transactions=[list(to)],
-                         message_id=str(message.get("Message-ID", "")))
+                         mail_from=mail_from or policy.sub_address("-bounces"),
+                         transactions=[list(to)], message_id=str(message.get("Message-ID", "")))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from listserv import logs
 from listserv.core.backoff import RetryPolicy
-from listserv.core.personal import envelope_sender, personal_copy
+from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.db import outbox
 from listserv.db.models import now
@@ -114,15 +114,21 @@ class Sender:
             await self._send_personal(smarthost, job)
 
     async def _send_personal(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
-        """One transaction per member, each delivery recorded as it happens (VERP, full)."""
+        """One transaction per member, each delivery recorded as it happens (VERP, full).
+
+        Each copy has its member's signed VERP envelope sender; copies that differ in
+        their bytes (personal, or with a one-click link) are signed one by one, the
+        others once.
+        """
+        copies = Copies(job.raw, job.mail_from,
+                        Personalization(job.personalize, job.footer, job.web_url),
+                        key=self._shared.settings.hmac_key, list_id=job.list_id)
+        shared = None if copies.varies else self._signer.sign(job.raw, job.mail_from)
         failed: list[DeliveryResult] = []
-        full = job.personalize is Personalize.FULL
-        signed = b"" if full else self._signer.sign(job.raw, job.mail_from)  # the same for all
         for recipient, recipient_id in job.recipients.items():
-            raw = self._signer.sign(personal_copy(job.raw, job.footer, recipient),
-                                    job.mail_from) if full else signed
-            [result] = await smarthost.send(envelope_sender(job.mail_from, recipient),
-                                            [recipient], raw)
+            copy = copies.copy(recipient)
+            raw = shared if shared is not None else self._signer.sign(copy.raw, copy.mail_from)
+            [result] = await smarthost.send(copy.mail_from, [recipient], raw)
             if result.delivered:
                 self._results.put_nowait(outbox.Attempt(job, [recipient_id], {}, {},
                                                         final=False))

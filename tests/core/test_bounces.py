@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading mail to -bounces: 589 real bounces, VERP, complaints, bad input; and what follows."""
+"""Reading mail to -bounces: 589 real bounces, VERP, complaints, bad input; and what follows:
+scores, probes, warnings."""
 
 import json
 import os
+from collections.abc import Iterable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -11,17 +14,29 @@ from typing import Any
 import pytest
 
 from listserv.core import verp
+from listserv.core.addresses import normalise
 from listserv.core.bounces import (
     Classification,
+    Failure,
     Kind,
     Report,
     classify,
     kind_of,
     refusal,
 )
-from listserv.core.bouncing import BounceRules, FollowUp, current_score, next_step, raised, warning
+from listserv.core.bouncing import (
+    PROBES_PER_REPORT,
+    BounceRules,
+    FollowUp,
+    current_score,
+    next_step,
+    raised,
+    warning,
+    whom_to_probe,
+)
 from listserv.core.message import parse_post
 from listserv.core.policy import ListPolicy
+from listserv.errors import InvalidAddress
 
 # The shared corpora sit beside the repository (../shared); SISIMAI_CORPUS names another place.
 CORPUS = Path(os.environ.get("SISIMAI_CORPUS") or Path(__file__).resolve().parents[2].parent
@@ -201,6 +216,41 @@ def read(entry: dict[str, Any]) -> Classification:
     return classify(parse_post((CORPUS / "messages" / entry["file"]).read_bytes()).message)
 
 
+def listed_verdict(entry: dict[str, Any]) -> str:
+    """listserv's verdict on a file: the corpus's, or the one KNOWN_DIFFERENCES gives."""
+    return KNOWN_DIFFERENCES.get(entry["file"], (expected_verdict(entry["expected"]), ""))[0]
+
+
+def counted(entry: dict[str, Any]) -> list[str]:
+    """The addresses listserv counts in a file where the corpus names them, else []."""
+    verdict = listed_verdict(entry)
+    if not verdict.startswith("counts ") or verdict in ("counts nobody", "counts someone"):
+        return []
+    return verdict.removeprefix("counts ").split(",")
+
+
+def named(entry: dict[str, Any]) -> set[str]:
+    """The recipients the corpus names in a file."""
+    return {_decoded(item["recipient"]) for item in entry["expected"] if item.get("recipient")}
+
+
+def as_sent(entry: dict[str, Any]) -> bytes:
+    """A corpus file as a mail system sends it: no mbox From line, CRLF line ends."""
+    raw = (CORPUS / "messages" / entry["file"]).read_bytes()
+    if raw.startswith(b"From "):
+        raw = raw.partition(b"\n")[2]
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def keys(addresses: Iterable[str]) -> set[str]:
+    """The match keys of the valid ones (an encoded word or '' is no member's address)."""
+    found = set()
+    for address in addresses:
+        with suppress(InvalidAddress):
+            found.add(normalise(address))
+    return found
+
+
 @needs_corpus
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry["file"])
 def test_real_bounces_are_read_as_the_corpus_says_or_as_listed(entry: dict[str, Any]) -> None:
@@ -228,6 +278,24 @@ def test_no_real_bounce_counts_against_an_address_it_does_not_name(
     for failure in read(entry).failures:
         if failure.counts:
             assert {failure.address.lower(), failure.final_recipient.lower()} & named
+
+
+@needs_corpus
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry["file"])
+def test_a_real_report_probes_each_member_it_says_is_gone_exactly_once(
+        entry: dict[str, Any]) -> None:
+    """Every address the corpus or the report names is a member: the probes go to exactly
+    the ones listserv reads as gone (as the corpus says, or as listed), each once."""
+    result = read(entry)
+    members = keys(named(entry) | {address for failure in result.failures
+                                   for address in (failure.address, failure.final_recipient)})
+    chosen = whom_to_probe(result.failures, members)
+    assert len(chosen) == len(set(chosen))
+    assert set(chosen) == keys(f.address for f in result.failures if f.counts)
+    if listed_verdict(entry) != "counts someone":
+        assert set(chosen) == keys(counted(entry))
+    assert whom_to_probe(result.failures, set()) == []  # nobody who is no member
+    assert whom_to_probe(result.failures, members, probed=set(chosen)) == []
 
 
 # Messages written here: a DSN, its variants, and what else reaches -bounces.
@@ -358,9 +426,9 @@ def test_a_feedback_report_is_a_complaint_about_the_recipient_it_names(
 ])
 def test_a_verp_address_names_the_member_whatever_address_the_report_gives(
         raw: bytes, report: Report, kind: Kind) -> None:
-    member = verp.decode("bob=example.net")
-    assert member == "bob@example.net"
-    result = of(raw, member)
+    found = verp.decode("bob=example.net+tag")
+    assert found is not None and found.address == "bob@example.net"
+    result = of(raw, found.address)
     assert result.report is report
     [failure] = result.failures
     assert (failure.address, failure.kind) == ("bob@example.net", kind)
@@ -462,6 +530,38 @@ def test_a_refusal_by_the_smarthost_counts_unless_it_is_policy(
         code: int, text: str, kind: Kind, status: str) -> None:
     failure = refusal("bob@example.net", code, text)
     assert (failure.kind, failure.status) == (kind, status)
+
+
+def gone(address: str, final: str = "", kind: Kind = Kind.MAILBOX) -> Failure:
+    return Failure(address, "5.1.1", kind, final_recipient=final)
+
+
+@pytest.mark.parametrize(("failures", "members", "probed", "expected"), [
+    ([gone("Bob@Example.net")], {"bob@example.net"}, set(), ["bob@example.net"]),
+    ([gone("bob@example.net"), gone("BOB@example.net")], {"bob@example.net"}, set(),
+     ["bob@example.net"]),
+    ([gone("b.x@mail.example", final="bob@example.net")], {"bob@example.net"}, set(),
+     ["bob@example.net"]),
+    ([gone("stranger@example.net")], {"bob@example.net"}, set(), []),
+    ([gone("bob@example.net", kind=kind) for kind in (Kind.POLICY, Kind.TEMPORARY,
+                                                      Kind.UNKNOWN)], {"bob@example.net"},
+     set(), []),
+    ([gone("bob@example.net"), gone("carol@example.org")], {"bob@example.net",
+                                                             "carol@example.org"},
+     {"bob@example.net"}, ["carol@example.org"]),
+    ([gone("not an address", final="")], {"bob@example.net"}, set(), []),
+], ids=["member", "named-twice", "forwarded", "no-member", "does-not-count", "probed-lately",
+        "garbage"])
+def test_a_report_without_proof_probes_the_members_it_says_are_gone(
+        failures: list[Failure], members: set[str], probed: set[str],
+        expected: list[str]) -> None:
+    assert whom_to_probe(failures, members, probed) == expected
+
+
+def test_one_report_sets_off_at_most_so_many_probes_in_its_order() -> None:
+    addresses = [f"m{n}@example.org" for n in range(1000)]
+    chosen = whom_to_probe([gone(a) for a in addresses], set(addresses), {addresses[0]})
+    assert chosen == addresses[1:PROBES_PER_REPORT + 1]
 
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
