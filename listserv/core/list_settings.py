@@ -106,13 +106,21 @@ def _timezone(text: str) -> str:
     return text
 
 
-def _patterns(text: str) -> list[str]:
-    """Addresses or ^regexes: a JSON array, or comma-separated when no regex needs a comma."""
-    items = _json_list(text) if text.strip().startswith("[") else [
-        item.strip() for item in text.split(",") if item.strip()]
+def _items(text: str, what: str) -> list[str]:
+    """The strings of a JSON array, or of a comma-separated list."""
+    if not text.strip().startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    items = _json_list(text)
     for item in items:
         if not isinstance(item, str):
-            raise SettingError(f"expected addresses or ^regexes, got {item!r}")
+            raise SettingError(f"expected {what}, got {item!r}")
+    return items
+
+
+def _patterns(text: str) -> list[str]:
+    """Addresses or ^regexes: a JSON array, or comma-separated when no regex needs a comma."""
+    items = _items(text, "addresses or ^regexes")
+    for item in items:
         if item.startswith("^"):
             _compile(item)
         else:
@@ -121,8 +129,8 @@ def _patterns(text: str) -> list[str]:
 
 
 def _senders(text: str) -> list[str]:
-    """Addresses or domains, comma-separated: as match keys and IDNA domains."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
+    """Addresses or domains, comma-separated or a JSON array: as match keys and IDNA domains."""
+    items = _items(text, "addresses or domains")
     try:
         return [parse_address(item).key if "@" in item else ascii_domain(item)
                 for item in items]
@@ -147,7 +155,7 @@ def _header_matches(text: str) -> list[dict[str, str]]:
 
 
 def _header_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = _items(text, "header names")
     for name in names:
         if not re.fullmatch(r"[!-9;-~]+", name):
             raise SettingError(f"not a header name: {name!r}")
@@ -300,17 +308,27 @@ def parse_assignments(
     assignments: Iterable[str], settings: Mapping[str, Setting]
 ) -> dict[str, Any]:
     """Parse ``key=value`` words into typed values; raise SettingError naming the bad one."""
-    values: dict[str, Any] = {}
+    texts: list[tuple[str, str]] = []
     for assignment in assignments:
         name, equals, text = assignment.partition("=")
-        name = name.strip()
         if not equals:
             raise SettingError(f"expected key=value, got {assignment!r}")
+        texts.append((name.strip(), text))
+    return parse_values(texts, settings)
+
+
+def parse_values(texts: Iterable[tuple[str, str]],
+                 settings: Mapping[str, Setting]) -> dict[str, Any]:
+    """Parse (name, text) pairs into typed values; raise SettingError naming the bad one."""
+    values: dict[str, Any] = {}
+    for name, text in texts:
         setting = settings.get(name)
         if setting is None:
             known = ", ".join(settings)
             raise SettingError(f"unknown setting {name!r} (known: {known})")
         try:
+            if "\x00" in text:  # no database stores it in text
+                raise SettingError("contains a NUL character")
             values[name] = setting.parse(text)
         except SettingError as exc:
             raise SettingError(f"{name}: {exc}") from None
