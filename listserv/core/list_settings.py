@@ -19,6 +19,7 @@ from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
 Parser = Callable[[str], Any]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +328,9 @@ def parse_values(texts: Iterable[tuple[str, str]],
             known = ", ".join(settings)
             raise SettingError(f"unknown setting {name!r} (known: {known})")
         try:
-            if "\x00" in text:  # no database stores it in text
-                raise SettingError("contains a NUL character")
+            if _UNSTORABLE.search(text):
+                raise SettingError("contains a NUL character or a lone surrogate, which no "
+                                   "database stores as text")
             values[name] = setting.parse(text)
         except SettingError as exc:
             raise SettingError(f"{name}: {exc}") from None

@@ -38,7 +38,8 @@ def test_member_delivery_mode() -> None:
     ("list_id=nodots", "expected a dotted List-Id"),
     ("subject_prefix=a\nb", "expected a single line"),
     ("moderator_password=short", "at least 8 characters"),
-    ("display_name=a\x00b", "display_name: contains a NUL character"),
+    ("display_name=a\x00b", "display_name: contains a NUL character or a lone surrogate"),
+    ("footer=a\udc00", "footer: contains a NUL character or a lone surrogate"),
     ("strip_headers=[1]", "expected header names, got 1"),
 ])
 def test_bad_settings_name_the_problem(assignment: str, message: str) -> None:

@@ -43,4 +43,6 @@ def test_names_are_checked_as_members_set_checks_them() -> None:
     assert [(entry.line, entry.name) for entry in entries] == [(1, "Alice")]
     assert [(error.line, error.message) for error in errors] == [
         (2, "display_name: longer than 200 characters"),
-        (3, "display_name: contains a NUL character"), (4, "not an address: 'nobody'")]
+        (3, "display_name: contains a NUL character or a lone surrogate, which no database "
+            "stores as text"),
+        (4, "not an address: 'nobody'")]
