@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from listserv.web import health, metrics
+from listserv.web import api, health, metrics
 from listserv.web.auth import session_middleware
 from listserv.web.context import WebContext
 
@@ -19,6 +19,7 @@ from listserv.web.context import WebContext
 def create_app(context: WebContext) -> Starlette:
     """The ASGI application of one running listserv."""
     routes = [*health.routes, *metrics.routes,
+              api.mount(context),
               Mount("/static", StaticFiles(packages=[("listserv.web", "static")]),
                     name="static")]
     app = Starlette(routes=routes,
