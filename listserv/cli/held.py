@@ -64,10 +64,10 @@ async def list_held(args: argparse.Namespace, settings: Settings) -> int:
 async def show_held(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
         held = await db_held.get_held(s, args.id)
-        described = db_held.describe_held(held, now())
+        described = db_held.describe_held(held, now(), raw=args.json)
         raw = held.raw
     if args.json:
-        print_json(described | {"raw": raw.decode("utf-8", "replace")})
+        print_json(described)
         return 0
     for key, value in described.items():
         print(f"{key}: {value}")

@@ -45,14 +45,16 @@ async def get_held(session: AsyncSession, held_id: int,
     return held
 
 
-def describe_held(held: HeldMessage, moment: datetime) -> dict[str, Any]:
-    """A held post as plain JSON-able data (without the message)."""
-    return {"id": held.id, "author": held.sender, "subject": held.subject,
-            "reasons": held.reasons, "message_id": held.message_id,
-            "held_at": held.held_at.isoformat(), "expires_at": held.expires_at.isoformat(),
-            "age_hours": round((moment - held.held_at).total_seconds() / 3600, 1),
-            "size": len(held.raw), "decision": held.decision, "decided_by": held.decided_by,
-            "decided_at": held.decided_at.isoformat() if held.decided_at else None}
+def describe_held(held: HeldMessage, moment: datetime, *, raw: bool = False) -> dict[str, Any]:
+    """A held post as plain JSON-able data, with the message as text if raw."""
+    described = {
+        "id": held.id, "author": held.sender, "subject": held.subject, "reasons": held.reasons,
+        "message_id": held.message_id, "held_at": held.held_at.isoformat(),
+        "expires_at": held.expires_at.isoformat(),
+        "age_hours": round((moment - held.held_at).total_seconds() / 3600, 1),
+        "size": len(held.raw), "decision": held.decision, "decided_by": held.decided_by,
+        "decided_at": held.decided_at.isoformat() if held.decided_at else None}
+    return described | ({"raw": held.raw.decode("utf-8", "replace")} if raw else {})
 
 
 async def undecided(session: AsyncSession, list_id: int) -> Sequence[HeldMessage]:

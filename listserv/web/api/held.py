@@ -82,7 +82,7 @@ async def show_held(context: Context, address: ListAddress, held_id: HeldId) -> 
     async with context.sessions() as session:
         mlist = await get_list(session, address)
         held = await db_held.get_held(session, held_id, mlist.id)
-        return db_held.describe_held(held, now()) | {"raw": held.raw.decode("utf-8", "replace")}
+        return db_held.describe_held(held, now(), raw=True)
 
 
 @router.post("/{held_id}/{action}", response_model=Decided, summary="decide a held post",

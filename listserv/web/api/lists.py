@@ -6,13 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS
 from listserv.db import lists as db_lists
-from listserv.db.members import count_members
-from listserv.db.models import MailingList
 from listserv.web.api.common import Context, ListAddress, checked, parsed, settings_model
 from listserv.web.api.errors import responses
 
@@ -46,15 +43,11 @@ class NewAddress(BaseModel):
     address: str = Field(description="the list's new address; the old one stays an alias")
 
 
-async def _describe(session: AsyncSession, mlist: MailingList) -> dict[str, Any]:
-    return db_lists.describe_list(mlist, await db_lists.list_aliases(session, mlist),
-                                  await count_members(session, mlist))
-
-
 @router.get("", response_model=list[ListOut], summary="every list")
 async def all_lists(context: Context) -> list[dict[str, Any]]:
     async with context.sessions() as session:
-        return [await _describe(session, mlist) for mlist in await db_lists.all_lists(session)]
+        return [await db_lists.describe_list(session, mlist)
+                for mlist in await db_lists.all_lists(session)]
 
 
 @router.post("", status_code=201, response_model=ListOut, summary="create a list",
@@ -66,14 +59,14 @@ async def create_list(context: Context, body: NewList) -> dict[str, Any]:
     async with context.sessions.begin() as session:
         mlist = await db_lists.create_list(session, body.address, display_name=display_name,
                                            owners=owners, domains=context.settings.domains)
-        return await _describe(session, mlist)
+        return await db_lists.describe_list(session, mlist)
 
 
 @router.get("/{address}", response_model=ListOut, summary="a list and its settings",
             responses=responses(404))
 async def show_list(context: Context, address: ListAddress) -> dict[str, Any]:
     async with context.sessions() as session:
-        return await _describe(session, await db_lists.get_list(session, address))
+        return await db_lists.describe_list(session, await db_lists.get_list(session, address))
 
 
 @router.patch("/{address}", response_model=ListOut, summary="change settings",
@@ -86,7 +79,7 @@ async def set_list(context: Context, address: ListAddress,
     async with context.sessions.begin() as session:
         mlist = await db_lists.get_list(session, address)
         db_lists.update_list(mlist, values)
-        return await _describe(session, mlist)
+        return await db_lists.describe_list(session, mlist)
 
 
 @router.post("/{address}/rename", response_model=ListOut, summary="move a list",
@@ -96,7 +89,7 @@ async def rename_list(context: Context, address: ListAddress,
     async with context.sessions.begin() as session:
         mlist = await db_lists.get_list(session, address)
         await db_lists.rename_list(session, mlist, body.address, context.settings.domains)
-        return await _describe(session, mlist)
+        return await db_lists.describe_list(session, mlist)
 
 
 @router.delete("/{address}", status_code=204, response_class=Response,
