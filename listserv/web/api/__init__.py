@@ -56,6 +56,8 @@ def create_api(context: WebContext) -> FastAPI:
 
 
 class _Headers:
+    """Add HEADERS to every answer of the API."""
+
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
