@@ -339,3 +339,11 @@ async def search(session: AsyncSession, list_id: int, query: str,
         .where(ArchivedMessage.list_id == list_id, and_(*matches))
         .order_by(ArchivedMessage.seq.desc()).limit(limit))
     return list(rows)
+
+
+def describe_message(row: ArchivedMessage) -> dict[str, object]:
+    """A search result as plain JSON-able data."""
+    return {"seq": row.seq, "message_id": row.message_id, "thread_id": row.thread_id,
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+            "author_address": row.author_address, "author_name": row.author_name,
+            "subject": row.subject}

@@ -230,3 +230,34 @@ def test_set_refuses_a_pattern_re2_cannot_take(cli_env: dict[str, str], setting:
     shown = json.loads(run_listserv("lists", "show", "ops@example.com", "--json",
                                     env=cli_env).stdout)
     assert shown["settings"][setting] == []
+
+
+def test_api_tokens_are_made_listed_and_revoked_never_shown_again(cli: Cli) -> None:
+    code, token, err = cli("api", "token", "create", "--name", "backup")
+    assert code == 0
+    assert "API token backup: shown this once" in err
+    assert cli("api", "token", "create")[0] == 0  # named token-1
+    code, out, _ = cli("api", "token", "list", "--json")
+    listed = json.loads(out)
+    assert [entry["name"] for entry in listed] == ["backup", "token-1"]
+    assert all(set(entry) == {"name", "created_at", "last_used_at"} for entry in listed)
+    assert all(entry["last_used_at"] is None for entry in listed)
+    code, out, _ = cli("api", "token", "list")
+    assert out.splitlines()[0].startswith("backup\tcreated ")
+    assert token.strip() not in out
+    assert cli("api", "token", "revoke", "backup") == (0, "revoked API token backup\n", "")
+    assert [e["name"] for e in json.loads(cli("api", "token", "list", "--json")[1])] == [
+        "token-1"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["create", "--name", "backup"], "an API token named backup exists already"),
+    (["create", "--name", "two words"], "a token name is 1 to 64 letters"),
+    (["revoke", "nobody"], "no API token named nobody"),
+])
+def test_api_token_commands_refuse_what_cannot_be_done(cli: Cli, args: list[str],
+                                                       message: str) -> None:
+    cli("api", "token", "create", "--name", "backup")
+    code, _, err = cli("api", "token", *args)
+    assert code == 1
+    assert message in err

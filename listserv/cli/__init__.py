@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from listserv.cli import archive, digests, dkim, held, lists, members, queue, serve
+from listserv.cli import api, archive, digests, dkim, held, lists, members, queue, serve
 from listserv.cli.parser import Parser
 from listserv.errors import ConfigError, ListservError
 from listserv.settings import load_settings
@@ -21,7 +21,7 @@ from listserv.settings import load_settings
 def build_parser() -> Parser:
     parser = Parser(prog="listserv", description="An asyncio mailing-list server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, lists, members, held, archive, digests, queue, dkim):
+    for module in (serve, lists, members, held, archive, digests, queue, dkim, api):
         module.add_commands(commands)
     return parser
 

@@ -19,7 +19,6 @@ from listserv import archive
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.db.engine import create_engine, open_database
 from listserv.db.lists import get_list
-from listserv.db.models import ArchivedMessage
 from listserv.errors import ListservError
 from listserv.settings import Settings
 
@@ -88,20 +87,13 @@ async def import_archive(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.bad else 0
 
 
-def describe_message(row: ArchivedMessage) -> dict[str, object]:
-    return {"seq": row.seq, "message_id": row.message_id, "thread_id": row.thread_id,
-            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-            "author_address": row.author_address, "author_name": row.author_name,
-            "subject": row.subject}
-
-
 async def search_archive(args: argparse.Namespace, settings: Settings) -> int:
     query = " ".join(args.query)
     if not query.split():
         raise ListservError("nothing to search for: the query has no words")
     async with reading(settings) as s:
         mlist = await get_list(s, args.address)
-        found = [describe_message(row) for row in await archive.search(s, mlist.id, query)]
+        found = [archive.describe_message(row) for row in await archive.search(s, mlist.id, query)]
     if args.json:
         print_json(found)
         return 0

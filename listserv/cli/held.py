@@ -8,16 +8,13 @@ the running server sends what they queue.
 import argparse
 import getpass
 import sys
-from datetime import datetime
-from typing import Any
 
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.moderation import Decision, Verdict
 from listserv.db import held as db_held
 from listserv.db.engine import open_database
-from listserv.db.lists import get_list, get_list_by_id
-from listserv.db.models import HeldMessage, now
-from listserv.errors import Conflict
+from listserv.db.lists import get_list
+from listserv.db.models import now
 from listserv.handling import moderation
 from listserv.handling.context import unit_of_work
 from listserv.settings import Settings
@@ -47,20 +44,11 @@ def add_commands(commands: Commands) -> None:
         decide.set_defaults(run=decide_held, verdict=verdict)
 
 
-def _describe(held: HeldMessage, moment: datetime) -> dict[str, Any]:
-    return {"id": held.id, "author": held.sender, "subject": held.subject,
-            "reasons": held.reasons, "message_id": held.message_id,
-            "held_at": held.held_at.isoformat(), "expires_at": held.expires_at.isoformat(),
-            "age_hours": round((moment - held.held_at).total_seconds() / 3600, 1),
-            "size": len(held.raw), "decision": held.decision, "decided_by": held.decided_by,
-            "decided_at": held.decided_at.isoformat() if held.decided_at else None}
-
-
 async def list_held(args: argparse.Namespace, settings: Settings) -> int:
     moment = now()
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
         mlist = await get_list(s, args.address)
-        held = [_describe(row, moment) for row in await db_held.undecided(s, mlist.id)]
+        held = [db_held.describe_held(row, moment) for row in await db_held.undecided(s, mlist.id)]
     if args.json:
         print_json(held)
         return 0
@@ -76,10 +64,10 @@ async def list_held(args: argparse.Namespace, settings: Settings) -> int:
 async def show_held(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
         held = await db_held.get_held(s, args.id)
-        described = _describe(held, now())
+        described = db_held.describe_held(held, now(), raw=args.json)
         raw = held.raw
     if args.json:
-        print_json(described | {"raw": raw.decode("utf-8", "replace")})
+        print_json(described)
         return 0
     for key, value in described.items():
         print(f"{key}: {value}")
@@ -95,8 +83,5 @@ async def decide_held(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), \
             unit_of_work(sessions, settings, origin="(command line)") as work:
         held = await db_held.get_held(work.session, args.id)
-        if held.decided_at is not None:
-            raise Conflict(moderation.already_decided(held))
-        mlist = await get_list_by_id(work.session, held.list_id)
-        print(await moderation.decide(work, mlist, held, decision, by))
+        print(await moderation.decide_once(work, held, decision, by))
     return 0

@@ -8,7 +8,6 @@ from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import LIST_SETTINGS, parse_assignments
 from listserv.db import lists as db_lists
 from listserv.db.engine import open_database
-from listserv.db.members import count_members
 from listserv.settings import Settings
 
 
@@ -60,8 +59,7 @@ async def create_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def show_lists(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
-        described = [db_lists.describe_list(mlist, await db_lists.list_aliases(s, mlist),
-                                            await count_members(s, mlist))
+        described = [await db_lists.describe_list(s, mlist)
                      for mlist in await db_lists.all_lists(s)]
     if args.json:
         print_json(described)
@@ -74,8 +72,7 @@ async def show_lists(args: argparse.Namespace, settings: Settings) -> int:
 async def show_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions() as s:
         mlist = await db_lists.get_list(s, args.address)
-        described = db_lists.describe_list(mlist, await db_lists.list_aliases(s, mlist),
-                                           await count_members(s, mlist))
+        described = await db_lists.describe_list(s, mlist)
     if args.json:
         print_json(described)
         return 0

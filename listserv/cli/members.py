@@ -11,7 +11,7 @@ from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
 from listserv.core.policy import Role
-from listserv.core.roster import RosterEntry, RosterError, read_roster, write_roster
+from listserv.core.roster import Roster, read_roster, split_roster, write_roster
 from listserv.db import members as db_members
 from listserv.db.engine import open_database
 from listserv.db.lists import get_list
@@ -79,18 +79,14 @@ async def add_members(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _read_roster(file: str) -> tuple[list[RosterEntry], list[RosterError]]:
+def _read_roster(file: str) -> Roster:
     try:
         if file == "-":
-            results = list(read_roster(sys.stdin))
-        else:
-            with Path(file).open(encoding="utf-8", errors="replace", newline="") as handle:
-                results = list(read_roster(handle))
+            return split_roster(read_roster(sys.stdin))
+        with Path(file).open(encoding="utf-8", errors="replace", newline="") as handle:
+            return split_roster(read_roster(handle))
     except OSError as exc:
         raise ListservError(f"cannot read {file}: {exc.strerror}") from None
-    entries = [result for result in results if isinstance(result, RosterEntry)]
-    errors = [result for result in results if isinstance(result, RosterError)]
-    return entries, errors
 
 
 async def import_members(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,9 +16,11 @@ from enum import StrEnum
 
 from listserv.errors import InvalidAddress
 
-_ATOM = r"[^\s\"(),.:;<>@\[\\\]]+"  # RFC 5322 atext, plus UTF-8 (RFC 6531)
+# RFC 5322 atext, plus UTF-8 (RFC 6531); never a control character (NUL least of all:
+# no database keeps it in text).
+_ATOM = r"[^\s\"(),.:;<>@\[\\\]\x00-\x1f\x7f]+"
 _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
-_QUOTED = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
+_QUOTED = re.compile(r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"')
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_LOCAL = 64
 _MAX_ADDRESS = 254

@@ -20,6 +20,7 @@ from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
 Parser = Callable[[str], Any]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +108,21 @@ def _timezone(text: str) -> str:
     return text
 
 
-def _patterns(text: str) -> list[str]:
-    """Addresses or ^regexes: a JSON array, or comma-separated when no regex needs a comma."""
-    items = _json_list(text) if text.strip().startswith("[") else [
-        item.strip() for item in text.split(",") if item.strip()]
+def _items(text: str, what: str) -> list[str]:
+    """The strings of a JSON array, or of a comma-separated list."""
+    if not text.strip().startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    items = _json_list(text)
     for item in items:
         if not isinstance(item, str):
-            raise SettingError(f"expected addresses or ^regexes, got {item!r}")
+            raise SettingError(f"expected {what}, got {item!r}")
+    return items
+
+
+def _patterns(text: str) -> list[str]:
+    """Addresses or ^regexes: a JSON array, or comma-separated when no regex needs a comma."""
+    items = _items(text, "addresses or ^regexes")
+    for item in items:
         if item.startswith("^"):
             _compile(item)
         else:
@@ -122,8 +131,8 @@ def _patterns(text: str) -> list[str]:
 
 
 def _senders(text: str) -> list[str]:
-    """Addresses or domains, comma-separated: as match keys and IDNA domains."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
+    """Addresses or domains, comma-separated or a JSON array: as match keys and IDNA domains."""
+    items = _items(text, "addresses or domains")
     try:
         return [parse_address(item).key if "@" in item else ascii_domain(item)
                 for item in items]
@@ -148,7 +157,7 @@ def _header_matches(text: str) -> list[dict[str, str]]:
 
 
 def _header_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = _items(text, "header names")
     for name in names:
         if not re.fullmatch(r"[!-9;-~]+", name):
             raise SettingError(f"not a header name: {name!r}")
@@ -316,16 +325,27 @@ def parse_assignments(
     assignments: Iterable[str], settings: Mapping[str, Setting]
 ) -> dict[str, Any]:
     """Parse ``key=value`` words into typed values; raise SettingError naming the bad one."""
-    values: dict[str, Any] = {}
+    texts: list[tuple[str, str]] = []
     for assignment in assignments:
         name, equals, text = assignment.partition("=")
-        name = name.strip()
         if not equals:
             raise SettingError(f"expected key=value, got {assignment!r}")
+        texts.append((name.strip(), text))
+    return parse_values(texts, settings)
+
+
+def parse_values(texts: Iterable[tuple[str, str]],
+                 settings: Mapping[str, Setting]) -> dict[str, Any]:
+    """Parse (name, text) pairs into typed values; raise SettingError naming the bad one."""
+    values: dict[str, Any] = {}
+    for name, text in texts:
         setting = settings.get(name)
         if setting is None:
             raise SettingError(_unknown(name, settings))
         try:
+            if _UNSTORABLE.search(text):
+                raise SettingError("contains a NUL character or a lone surrogate, which no "
+                                   "database stores as text")
             values[name] = setting.parse(text)
         except SettingError as exc:
             raise SettingError(f"{name}: {exc}") from None

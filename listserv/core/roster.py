@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from listserv.core.addresses import Mailbox, parse_mailbox
-from listserv.errors import InvalidAddress
+from listserv.core.list_settings import MEMBER_SETTINGS, parse_values
+from listserv.errors import InvalidAddress, SettingError
 
 HEADER = ("name", "address")
 
@@ -38,12 +39,32 @@ def read_roster(lines: Iterable[str]) -> Iterator[RosterEntry | RosterError]:
         name, address = _split_line(text)
         if (name.lower(), address.lower()) == HEADER:
             continue
-        try:
-            parsed_name, mailbox = parse_mailbox(address)
-        except InvalidAddress as exc:
-            yield RosterError(number, str(exc))
-            continue
-        yield RosterEntry(number, name or parsed_name, mailbox)
+        yield roster_entry(number, name, address)
+
+
+def roster_entry(number: int, name: str, address: str) -> RosterEntry | RosterError:
+    """One entry: the address (``Name <address>`` allowed) with the name given, if any."""
+    try:
+        parsed_name, mailbox = parse_mailbox(address)
+        values = parse_values([("display_name", name or parsed_name)], MEMBER_SETTINGS)
+    except (InvalidAddress, SettingError) as exc:
+        return RosterError(number, str(exc))
+    return RosterEntry(number, values["display_name"], mailbox)
+
+
+Roster = tuple[list[RosterEntry], list[RosterError]]
+
+
+def split_roster(results: Iterable[RosterEntry | RosterError]) -> Roster:
+    """The entries to import, and the errors to report."""
+    entries: list[RosterEntry] = []
+    errors: list[RosterError] = []
+    for result in results:
+        if isinstance(result, RosterEntry):
+            entries.append(result)
+        else:
+            errors.append(result)
+    return entries, errors
 
 
 def _split_line(text: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,11 +37,25 @@ async def by_token(session: AsyncSession, list_id: int, token: str) -> HeldMessa
         or_(HeldMessage.token == token, HeldMessage.withdraw_token == token)))
 
 
-async def get_held(session: AsyncSession, held_id: int) -> HeldMessage:
+async def get_held(session: AsyncSession, held_id: int,
+                   list_id: int | None = None) -> HeldMessage:
+    """The held post with this id (on this list, if given), or NotFound."""
     held = await session.get(HeldMessage, held_id)
-    if held is None:
+    if held is None or list_id not in (None, held.list_id):
         raise NotFound(f"no held post with id {held_id}")
     return held
+
+
+def describe_held(held: HeldMessage, moment: datetime, *, raw: bool = False) -> dict[str, Any]:
+    """A held post as plain JSON-able data, with the message as text if raw."""
+    described = {
+        "id": held.id, "author": held.sender, "subject": held.subject, "reasons": held.reasons,
+        "message_id": held.message_id, "held_at": held.held_at.isoformat(),
+        "expires_at": held.expires_at.isoformat(),
+        "age_hours": round((moment - held.held_at).total_seconds() / 3600, 1),
+        "size": len(held.raw), "decision": held.decision, "decided_by": held.decided_by,
+        "decided_at": held.decided_at.isoformat() if held.decided_at else None}
+    return described | ({"raw": held.raw.decode("utf-8", "replace")} if raw else {})
 
 
 async def undecided(session: AsyncSession, list_id: int) -> Sequence[HeldMessage]:

@@ -12,6 +12,7 @@ from listserv.core.addresses import Mailbox, check_list_address, parse_address
 from listserv.core.list_settings import LIST_SETTINGS, inconsistencies
 from listserv.core.passwords import hash_password
 from listserv.core.policy import Role
+from listserv.db.members import count_members
 from listserv.db.models import ListAlias, MailingList, Member
 from listserv.errors import Conflict, InvalidAddress, NotFound, SettingError
 
@@ -147,13 +148,15 @@ async def list_aliases(session: AsyncSession, mlist: MailingList) -> list[str]:
     return list(rows)
 
 
-def describe_list(mlist: MailingList, aliases: Sequence[str], member_count: int) -> dict[str, Any]:
-    """The list and its settings as plain JSON-able data; secrets only say whether set."""
+async def describe_list(session: AsyncSession, mlist: MailingList) -> dict[str, Any]:
+    """The list, its aliases, member count and settings as plain JSON-able data; secrets
+    only say whether they are set."""
     settings: dict[str, Any] = {}
     for name, setting in LIST_SETTINGS.items():
         if setting.secret:
             settings[name] = "set" if getattr(mlist, f"{name}_hash") else "unset"
         else:
             settings[name] = getattr(mlist, name)
-    return {"address": mlist.address, "aliases": list(aliases), "members": member_count,
+    return {"address": mlist.address, "aliases": await list_aliases(session, mlist),
+            "members": await count_members(session, mlist),
             "created_at": mlist.created_at.isoformat(), "settings": settings}

@@ -106,8 +106,14 @@ def set_delivery_mode(member: Member, mode: DeliveryMode) -> None:
     member.delivery_mode = mode
 
 
-async def list_members(session: AsyncSession, mlist: MailingList) -> Sequence[Member]:
-    query = select(Member).where(Member.list_id == mlist.id).order_by(Member.match_key)
+async def list_members(session: AsyncSession, mlist: MailingList, *, after: str = "",
+                       offset: int = 0, limit: int | None = None) -> Sequence[Member]:
+    """The members in match-key order (unique per list, so pages are stable): all of them,
+    or a page of them after a match key or from an offset."""
+    query = select(Member).where(Member.list_id == mlist.id)
+    if after:
+        query = query.where(Member.match_key > after)
+    query = query.order_by(Member.match_key).offset(offset or None).limit(limit)
     return (await session.scalars(query)).all()
 
 

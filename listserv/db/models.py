@@ -171,6 +171,19 @@ class SiteSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class ApiToken(Base):
+    """A bearer token of the admin API, kept only as its SHA-256 (the token is 256 random
+    bits: a fast hash is enough, and lets a request find its token by the digest)."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_used_at: Mapped[datetime | None]
+
+
 class ListAlias(Base):
     """A former address of a renamed list; mail to it (and its sub-addresses) still arrives."""
 

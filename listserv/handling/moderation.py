@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Held posts: holding them, telling the moderators, and carrying out decisions.
 
-A decision comes by mail (a reply to ops-confirm+TOKEN@), from the web pages
-or from the CLI, and all of them go through decide(). A post is decided once:
+A decision comes by mail (a reply to ops-confirm+TOKEN@), from the web pages,
+the CLI or the admin API, and all go through decide(). A post is decided once:
 the decision is claimed with a conditional UPDATE, so two moderators
-answering at the same moment release it once. Everything runs in the caller's transaction. What each
-notice says is core.moderation's business.
+answering at the same moment release it once. Everything runs in the
+caller's transaction. What each notice says is core.moderation's business.
 """
 
 import logging
@@ -25,6 +25,7 @@ from listserv.db.lists import get_list_by_id
 from listserv.db.members import find_member
 from listserv.db.models import HeldMessage, Inbound, MailingList
 from listserv.db.roster import staff_addresses
+from listserv.errors import Conflict
 from listserv.handling import notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
@@ -78,15 +79,28 @@ async def _tell_moderators(work: Work, mlist: MailingList, held: HeldMessage) ->
     await notices.send(work, mlist, message, staff, "held")
 
 
+async def decide_once(work: Work, held: HeldMessage, decision: Decision, by: str) -> str:
+    """Decide a held post named by its id (the CLI, the API); Conflict if it was decided
+    already, earlier or by a moderator answering at the same moment."""
+    mlist = await get_list_by_id(work.session, held.list_id)
+    return await decide(work, mlist, held, decision, by, refuse_decided=True)
+
+
 async def decide(work: Work, mlist: MailingList, held: HeldMessage, decision: Decision,
-                 by: str) -> str:
-    """Carry out a decision on a held post; return the one line that acknowledges it."""
+                 by: str, *, refuse_decided: bool = False) -> str:
+    """Carry out a decision on a held post; return the one line that acknowledges it.
+
+    A post decided already is answered with what was decided, or with Conflict
+    when refuse_decided.
+    """
     what = moderation.HeldPost.describe(held_post(held))
     if decision.verdict is Verdict.DEFER:
         return f"Kept held: {what}."
     if not await db_held.claim_decision(work.session, held.id, now=work.now, by=by,
                                         decision=str(decision.verdict), reason=decision.reason):
         await work.session.refresh(held)
+        if refuse_decided:
+            raise Conflict(already_decided(held))
         return already_decided(held)
     log.info("%s on %s: %s by %s", held.message_id or "(no Message-ID)", mlist.address,
              decision.verdict, by)

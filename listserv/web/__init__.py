@@ -11,7 +11,15 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from listserv.web import health, metrics, moderation, signin, subscribe, unsubscribe
+from listserv.web import (
+    api,
+    health,
+    metrics,
+    moderation,
+    signin,
+    subscribe,
+    unsubscribe,
+)
 from listserv.web.auth import session_middleware
 from listserv.web.context import WebContext
 
@@ -20,6 +28,7 @@ def create_app(context: WebContext) -> Starlette:
     """The ASGI application of one running listserv."""
     routes = [*health.routes, *metrics.routes,
               *unsubscribe.routes, *subscribe.routes, *signin.routes, *moderation.routes,
+              api.mount(context),
               Mount("/static", StaticFiles(packages=[("listserv.web", "static")]),
                     name="static")]
     app = Starlette(routes=routes,

@@ -49,10 +49,19 @@ class CountRequests:
         try:
             await self._app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None)
-            self._metrics.http_requests.labels(template or "(none)", scope["method"],
+            self._metrics.http_requests.labels(_template(scope), scope["method"],
                                                str(status)).inc()
+
+
+def _template(scope: Scope) -> str:
+    """The path template of the route that served the request, with the path of the
+    mount it is in (the admin API's routes are /api/v1/…)."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return "(none)"
+    root = str(scope.get("root_path", ""))
+    return root[len(scope.get("app_root_path", root)):] + str(template)
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]

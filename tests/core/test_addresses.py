@@ -30,7 +30,8 @@ def test_valid_addresses_parse(address: str) -> None:
     "", "alice", "@example.org", "alice@", "alice@localhost", "alice@example.123",
     "al ice@example.org", "alice..x@example.org", ".alice@example.org", "alice@exa_mple.org",
     "alice@-example.org", "a@b@example.org", "alice@[127.0.0.1]", "x" * 65 + "@example.org",
-    "alice@" + "a" * 64 + ".org",
+    "alice@" + "a" * 64 + ".org", "al\x00ice@example.org", "alice\x7f@example.org",
+    '"al\x00ice"@example.org', '"al\\\x01ice"@example.org',
 ])
 def test_invalid_addresses_are_refused(address: str) -> None:
     with pytest.raises(InvalidAddress):

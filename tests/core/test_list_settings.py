@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
-from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
+from listserv.core.list_settings import (
+    LIST_SETTINGS,
+    MEMBER_SETTINGS,
+    parse_assignments,
+    parse_values,
+)
 from listserv.core.policy import Action, DeliveryMode
 from listserv.errors import SettingError
 
@@ -33,7 +38,24 @@ def test_member_delivery_mode() -> None:
     ("list_id=nodots", "expected a dotted List-Id"),
     ("subject_prefix=a\nb", "expected a single line"),
     ("moderator_password=short", "at least 8 characters"),
+    ("display_name=a\x00b", "display_name: contains a NUL character or a lone surrogate"),
+    ("footer=a\udc00", "footer: contains a NUL character or a lone surrogate"),
+    ("strip_headers=[1]", "expected header names, got 1"),
 ])
 def test_bad_settings_name_the_problem(assignment: str, message: str) -> None:
     with pytest.raises(SettingError, match=message):
         parse_assignments([assignment], LIST_SETTINGS)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("strip_headers", "X-Spam, X-Junk"), ("strip_headers", '["X-Spam", "X-Junk"]'),
+    ("dmarc_always", "Bank.example, ceo@Corp.example"),
+    ("dmarc_always", '["Bank.example", "ceo@Corp.example"]'),
+    ("ban_list", "spam@example.net, ^.*@junk\\.example$"),
+    ("ban_list", '["spam@example.net", "^.*@junk\\\\.example$"]'),
+])
+def test_lists_of_values_are_comma_separated_or_a_json_array(name: str, text: str) -> None:
+    expected = {"strip_headers": ["X-Spam", "X-Junk"],
+                "dmarc_always": ["bank.example", "ceo@corp.example"],
+                "ban_list": ["spam@example.net", "^.*@junk\\.example$"]}[name]
+    assert parse_values([(name, text)], LIST_SETTINGS) == {name: expected}
