@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import base64
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -8,6 +9,7 @@ from email.policy import default
 
 import pytest
 
+from listserv.core.decoration import decorate, render
 from listserv.core.digests import (
     RFC1153_SEPARATOR,
     RFC1153_START,
@@ -24,6 +26,7 @@ from listserv.core.digests import (
     topics,
     zone,
 )
+from listserv.core.message import parse_post
 from listserv.core.policy import (
     DeliveryMode,
     DeliveryStatus,
@@ -319,6 +322,58 @@ def test_the_plain_digest_shows_text_and_a_note_for_every_other_part(
         assert words in body
     for words in hidden:
         assert words not in body
+
+
+def decorated(post: bytes, policy: ListPolicy = LIST) -> bytes:
+    """The post as listserv keeps it for the digest: decorated, with the list's footer."""
+    return render(decorate(parse_post(post), policy, message_id="<x@example.com>", now=NOW))
+
+
+# A plain-text post (footer appended to its text), a multipart/mixed one (footer part added)
+# and a multipart/alternative one (wrapped in a multipart/mixed with the footer part).
+FOOTED = [decorated(POSTS[0]), decorated(WITH_PDF), decorated(ALTERNATIVE)]
+FOOTER = "Leave: ops-leave@example.com"
+
+
+def test_decorated_posts_carry_the_footer_each() -> None:
+    assert all(FOOTER.encode() in post for post in FOOTED)
+
+
+def texts(message: EmailMessage) -> list[str]:
+    """The text of every text/plain part, inside the attached posts too."""
+    return [str(part.get_content()) for part in message.walk()
+            if part.get_content_type() == "text/plain" and not part.is_multipart()]
+
+
+def test_the_mime_digest_carries_the_footer_once_as_its_last_part() -> None:
+    message = parsed(build_mime_digest(LIST, Issue(1, 1), FOOTED, message_id=MID, now=NOW))
+    *_, footer = message.iter_parts()
+    assert FOOTER in footer.get_content()
+    assert sum(text.count(FOOTER) for text in texts(message)) == 1
+    posts = [part.get_content() for part in list(message.iter_parts())[1].iter_parts()]
+    assert [post.get_content_type() for post in posts] == [
+        "text/plain", "multipart/mixed", "multipart/alternative"]
+    assert posts[0].get_content().replace("\r\n", "\n") == "Which seals do you use?\n"
+    assert [part.get_content_type() for part in posts[1].iter_parts()] == [
+        "text/plain", "application/pdf"]
+    assert not [defect for part in message.walk() for defect in part.defects]
+
+
+def test_the_plain_digest_carries_the_footer_once_before_its_trailer() -> None:
+    text = plain_text(build_plain_digest(LIST, Issue(1, 1), FOOTED, message_id=MID, now=NOW))
+    _, messages = bursts(text)
+    *posts, footer, _trailer = messages
+    assert text.count(FOOTER) == 1 and footer == f"Subject: Digest Footer\n\n{FOOTER}"
+    assert [post.split("\n\n", 1)[1] for post in posts] == [
+        "Which seals do you use?",
+        'See the report.\n\n[Attachment not included: "pump report.pdf", application/pdf, '
+        "3 KB]", "Plain words."]
+
+
+def test_a_footer_the_list_no_longer_has_stays_on_its_post() -> None:
+    changed = replace(LIST, footer="Write to {list_address}")
+    data = build_mime_digest(changed, Issue(1, 1), FOOTED[:1], message_id=MID, now=NOW)
+    assert FOOTED[0] in data  # not what this list adds now: kept byte for byte
 
 
 @pytest.mark.parametrize(("post", "subject", "author"), [
