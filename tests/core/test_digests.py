@@ -35,7 +35,7 @@ from listserv.core.policy import (
     Subscriber,
     Weekday,
 )
-from listserv.core.recipients import digest_recipients
+from listserv.core.recipients import digest_groups, digest_recipients, posts_between
 
 LIST = ListPolicy(address="ops@example.com", display_name="Operations Excellence",
                   list_id="ops.example.com", subject_prefix="[ops]",
@@ -215,6 +215,46 @@ ROSTER = [Subscriber("a@x.example", "a@x.example", delivery_mode=DeliveryMode.DI
 def test_digest_members_are_chosen_by_format_with_delivery_on(mode: DeliveryMode,
                                                               expected: list[str]) -> None:
     assert digest_recipients(ROSTER, mode) == expected
+
+
+COLLECTED = [at("2025-06-01 08:00"), at("2025-06-01 12:00"), at("2025-06-01 18:00")]
+
+
+def switched(address: str, since: str | None,
+             mode: DeliveryMode = DeliveryMode.DIGEST_MIME) -> Subscriber:
+    return Subscriber(address, address, delivery_mode=mode,
+                      digest_since=at(since) if since else None)
+
+
+def test_digest_members_are_grouped_by_the_posts_collected_since_they_switched() -> None:
+    roster = [switched("a@x.example", None), switched("b@a.example", "2025-05-01 00:00"),
+              switched("c@x.example", "2025-06-01 08:00"),  # at the oldest: all of them
+              switched("d@x.example", "2025-06-01 10:00"),
+              switched("e@a.example", "2025-06-01 11:00"),  # the same posts as d
+              switched("f@x.example", "2025-06-01 12:00"),  # the post of that moment too
+              switched("g@x.example", "2025-06-01 19:00"),  # nothing new: no digest
+              switched("h@x.example", "2025-06-01 10:00", DeliveryMode.DIGEST_PLAIN),
+              Subscriber("i@x.example", "i@x.example", digest_since=at("2025-06-01 10:00"))]
+    assert digest_groups(roster, DeliveryMode.DIGEST_MIME, COLLECTED) == {
+        (0, 1, 2): ["b@a.example", "a@x.example", "c@x.example"],
+        (1, 2): ["e@a.example", "d@x.example", "f@x.example"]}
+    assert digest_groups(roster, DeliveryMode.DIGEST_PLAIN, COLLECTED) == {
+        (1, 2): ["h@x.example"]}
+    assert digest_groups(roster, DeliveryMode.DIGEST_MIME, []) == {}
+
+
+@pytest.mark.parametrize(("since", "until", "posts"), [
+    (None, None, (0, 1, 2)),
+    (at("2025-06-01 12:00"), None, (1, 2)),
+    (None, at("2025-06-01 12:00"), (0, 1)),
+    (at("2025-06-01 09:00"), at("2025-06-01 17:00"), (1,)),
+    (at("2025-06-01 19:00"), None, ()),
+    (datetime(2025, 6, 1, 12, 0), None, (1, 2)),  # a naive moment is UTC
+])
+def test_the_posts_collected_between_two_moments(since: datetime | None,
+                                                 until: datetime | None,
+                                                 posts: tuple[int, ...]) -> None:
+    assert posts_between(COLLECTED, since, until) == posts
 
 
 # --- the MIME digest ---------------------------------------------------------------------
