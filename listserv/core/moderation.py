@@ -165,7 +165,7 @@ def held_summary(policy: ListPolicy, held: Sequence[HeldPost], *, to: Sequence[s
 
 def author_notice(policy: ListPolicy, held: HeldPost, withdraw_token: str, *,
                   why: Sequence[str], to: str, message_id: str, now: datetime) -> EmailMessage:
-    """Tell the author their post waits for a moderator, why in plain words (why, from
+    """Tell the author their post waits for a moderator, why (in plain words, from
     core.explanations), and how to take it back."""
     because = f"Why it waits:\n\n{paragraphs(why)}\n\n" if why else ""
     body = (f"Your message to {policy.address} with the subject\n\n"
