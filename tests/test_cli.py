@@ -150,6 +150,20 @@ def test_rename_keeps_the_old_address_as_alias(cli: Cli) -> None:
     assert cli("lists", "create", "ops@example.com")[0] == 1
 
 
+def test_rename_moves_an_archive_url_that_names_the_old_address(cli: Cli) -> None:
+    cli("lists", "create", "ops@example.com")
+    cli("lists", "create", "crew@example.com")
+    cli("lists", "set", "ops@example.com",
+        "archive_url=https://lists.example.com/lists/ops@example.com/")
+    cli("lists", "set", "crew@example.com", "archive_url=https://archive.example.com/crew/")
+    assert cli("lists", "rename", "ops@example.com", "opex@example.com")[0] == 0
+    assert cli("lists", "rename", "crew@example.com", "team@example.com")[0] == 0
+    shown = json.loads(cli("lists", "show", "opex@example.com", "--json")[1])
+    assert shown["settings"]["archive_url"] == "https://lists.example.com/lists/opex@example.com/"
+    kept = json.loads(cli("lists", "show", "team@example.com", "--json")[1])
+    assert kept["settings"]["archive_url"] == "https://archive.example.com/crew/"
+
+
 def test_delete_removes_list_and_members(cli: Cli) -> None:
     cli("lists", "create", "ops@example.com")
     cli("members", "add", "ops@example.com", "alice@example.org")

@@ -89,6 +89,20 @@ async def test_a_held_post_reaches_every_moderator_and_owner_as_one_notice(
     assert author_notice["Auto-Submitted"] == "auto-replied"
 
 
+async def test_the_author_of_a_held_post_is_told_why_in_plain_words(app: App,
+                                                                    sink: Sink) -> None:
+    await setup_moderated_list(app)
+    await hold_one(app, sink)
+    [author_notice] = notices_to(sink, STRANGER, "awaits moderation")
+    text = " ".join(author_notice.get_body(("plain",)).get_content().split())
+    assert ("You are not a member of ops@example.com. Members' posts go out at once: to "
+            "join, send a message to ops-join@example.com.") in text
+    [held_post] = await held(app)
+    assert held_post.reasons[0] not in text  # the moderators' reason stays theirs
+    [notice] = notices_to(sink, MODERATOR)
+    assert held_post.reasons[0] in " ".join(notice.get_body(("plain",)).get_content().split())
+
+
 async def test_an_approve_reply_releases_the_post_to_every_member_exactly_once(
         app: App, sink: Sink) -> None:
     await setup_moderated_list(app)
@@ -98,11 +112,11 @@ async def test_an_approve_reply_releases_the_post_to_every_member_exactly_once(
     assert sorted(set(sink.recipients()) & set(MEMBERS)) == sorted(MEMBERS)
     assert released.message["Subject"] == "[ops] Partnership"
     assert "X-Listserv-Rule-Hits" not in released.message
-    [ack] = notices_to(sink, MODERATOR, "Re: Re: Held")
+    [ack] = notices_to(sink, MODERATOR, "Re: Held")
     assert "Approved and sent to the list" in ack.get_content()
     await send_reply(app, address, "approve")
     assert len(to_members(sink)) == 1
-    second = notices_to(sink, MODERATOR, "Re: Re: Held")[-1].get_content()
+    second = notices_to(sink, MODERATOR, "Re: Held")[-1].get_content()
     assert "already decided" in second and MODERATOR in second and "approve" in second
     async with app.sessions() as session:
         assert len((await session.scalars(select(ArchivedMessage))).all()) == 1
@@ -144,7 +158,7 @@ async def test_replies_without_authority_release_nothing(app: App, sink: Sink, s
     assert to_members(sink) == []
     [row] = await held(app)
     assert row.decided_at is None
-    [answer] = [d.message for d in sink.to(sender) if "Re: Re: Held" in str(d.message["Subject"])]
+    [answer] = [d.message for d in sink.to(sender) if "Re: Held" in str(d.message["Subject"])]
     assert "Nothing was done" in answer.get_content()
 
 
@@ -169,7 +183,7 @@ async def test_an_automatic_reply_from_a_moderator_decides_nothing_and_gets_no_a
     await post(app, raw, sender=MODERATOR, recipients=(address,))
     await app.settle()
     assert to_members(sink) == []
-    assert notices_to(sink, MODERATOR, "Re: Re: Held") == []
+    assert notices_to(sink, MODERATOR, "Re: Held") == []
     assert (await held(app))[0].decided_at is None
 
 
@@ -179,7 +193,7 @@ async def test_an_unclear_reply_decides_nothing_and_says_how_to_answer(
     address = await hold_one(app, sink)
     await send_reply(app, address, "approve? no wait, let me check with Olga")
     assert to_members(sink) == []
-    [answer] = notices_to(sink, MODERATOR, "Re: Re: Held")
+    [answer] = notices_to(sink, MODERATOR, "Re: Held")
     assert "not a decision" in answer.get_content()
 
 

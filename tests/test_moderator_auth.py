@@ -47,7 +47,7 @@ async def test_an_authenticated_moderator_reply_decides(front_app: App, sink: Si
     address = await hold_one(front_app, sink)
     await reply_with(front_app, address, headers)
     assert len(to_members(sink)) == 1
-    [ack] = notices_to(sink, MODERATOR, "Re: Re: Held")
+    [ack] = notices_to(sink, MODERATOR, "Re: Held")
     assert "Approved and sent to the list" in ack.get_content()
 
 
@@ -68,7 +68,7 @@ async def test_an_unauthenticated_moderator_reply_is_refused_with_an_explanation
     address = await hold_one(front_app, sink)
     await reply_with(front_app, address, headers)
     assert to_members(sink) == []
-    [answer] = notices_to(sink, MODERATOR, "Re: Re: Held")
+    [answer] = notices_to(sink, MODERATOR, "Re: Held")
     text = " ".join(answer.get_content().split())
     assert text.startswith("Nothing was done: decisions by mail count only from mail whose "
                            "sender is authenticated")

@@ -5,6 +5,8 @@ import asyncio
 import json
 import mailbox
 from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 import aiosmtplib
@@ -265,6 +267,49 @@ async def test_rejected_sender_is_told_why_but_not_too_often(settings: Settings,
     assert "not a member" in notice.get_body(("plain",)).get_content().lower() or \
         "nonmember" in notice.get_body(("plain",)).get_content().lower()
     assert sink.delivered[0].mail_from == "ops-bounces@example.com"
+
+
+def attached_message(delivered: Delivered) -> bytes:
+    """The message/rfc822 part of a notice as its octets on the wire (RFC 2046 5.1.1)."""
+    boundary = delivered.message.get_boundary()
+    assert boundary is not None
+    for part in delivered.raw.split(b"\r\n--" + boundary.encode())[1:]:
+        headers, _, content = part.partition(b"\r\n\r\n")
+        if b"Content-Type: message/rfc822" in headers:
+            return content
+    raise AssertionError("no message/rfc822 part")
+
+
+async def test_a_rejected_post_comes_back_to_its_sender_whole(app: App, sink: Sink) -> None:
+    await setup_list(app, nonmember_action="reject")
+    message = EmailMessage()
+    message["From"] = message["Sender"] = "stranger@example.net"
+    message["To"], message["Subject"] = "ops@example.com", "Rig report"
+    message.set_content("Grüße from the rig.\n\n-- \nStranger\n", cte="8bit")
+    message.add_attachment(bytes(range(256)) * 1200, maintype="application",  # 300 KB
+                           subtype="octet-stream", filename="log.bin")
+    raw = message.as_bytes(policy=SMTP)
+    await post(app, raw, sender="stranger@example.net")
+    await app.settle()
+    [notice] = sink.to("stranger@example.net")
+    assert "was rejected: Rig report" in str(notice.message["Subject"])
+    returned = attached_message(notice)
+    assert returned.partition(b"\r\n\r\n")[2] == raw.partition(b"\r\n\r\n")[2]
+
+
+async def test_a_rejected_post_too_large_to_return_comes_back_as_its_headers(
+        settings: Settings, sink: Sink) -> None:
+    async with running(settings.model_copy(update={"max_message_size": 100_000})) as app:
+        await setup_list(app, nonmember_action="reject")
+        await post(app, make_message(sender="stranger@example.net", subject="Rig report",
+                                     body="A long report.\n" * 3000),
+                   sender="stranger@example.net")
+        await app.settle()
+    [notice] = sink.to("stranger@example.net")
+    parts = [part.get_content_type() for part in notice.message.iter_parts()]
+    assert parts == ["text/plain", "text/rfc822-headers"]
+    text = " ".join(notice.message.get_body(("plain",)).get_content().split())
+    assert "is too large to send back whole" in text
 
 
 async def test_mail_to_owner_reaches_the_owners(app: App, sink: Sink) -> None:

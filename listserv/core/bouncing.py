@@ -25,7 +25,7 @@ from enum import StrEnum
 from listserv.core.addresses import normalise
 from listserv.core.bounces import Failure
 from listserv.core.message import header_block, parse_post
-from listserv.core.notices import ATTACH_WHOLE_LIMIT, notice
+from listserv.core.notices import ATTACH_WHOLE_LIMIT, list_name, notice
 from listserv.core.policy import BounceRules, ListPolicy
 from listserv.errors import InvalidAddress
 
@@ -99,11 +99,11 @@ def whom_to_probe(failures: Iterable[Failure], members: Collection[str],
 
 def probe(policy: ListPolicy, address: str, *, message_id: str, now: datetime) -> EmailMessage:
     """The probe: a member whom a report named is told it, and that nothing needs doing."""
-    body = (f"A mail system reported that mail from the {_name(policy)} list "
+    body = (f"A mail system reported that mail from the {list_name(policy)} list "
             f"({policy.address}) to {address} could not be delivered.\n\n"
             "If you can read this, mail reaches you and nothing needs doing: this message "
             "only checks that report.\n")
-    return notice(policy, address, f"Delivery check from {_name(policy)}", body,
+    return notice(policy, address, f"Delivery check from {list_name(policy)}", body,
                   message_id=message_id, now=now)
 
 
@@ -123,21 +123,21 @@ def warning(policy: ListPolicy, address: str, number: int, rules: BounceRules, *
     end = (f"This is warning {number} of {rules.warnings}. Unless you resume delivery, "
            f"{'another warning follows' if left else 'your address is removed'} in "
            f"{_days(rules.warning_interval)}.")
-    body = (f"Mail from the {_name(policy)} list ({policy.address}) to {address} has been "
+    body = (f"Mail from the {list_name(policy)} list ({policy.address}) to {address} has been "
             "bouncing, so the list has stopped sending to it.\n\n"
             f"If you can read this, your mailbox works again: send \"set nomail off\" to "
             f"{policy.sub_address('-request')} and delivery resumes.\n\n{end}\n")
-    return notice(policy, address, f"Delivery of {_name(policy)} to you is off", body,
+    return notice(policy, address, f"Delivery of {list_name(policy)} to you is off", body,
                   message_id=message_id, now=now)
 
 
 def removal(policy: ListPolicy, address: str, *, message_id: str,
             now: datetime) -> EmailMessage:
     """Tell a removed member why they were removed and how to join again."""
-    body = (f"{address} is no longer a member of the {_name(policy)} list "
+    body = (f"{address} is no longer a member of the {list_name(policy)} list "
             f"({policy.address}): mail to it kept bouncing.\n\n"
             f"To join again, write to {policy.sub_address('-join')}.\n")
-    return notice(policy, address, f"You were removed from {_name(policy)}", body,
+    return notice(policy, address, f"You were removed from {list_name(policy)}", body,
                   message_id=message_id, now=now)
 
 
@@ -208,10 +208,6 @@ def _member_key(failure: Failure, members: Collection[str]) -> str | None:
         if key in members:
             return key
     return None
-
-
-def _name(policy: ListPolicy) -> str:
-    return policy.display_name or policy.address
 
 
 def _days(interval: timedelta) -> str:

@@ -22,7 +22,13 @@ from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
 from listserv.core.decoration import add_list_headers, render
-from listserv.core.footer import MAX_LINE, content_type, disposition, footer_text
+from listserv.core.footer import (
+    MAX_LINE,
+    content_type,
+    disposition,
+    footer_text,
+    remove_footer,
+)
 from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.personal import MEMBER_FIELD
 from listserv.core.policy import DigestPeriod, ListPolicy, Schedule, VolumePeriod, Weekday
@@ -173,7 +179,8 @@ def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], 
                       message_id: str, now: datetime) -> bytes:
     """The MIME digest as octets for SMTP: multipart/mixed holding the table of contents,
     a multipart/digest with each post as message/rfc822, and the footer."""
-    bodies = [_as_attached(raw) for raw in posts]
+    footer = footer_text(policy)
+    bodies = [_as_attached(_without_footer(raw, footer)) for raw in posts]
     texts = [_text_part(table_of_contents(policy, issue, topics(posts)), "Table of contents")]
     if footer := _footer(policy):
         texts.append(_text_part(footer, "Footer"))
@@ -196,6 +203,8 @@ def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes],
     """The RFC 1153 digest as octets for SMTP: the table of contents, each post's headers
     and text between separator lines, the footer and the trailer."""
     parsed = [parse_post(raw) for raw in posts]
+    for post in parsed:
+        _remove_footer(post.message, footer_text(policy))
     lines = [table_of_contents(policy, issue, [_topic(post) for post in parsed]),
              RFC1153_START, ""]
     for post in parsed:
@@ -209,6 +218,22 @@ def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes],
     message = _head(policy, issue, message_id, now)
     message.set_content(text, cte=_transfer_encoding(text))
     return render(message)
+
+
+def _without_footer(raw: bytes, footer: str) -> bytes:
+    """The post without the footer decoration gave it, as octets; as kept if it has none."""
+    if not footer:
+        return raw
+    message = parse_post(raw).message
+    return render(message) if _remove_footer(message, footer) else raw
+
+
+def _remove_footer(message: EmailMessage, footer: str) -> bool:
+    """Take the list's footer off a post: the digest carries it once, at its end."""
+    try:
+        return remove_footer(message, footer)
+    except Exception:  # the email package raises on MIME nobody foresaw; keep the footer
+        return False
 
 
 def _footer(policy: ListPolicy) -> str:

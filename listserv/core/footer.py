@@ -3,8 +3,9 @@
 
 A footer is appended to a plain-text body only when that body decodes without
 loss; anything else gets it as a MIME part of its own, and signed or encrypted
-mail gets none at all. Afterwards no header or body line is longer than SMTP
-allows. Nothing here raises on a message parse_post produced.
+mail gets none at all; remove_footer takes it off again (a digest carries
+the footer once, not once per post). Afterwards no header or body line is
+longer than SMTP allows. Nothing here raises on a message parse_post produced.
 """
 
 import base64
@@ -80,6 +81,48 @@ def add_footer(message: EmailMessage, footer: str) -> None:
     else:
         _wrap_mixed(message, part)
     _declare_mime(message)
+
+
+def remove_footer(message: EmailMessage, footer: str) -> bool:
+    """Take off the footer add_footer put on (the text appended, or the part added, and the
+    multipart/mixed it wrapped the post in); False when the message does not end with it."""
+    if not footer.strip():
+        return False
+    if content_type(message) == "text/plain" and not message.is_multipart():
+        decoded = _decoded_text(message)
+        tail = _joined("", footer, _is_flowed(message))
+        if decoded is None or not (text := _NEWLINE.sub("\n", decoded[0])).endswith(tail):
+            return False
+        return _write_text(message, text.removesuffix(tail), decoded[1])
+    parts = message.get_payload() if message.is_multipart() \
+        and content_type(message) == "multipart/mixed" else None
+    if not isinstance(parts, list) or len(parts) < 2 or not isinstance(parts[-1], Message) \
+            or not _is_footer(parts[-1], footer):
+        return False
+    message.set_payload(parts[:-1])
+    if len(parts) == 2 and isinstance(parts[0], EmailMessage):
+        _unwrap(message, parts[0])
+    return True
+
+
+def _is_footer(part: Message, footer: str) -> bool:
+    """Whether the part is the footer part add_footer makes for this footer."""
+    decoded = _decoded_text(part)
+    return (content_type(part) == "text/plain" and disposition(part) == "inline"
+            and decoded is not None
+            and _NEWLINE.sub("\n", decoded[0]) == _joined("", footer, False).lstrip("\n"))
+
+
+def _unwrap(message: EmailMessage, inner: EmailMessage) -> None:
+    """Give the message its only part's content back, as before _wrap_mixed."""
+    for name in {name.lower() for name in message}:
+        if name.startswith("content-"):
+            del message[name]
+    for name, value in inner.raw_items():
+        if name.lower().startswith("content-"):
+            message.set_raw(name, value)
+    message.preamble, message.epilogue = inner.preamble, inner.epilogue
+    message.set_payload(inner.get_payload())
 
 
 def limit_line_lengths(message: Message) -> None:
@@ -177,7 +220,11 @@ def _append_text(part: EmailMessage, footer: str) -> bool:
     if decoded is None:
         return False
     text, charset = decoded
-    body = _joined(text, footer, _is_flowed(part))
+    return _write_text(part, _joined(text, footer, _is_flowed(part)), charset)
+
+
+def _write_text(part: EmailMessage, body: str, charset: str) -> bool:
+    """Make body (LF line ends) the part's text, in charset if it can carry it, else UTF-8."""
     try:
         data = body.encode(charset)
     except (UnicodeError, LookupError):

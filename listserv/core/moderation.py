@@ -15,8 +15,9 @@ from email.utils import formataddr
 from enum import StrEnum
 
 from listserv.core.message import parse_post
-from listserv.core.notices import notice
+from listserv.core.notices import about, list_name, notice, paragraphs
 from listserv.core.policy import ListPolicy
+from listserv.core.replies import answer_subject
 
 MAX_REASON = 500  # characters of a moderator's reason passed on to the author
 
@@ -162,16 +163,18 @@ def held_summary(policy: ListPolicy, held: Sequence[HeldPost], *, to: Sequence[s
                          "await moderation".strip(), body, message_id=message_id, now=now)
 
 
-def author_notice(policy: ListPolicy, held: HeldPost, withdraw_token: str, *, to: str,
-                  message_id: str, now: datetime) -> EmailMessage:
-    """Tell the author their post waits for a moderator, and how to take it back."""
+def author_notice(policy: ListPolicy, held: HeldPost, withdraw_token: str, *,
+                  why: Sequence[str], to: str, message_id: str, now: datetime) -> EmailMessage:
+    """Tell the author their post waits for a moderator, why (in plain words, from
+    core.explanations), and how to take it back."""
+    because = f"Why it waits:\n\n{paragraphs(why)}\n\n" if why else ""
     body = (f"Your message to {policy.address} with the subject\n\n"
             f"  {held.subject or '(no subject)'}\n\n"
-            "is waiting for a moderator, who will decide whether it goes to the list.\n"
-            "You need not do anything.\n\n"
+            "is waiting for a moderator, who will decide whether it goes to the list.\n\n"
+            f"{because}You need not do anything.\n\n"
             "To withdraw it, reply to this message with the word: withdraw\n")
-    message = notice(policy, to, f"Your message to {policy.display_name} awaits moderation: "
-                     f"{held.subject}"[:200], body, message_id=message_id, now=now)
+    message = notice(policy, to, about(f"Your message to {list_name(policy)} awaits moderation",
+                                       held.subject), body, message_id=message_id, now=now)
     message["Reply-To"] = reply_address(policy, withdraw_token)
     return message
 
@@ -179,9 +182,8 @@ def author_notice(policy: ListPolicy, held: HeldPost, withdraw_token: str, *, to
 def answer(policy: ListPolicy, to: str, text: str, *, regarding: str, message_id: str,
            now: datetime) -> EmailMessage:
     """A short answer to someone who wrote to a confirm address."""
-    return notice(policy, to, f"Re: {regarding}"[:200] if regarding else
-                  f"Your message to {policy.sub_address('-confirm')}", text + "\n",
-                  message_id=message_id, now=now)
+    subject = answer_subject(regarding, f"Your message to {policy.sub_address('-confirm')}")
+    return notice(policy, to, subject, text + "\n", message_id=message_id, now=now)
 
 
 def expiry_report(policy: ListPolicy, expired: Sequence[HeldPost], action: str, *,

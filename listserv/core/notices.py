@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Mail listserv writes itself: when it may answer, and the notices it sends."""
 
+import textwrap
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -8,8 +10,11 @@ from email.utils import format_datetime, formataddr
 from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.policy import ListPolicy
 
-# Attach the whole rejected message up to this size, only its headers above it.
+# Notices to the owners attach a message whole up to this size, only its headers above it.
 ATTACH_WHOLE_LIMIT = 256 * 1024
+SUBJECT_LIMIT = 200  # characters of a notice's subject
+NOTICE_ROOM = 64 * 1024  # octets a rejection keeps for its own text beside the post
+WIDTH = 72  # of the paragraphs in a notice's body
 
 
 def may_autorespond(post: Post) -> bool:
@@ -30,11 +35,15 @@ def may_autorespond(post: Post) -> bool:
 
 def notice(policy: ListPolicy, to: str, subject: str, body: str, *,
            message_id: str, now: datetime) -> EmailMessage:
-    """A plain notice from the list's owner address, marked as an automatic reply."""
+    """A plain notice from the list's owner address, marked as an automatic reply.
+
+    The subject is put on one line, without the spaces an empty part of it leaves.
+    """
     message = EmailMessage(policy=POLICY)
     message["From"] = formataddr((f"{policy.display_name} owner", policy.sub_address("-owner")))
     message["To"] = to
-    message["Subject"] = subject
+    readable = subject.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+    message["Subject"] = " ".join(readable.split())[:SUBJECT_LIMIT]
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-replied"  # RFC 3834
@@ -43,16 +52,31 @@ def notice(policy: ListPolicy, to: str, subject: str, body: str, *,
     return message
 
 
-def rejection(post: Post, policy: ListPolicy, reasons: list[str], *,
+def list_name(policy: ListPolicy) -> str:
+    """What notices call the list: its display name, else its address."""
+    return policy.display_name.strip() or policy.address
+
+
+def about(text: str, subject: str) -> str:
+    """A notice's subject about a message: "text: subject", or the text alone."""
+    return f"{text}: {subject}" if subject.strip() else text
+
+
+def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_limit: int,
               message_id: str, now: datetime) -> EmailMessage:
-    """Tell the author why their post was rejected, with the post attached."""
-    because = "\n".join(f"  - {reason}" for reason in reasons)
-    body = (f"Your message to {policy.address} was rejected:\n\n{because}\n\n"
-            f"Questions go to the list's owners at {policy.sub_address('-owner')}.\n")
+    """Tell the author why their post was rejected, with the post attached: whole while the
+    notice stays within size_limit (the site's largest message), else its header section."""
+    whole = len(post.raw) + NOTICE_ROOM <= size_limit
+    left_out = "" if whole else (
+        f"Your message ({-(-len(post.raw) // 1024):,} KB) is too large to send back whole: "
+        "its header section is attached, its body is left out.\n\n")
+    body = (f"Your message to {policy.address} was rejected.\n\n{paragraphs(reasons)}\n\n"
+            f"{left_out}Questions go to the list's owners at "
+            f"{policy.sub_address('-owner')}.\n")
     message = notice(policy, post.mail_from,
-                     f"Your message to {policy.display_name} was rejected: {post.subject}"[:200],
+                     about(f"Your message to {list_name(policy)} was rejected", post.subject),
                      body, message_id=message_id, now=now)
-    if len(post.raw) <= ATTACH_WHOLE_LIMIT:
+    if whole:
         message.add_attachment(parse_post(post.raw).message, disposition="inline")
     else:
         headers = header_block(post.raw).decode("ascii", "replace")
@@ -60,3 +84,10 @@ def rejection(post: Post, policy: ListPolicy, reasons: list[str], *,
     if post.message_id:
         message["In-Reply-To"] = post.message_id
     return message
+
+
+def paragraphs(texts: Sequence[str]) -> str:
+    """Texts as indented paragraphs of a notice's body; addresses are never broken."""
+    return "\n\n".join(textwrap.fill(text, WIDTH, initial_indent="  ", subsequent_indent="  ",
+                                     break_long_words=False, break_on_hyphens=False)
+                       for text in texts)

@@ -6,7 +6,7 @@ object ever enters the core.
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from listserv.core.addresses import sub_address
@@ -266,6 +266,8 @@ class Subscriber:
     receive_own_posts: bool = True
     skip_if_addressed: bool = False  # no list copy when named in To/Cc
     moderated: bool = False
+    # When they left regular delivery: the posts collected before reached them one by one.
+    digest_since: datetime | None = None
 
     def status(self) -> SenderStatus:
         """This member as the author of a post."""

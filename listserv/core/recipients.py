@@ -2,6 +2,7 @@
 """Fan-out: who gets a copy of an accepted post, and in which transactions."""
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from listserv.core.message import Post, address_keys
 from listserv.core.policy import DeliveryMode, DeliveryStatus, Subscriber
@@ -28,10 +29,53 @@ def regular_recipients(subscribers: Iterable[Subscriber], post: Post) -> list[st
 def digest_recipients(subscribers: Iterable[Subscriber], mode: DeliveryMode) -> list[str]:
     """Members who take the list as a digest in this format (and whose delivery is on),
     sorted by domain like regular recipients."""
-    chosen = [s for s in subscribers
-              if s.delivery_mode is mode and mode in DIGEST_MODES
-              and s.delivery_status is DeliveryStatus.ENABLED]
-    return [s.address for s in sorted(chosen, key=_domain_order)]
+    return [s.address for s in sorted(_digest_members(subscribers, mode), key=_domain_order)]
+
+
+def digest_groups(subscribers: Iterable[Subscriber], mode: DeliveryMode,
+                  collected: Sequence[datetime]) -> dict[tuple[int, ...], list[str]]:
+    """The digest members of this format grouped by the posts they get, as indexes into
+    collected (when each post was collected, in digest order), each group sorted by domain.
+
+    Most get every post. A member who left regular delivery after the oldest post gets
+    only the posts collected since (the earlier ones reached them one by one), or none:
+    then they are in no group. One digest per group serves everyone.
+    """
+    moments = [_utc(moment) for moment in collected]
+    oldest = min(moments, default=None)
+    starts: dict[datetime | None, list[Subscriber]] = {}
+    for member in _digest_members(subscribers, mode):
+        since = _utc(member.digest_since) if member.digest_since is not None else None
+        late = since is not None and oldest is not None and since > oldest
+        starts.setdefault(since if late else None, []).append(member)
+    groups: dict[tuple[int, ...], list[Subscriber]] = {}
+    for start, members in starts.items():
+        if posts := posts_between(moments, start):
+            groups.setdefault(posts, []).extend(members)
+    return {posts: [s.address for s in sorted(members, key=_domain_order)]
+            for posts, members in groups.items()}
+
+
+def posts_between(collected: Sequence[datetime], since: datetime | None,
+                  until: datetime | None = None) -> tuple[int, ...]:
+    """The indexes of the posts collected from since (None: the first) until until (None: the
+    last), both included: a post collected at the very moment of a switch is the member's,
+    as twice beats never."""
+    start = _utc(since) if since is not None else None
+    end = _utc(until) if until is not None else None
+    return tuple(n for n, at in enumerate(map(_utc, collected))
+                 if (start is None or at >= start) and (end is None or at <= end))
+
+
+def _digest_members(subscribers: Iterable[Subscriber], mode: DeliveryMode) -> list[Subscriber]:
+    return [s for s in subscribers
+            if s.delivery_mode is mode and mode in DIGEST_MODES
+            and s.delivery_status is DeliveryStatus.ENABLED]
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware moment; a naive one is taken as UTC (so comparing never raises)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _domain_order(subscriber: Subscriber) -> tuple[str, str]:

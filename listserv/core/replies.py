@@ -60,6 +60,14 @@ def reply_subject(subject: str) -> str:
     return text[match.end():].strip() if match else text
 
 
+def answer_subject(subject: str, fallback: str) -> str:
+    """The subject of listserv's answer to a message: "Re: " once before the message's
+    subject without its own chain of prefixes (so "Re: help" stays "Re: help"); the
+    fallback when the subject says nothing else."""
+    bare = reply_subject(subject)
+    return f"Re: {bare}" if bare else fallback
+
+
 def reply_lines(message: Message, limit: int) -> list[str]:
     """The first `limit` lines the sender of a reply wrote themselves."""
     return own_lines(body_text(message), limit)

@@ -20,6 +20,7 @@ from listserv.core.message import Post, header_addresses
 from listserv.core.moderation import reply_address, thread_root
 from listserv.core.notices import notice
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy, SubscriptionPolicy
+from listserv.core.replies import answer_subject
 from listserv.errors import InvalidAddress
 
 
@@ -383,7 +384,5 @@ def command_answer(policy: ListPolicy, to: str, results: str, *, found: bool, re
     intro = "" if found else (
         f'No commands were found in your message. Send the word "help" to\n{request} '
         "for the commands you can use.\n\n")
-    subject = (f"Re: {_clean(regarding)}" if regarding.strip()
-               else f"The results of your message to {request}")
-    return notice(policy, to, subject[:200], f"{intro}{results}", message_id=message_id,
-                  now=now)
+    subject = answer_subject(regarding, f"The results of your message to {request}")
+    return notice(policy, to, subject, f"{intro}{results}", message_id=message_id, now=now)

@@ -6,6 +6,7 @@ Paths keep a list's address readable (ops@example.com); a Message-ID is
 percent-encoded whole, its @ and any / included, without its angle brackets.
 """
 
+import re
 from urllib.parse import quote
 
 _ADDRESS_SAFE = "@+"
@@ -59,3 +60,15 @@ def held_post_path(address: str, held_id: int) -> str:
 
 
 SIGNOUT_PATH = "/signout"
+
+
+def moved(url: str, old_address: str, new_address: str) -> str:
+    """A URL that names a renamed list's old address (as written, or with %40 for the @),
+    naming the new one instead; any other URL as it is."""
+    forms = {old_address: new_address,
+             quote(old_address, safe="+"): quote(new_address, safe="+")}
+    for old, new in forms.items():
+        # Not inside a longer address: devops@example.com, ops@example.com.au.
+        pattern = re.compile(rf"(?<![\w.%+-]){re.escape(old)}(?![\w-]|\.\w)", re.IGNORECASE)
+        url = pattern.sub(new.replace("\\", r"\\"), url)  # a replacement template
+    return url

@@ -12,6 +12,7 @@ from listserv.core.addresses import Mailbox, check_list_address, parse_address
 from listserv.core.list_settings import LIST_SETTINGS, inconsistencies
 from listserv.core.passwords import hash_password
 from listserv.core.policy import Role
+from listserv.core.urls import moved
 from listserv.db.members import count_members
 from listserv.db.models import ListAlias, MailingList, Member
 from listserv.errors import Conflict, InvalidAddress, NotFound, SettingError
@@ -116,7 +117,11 @@ def update_list(mlist: MailingList, values: Mapping[str, Any]) -> None:
 
 async def rename_list(session: AsyncSession, mlist: MailingList, new_address: str,
                       domains: Sequence[str] = ()) -> None:
-    """Move a list to a new address; the old one keeps working as an alias."""
+    """Move a list to a new address; the old one keeps working as an alias.
+
+    The subject prefix, display name and archive URL follow where they hold
+    the old address's defaults or the old address itself.
+    """
     mailbox = check_list_address(new_address)
     _check_domain(mailbox, domains)
     old_key, new_key = mlist.address, mailbox.key
@@ -132,6 +137,7 @@ async def rename_list(session: AsyncSession, mlist: MailingList, new_address: st
         mlist.subject_prefix = f"[{new_local}]"
     if mlist.display_name == old_local:
         mlist.display_name = new_local
+    mlist.archive_url = moved(mlist.archive_url, old_key, new_key)
     mlist.address = new_key
     session.add(ListAlias(list_id=mlist.id, address=old_key))
     await session.flush()

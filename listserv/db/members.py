@@ -93,16 +93,23 @@ def update_member(member: Member, values: Mapping[str, Any]) -> None:
 def set_delivery_mode(member: Member, mode: DeliveryMode) -> None:
     """Change how a member receives the list; every change of mode goes through here.
 
-    A member who leaves digest delivery for regular mail is owed the posts
-    collected until now: listserv.handling.digests sends them in one last digest to that
-    member alone (within a minute, or at ``listserv digests send``). One who
-    takes digests again gets everything in the list's next digest instead.
+    A member who leaves regular delivery got the posts collected until now one
+    by one: digest_since records the moment, and their digests hold only the
+    posts collected since. One who leaves digest delivery for regular mail is
+    owed the posts collected until now: listserv.handling.digests sends them in
+    one last digest to that member alone (within a minute, or at ``listserv
+    digests send``). One who takes digests again before it went out gets them
+    in the list's next digest instead, as before they left.
     """
-    if member.delivery_mode in DIGEST_MODES and mode is DeliveryMode.REGULAR:
-        # The clock of digest_item.created_at, which says what was collected until now.
-        member.digest_owed_at, member.digest_owed_mode = now(), member.delivery_mode
-    elif mode in DIGEST_MODES:
+    regular = DeliveryMode.REGULAR
+    if member.delivery_mode is regular and mode in DIGEST_MODES \
+            and member.digest_owed_at is not None:
         member.digest_owed_at = member.digest_owed_mode = None
+    elif member.delivery_mode is regular and mode is not regular:
+        # The clock of digest_item.created_at, which says what was collected until now.
+        member.digest_since = now()
+    elif member.delivery_mode in DIGEST_MODES and mode is regular:
+        member.digest_owed_at, member.digest_owed_mode = now(), member.delivery_mode
     member.delivery_mode = mode
 
 

@@ -226,6 +226,9 @@ class Member(Base):
     digest_owed_at: Mapped[datetime | None] = mapped_column(index=True)
     digest_owed_mode: Mapped[policy.DeliveryMode | None] = mapped_column(
         state(policy.DeliveryMode))
+    # Set when the member left regular delivery: the posts collected before then reached
+    # them one by one, so their digests hold only the posts collected since.
+    digest_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 

@@ -14,7 +14,7 @@ async def load_subscribers(session: AsyncSession, list_id: int) -> list[Subscrib
     rows = await session.execute(
         select(Member.address, Member.match_key, Member.role, Member.delivery_mode,
                Member.delivery_status, Member.receive_own_posts, Member.skip_if_addressed,
-               Member.moderated)
+               Member.moderated, Member.digest_since)
         .where(Member.list_id == list_id))
     return [Subscriber(*row) for row in rows]
 

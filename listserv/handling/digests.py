@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Sending digests: a list's collected posts go to its digest members when the digest is
-due, and to a member who left digest delivery as one last digest of their own.
+due (to each the posts collected since they left regular delivery, one digest per set of
+posts), and to a member who left digest delivery as one last digest of their own.
 
 Everything runs in the caller's transaction: the digests are queued as
 delivery jobs, the posts marked with their issue and the list's numbering
@@ -19,7 +20,7 @@ from listserv.core import digests
 from listserv.core.digests import Issue, Topic
 from listserv.core.personal import digest_personalization
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy
-from listserv.core.recipients import chunk, digest_recipients
+from listserv.core.recipients import chunk, digest_groups, digest_recipients, posts_between
 from listserv.db import digests as db_digests
 from listserv.db import outbox
 from listserv.db.digests import Pending
@@ -129,32 +130,35 @@ async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
             policy.digest, size=sum(len(item.raw) for item in items), oldest=oldest,
             now=work.now)):
         return Sent(None, len(items), {}, owed)
-    recipients = {mode: digest_recipients(roster.values(), mode) for mode in BUILDERS}
-    if not any(recipients.values()):
-        log.info("%s has no digest members; %d posts leave its digest unsent", mlist.address,
-                 len(items))
+    collected = [item.created_at for item in items]
+    groups = {mode: digest_groups(roster.values(), mode, collected) for mode in BUILDERS}
+    if not any(groups.values()):
+        log.info("%s has no digest members for its %d posts; the digest goes unsent",
+                 mlist.address, len(items))
         await db_digests.mark_sent(work.session, items, 0, None)
         return Sent(None, len(items), {}, owed)
-    posts = [item.raw for item in items]
-    for mode, addresses in recipients.items():
-        if addresses:
-            await _queue(work, mlist.id, policy, mode, issue, posts, addresses)
+    # One digest per set of posts: members who left regular delivery lately get fewer.
+    for mode, by_posts in groups.items():
+        for chosen, addresses in by_posts.items():
+            await _queue(work, mlist.id, policy, mode, issue, [items[n].raw for n in chosen],
+                         addresses)
     await db_digests.mark_sent(work.session, items, issue.number, issue.volume)
     mlist.digest_volume, mlist.digest_issue, mlist.digest_last_sent_at = \
         issue.volume, issue.number, work.now
-    return Sent(issue, len(items), {mode: len(found) for mode, found in recipients.items()},
-                owed)
+    return Sent(issue, len(items), {mode: sum(map(len, by_posts.values()))
+                                    for mode, by_posts in groups.items()}, owed)
 
 
 async def _send_owed(work: Work, mlist: MailingList, policy: ListPolicy,
                      items: Sequence[Pending], issue: Issue) -> int:
-    """Send each member who left digest delivery the posts collected until they left
-    (marked nowhere: the others still get them in the list's digest)."""
+    """Send each member who left digest delivery the posts collected while they took
+    digests (marked nowhere: the others still get them in the list's digest)."""
     sent = 0
+    collected = [item.created_at for item in items]
     for member in await db_digests.owed_members(work.session, mlist.id):
         until, mode = member.digest_owed_at, member.digest_owed_mode
         member.digest_owed_at = member.digest_owed_mode = None
-        posts = [item.raw for item in items if until is not None and item.created_at <= until]
+        posts = [items[n].raw for n in posts_between(collected, member.digest_since, until)]
         if posts and mode is not None and mode in BUILDERS \
                 and member.delivery_mode is DeliveryMode.REGULAR \
                 and member.delivery_status is DeliveryStatus.ENABLED:

@@ -13,6 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from listserv.core import moderation
+from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, HeldPost, Verdict
 from listserv.core.notices import may_autorespond, rejection
@@ -54,8 +55,9 @@ async def hold(work: Work, mlist: MailingList, row: Inbound, post: Post, hits: l
     await _tell_moderators(work, mlist, held)
     if policy.holds.notify_author and await notices.may_answer(work, post):
         held.withdraw_token = secrets.token_hex(16)
+        why = explanations(hits, Action.HOLD, post, policy)
         message = moderation.author_notice(policy, held_post(held), held.withdraw_token,
-                                           to=post.mail_from, now=work.now,
+                                           why=why, to=post.mail_from, now=work.now,
                                            message_id=work.message_id())
         await notices.answer(work, mlist, post, message, "held")
 
@@ -115,10 +117,10 @@ async def decide(work: Work, mlist: MailingList, held: HeldMessage, decision: De
     elif verdict is Verdict.REJECT:
         reason = decision.reason
         await _return_to_author(work, mlist, held, [
-            f"the moderator said: {reason}" if reason else "a moderator rejected it"])
+            f"The moderator said: {reason}" if reason else "A moderator rejected it."])
     elif verdict is Verdict.EXPIRE and policy.holds.expiry_action is Action.REJECT:
         await _return_to_author(work, mlist, held, [
-            f"no moderator decided on it within {policy.holds.max_days} days"])
+            f"No moderator decided on it within {policy.holds.max_days} days."])
     return _acknowledgement(verdict, what, decision.reason)
 
 
@@ -182,8 +184,9 @@ async def _return_to_author(work: Work, mlist: MailingList, held: HeldMessage,
     post = parse_post(held.raw, held.sender, mlist.address)
     if not held.sender or not may_autorespond(post):
         return
-    notice = rejection(post, await work.policy(mlist), reasons, message_id=work.message_id(),
-                       now=work.now)
+    notice = rejection(post, await work.policy(mlist), reasons,
+                       size_limit=work.settings.max_message_size,
+                       message_id=work.message_id(), now=work.now)
     await notices.send(work, mlist, notice, [held.sender], "rejection")
     notices.count(work, mlist, held.sender, "rejection")
 

@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from listserv.core import approval
+from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import flood_notice
 from listserv.core.notices import rejection
@@ -90,7 +91,8 @@ def _disposition(outcome: Outcome) -> str:
 
 
 async def _reject(work: Work, mlist: MailingList, post: Post, hits: list[Hit]) -> None:
-    notice = rejection(post, await work.policy(mlist),
-                       [hit.reason for hit in hits if hit.action is Action.REJECT],
+    policy = await work.policy(mlist)
+    notice = rejection(post, policy, explanations(hits, Action.REJECT, post, policy),
+                       size_limit=work.settings.max_message_size,
                        message_id=work.message_id(), now=work.now)
     await notices.answer(work, mlist, post, notice, "rejection")

@@ -10,7 +10,7 @@ from email.policy import default
 import pytest
 
 from listserv.core.decoration import decorate, list_headers, prefixed_subject, render
-from listserv.core.footer import SEPARATOR, footer_text
+from listserv.core.footer import SEPARATOR, footer_text, remove_footer
 from listserv.core.message import Post, header_text, parse_post
 from listserv.core.policy import ListPolicy, ReplyTo
 
@@ -291,6 +291,40 @@ def test_signed_and_encrypted_bodies_are_not_touched(raw: bytes) -> None:
     parsed = message_from_bytes(rendered, policy=default)
     assert parsed["List-Id"] == "Ops <ops.example.com>"
     assert parsed["Subject"].startswith("[ops] ")
+
+
+FLOWED = with_headers("Content-Type: text/plain; charset=utf-8; format=flowed",
+                     payload=b"A flowed \r\nparagraph.\r\n")
+
+
+@pytest.mark.parametrize("raw", [
+    PLAIN, MIXED, ALTERNATIVE, FLOWED,
+    with_headers("Subject: x", payload=b"No final newline"),
+    with_headers("Content-Type: text/plain; charset=iso-8859-1",
+                 "Content-Transfer-Encoding: 8bit", payload=b"Caf\xe9\r\n"),
+    with_headers("Content-Type: text/plain; charset=utf-8",
+                 "Content-Transfer-Encoding: base64", payload=b"Q2Fmw6kK\r\n"),
+    with_headers("Content-Type: text/html", payload=b"<p>Hi</p>\r\n"),
+])
+@pytest.mark.parametrize("footer", ["{display_name} list: {list_address}", "> Grüße €\nFrom x "])
+def test_remove_footer_gives_back_the_content_add_footer_had(raw: bytes, footer: str) -> None:
+    policy = dataclasses.replace(LIST, footer=footer)
+    plain = reparse(run(raw, dataclasses.replace(policy, footer="")))
+    footed = reparse(run(raw, policy))
+    assert remove_footer(footed, footer_text(policy))
+    restored = reparse(footed)
+    assert restored.get_content_type() == plain.get_content_type()
+    assert [text.rstrip("\n") for text in texts(restored)] == \
+        [text.rstrip("\n") for text in texts(plain)]
+
+
+@pytest.mark.parametrize("raw", [PLAIN, MIXED, SIGNED])
+def test_remove_footer_leaves_a_message_without_that_footer_alone(raw: bytes) -> None:
+    footed = reparse(run(raw))
+    before = render(footed)
+    assert not remove_footer(footed, "Another footer")
+    assert not remove_footer(footed, "")
+    assert render(footed) == before
 
 
 def test_empty_footer_leaves_the_body_alone() -> None:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import base64
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -8,6 +9,7 @@ from email.policy import default
 
 import pytest
 
+from listserv.core.decoration import decorate, render
 from listserv.core.digests import (
     RFC1153_SEPARATOR,
     RFC1153_START,
@@ -24,6 +26,7 @@ from listserv.core.digests import (
     topics,
     zone,
 )
+from listserv.core.message import parse_post
 from listserv.core.policy import (
     DeliveryMode,
     DeliveryStatus,
@@ -32,7 +35,7 @@ from listserv.core.policy import (
     Subscriber,
     Weekday,
 )
-from listserv.core.recipients import digest_recipients
+from listserv.core.recipients import digest_groups, digest_recipients, posts_between
 
 LIST = ListPolicy(address="ops@example.com", display_name="Operations Excellence",
                   list_id="ops.example.com", subject_prefix="[ops]",
@@ -214,6 +217,46 @@ def test_digest_members_are_chosen_by_format_with_delivery_on(mode: DeliveryMode
     assert digest_recipients(ROSTER, mode) == expected
 
 
+COLLECTED = [at("2025-06-01 08:00"), at("2025-06-01 12:00"), at("2025-06-01 18:00")]
+
+
+def switched(address: str, since: str | None,
+             mode: DeliveryMode = DeliveryMode.DIGEST_MIME) -> Subscriber:
+    return Subscriber(address, address, delivery_mode=mode,
+                      digest_since=at(since) if since else None)
+
+
+def test_digest_members_are_grouped_by_the_posts_collected_since_they_switched() -> None:
+    roster = [switched("a@x.example", None), switched("b@a.example", "2025-05-01 00:00"),
+              switched("c@x.example", "2025-06-01 08:00"),  # at the oldest: all of them
+              switched("d@x.example", "2025-06-01 10:00"),
+              switched("e@a.example", "2025-06-01 11:00"),  # the same posts as d
+              switched("f@x.example", "2025-06-01 12:00"),  # the post of that moment too
+              switched("g@x.example", "2025-06-01 19:00"),  # nothing new: no digest
+              switched("h@x.example", "2025-06-01 10:00", DeliveryMode.DIGEST_PLAIN),
+              Subscriber("i@x.example", "i@x.example", digest_since=at("2025-06-01 10:00"))]
+    assert digest_groups(roster, DeliveryMode.DIGEST_MIME, COLLECTED) == {
+        (0, 1, 2): ["b@a.example", "a@x.example", "c@x.example"],
+        (1, 2): ["e@a.example", "d@x.example", "f@x.example"]}
+    assert digest_groups(roster, DeliveryMode.DIGEST_PLAIN, COLLECTED) == {
+        (1, 2): ["h@x.example"]}
+    assert digest_groups(roster, DeliveryMode.DIGEST_MIME, []) == {}
+
+
+@pytest.mark.parametrize(("since", "until", "posts"), [
+    (None, None, (0, 1, 2)),
+    (at("2025-06-01 12:00"), None, (1, 2)),
+    (None, at("2025-06-01 12:00"), (0, 1)),
+    (at("2025-06-01 09:00"), at("2025-06-01 17:00"), (1,)),
+    (at("2025-06-01 19:00"), None, ()),
+    (datetime(2025, 6, 1, 12, 0), None, (1, 2)),  # a naive moment is UTC
+])
+def test_the_posts_collected_between_two_moments(since: datetime | None,
+                                                 until: datetime | None,
+                                                 posts: tuple[int, ...]) -> None:
+    assert posts_between(COLLECTED, since, until) == posts
+
+
 # --- the MIME digest ---------------------------------------------------------------------
 
 def test_the_mime_digest_is_contents_then_each_post_whole_then_the_footer() -> None:
@@ -319,6 +362,58 @@ def test_the_plain_digest_shows_text_and_a_note_for_every_other_part(
         assert words in body
     for words in hidden:
         assert words not in body
+
+
+def decorated(post: bytes, policy: ListPolicy = LIST) -> bytes:
+    """The post as listserv keeps it for the digest: decorated, with the list's footer."""
+    return render(decorate(parse_post(post), policy, message_id="<x@example.com>", now=NOW))
+
+
+# A plain-text post (footer appended to its text), a multipart/mixed one (footer part added)
+# and a multipart/alternative one (wrapped in a multipart/mixed with the footer part).
+FOOTED = [decorated(POSTS[0]), decorated(WITH_PDF), decorated(ALTERNATIVE)]
+FOOTER = "Leave: ops-leave@example.com"
+
+
+def test_decorated_posts_carry_the_footer_each() -> None:
+    assert all(FOOTER.encode() in post for post in FOOTED)
+
+
+def texts(message: EmailMessage) -> list[str]:
+    """The text of every text/plain part, inside the attached posts too."""
+    return [str(part.get_content()) for part in message.walk()
+            if part.get_content_type() == "text/plain" and not part.is_multipart()]
+
+
+def test_the_mime_digest_carries_the_footer_once_as_its_last_part() -> None:
+    message = parsed(build_mime_digest(LIST, Issue(1, 1), FOOTED, message_id=MID, now=NOW))
+    *_, footer = message.iter_parts()
+    assert FOOTER in footer.get_content()
+    assert sum(text.count(FOOTER) for text in texts(message)) == 1
+    posts = [part.get_content() for part in list(message.iter_parts())[1].iter_parts()]
+    assert [post.get_content_type() for post in posts] == [
+        "text/plain", "multipart/mixed", "multipart/alternative"]
+    assert posts[0].get_content().replace("\r\n", "\n") == "Which seals do you use?\n"
+    assert [part.get_content_type() for part in posts[1].iter_parts()] == [
+        "text/plain", "application/pdf"]
+    assert not [defect for part in message.walk() for defect in part.defects]
+
+
+def test_the_plain_digest_carries_the_footer_once_before_its_trailer() -> None:
+    text = plain_text(build_plain_digest(LIST, Issue(1, 1), FOOTED, message_id=MID, now=NOW))
+    _, messages = bursts(text)
+    *posts, footer, _trailer = messages
+    assert text.count(FOOTER) == 1 and footer == f"Subject: Digest Footer\n\n{FOOTER}"
+    assert [post.split("\n\n", 1)[1] for post in posts] == [
+        "Which seals do you use?",
+        'See the report.\n\n[Attachment not included: "pump report.pdf", application/pdf, '
+        "3 KB]", "Plain words."]
+
+
+def test_a_footer_the_list_no_longer_has_stays_on_its_post() -> None:
+    changed = replace(LIST, footer="Write to {list_address}")
+    data = build_mime_digest(changed, Issue(1, 1), FOOTED[:1], message_id=MID, now=NOW)
+    assert FOOTED[0] in data  # not what this list adds now: kept byte for byte
 
 
 @pytest.mark.parametrize(("post", "subject", "author"), [

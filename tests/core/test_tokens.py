@@ -65,6 +65,24 @@ def test_urls_under_the_base_url() -> None:
     assert urls.unsubscribe_path("T.K") == "/u/T.K"
 
 
+@pytest.mark.parametrize(("url", "after"), [
+    ("https://lists.example.com/lists/ops@example.com/",
+     "https://lists.example.com/lists/opex@example.com/"),
+    ("https://lists.example.com/lists/ops%40example.com/",
+     "https://lists.example.com/lists/opex%40example.com/"),
+    ("https://lists.example.com/lists/OPS@Example.com/",
+     "https://lists.example.com/lists/opex@example.com/"),
+    ("https://lists.example.com/lists/devops@example.com/",
+     "https://lists.example.com/lists/devops@example.com/"),
+    ("https://lists.example.com/lists/ops@example.com.au/",
+     "https://lists.example.com/lists/ops@example.com.au/"),
+    ("https://archive.example.com/ops/", "https://archive.example.com/ops/"),
+    ("", ""),
+])
+def test_a_url_naming_a_renamed_list_follows_it(url: str, after: str) -> None:
+    assert urls.moved(url, "ops@example.com", "opex@example.com") == after
+
+
 def test_an_unsubscribe_token_names_the_list_and_the_member() -> None:
     token = tokens.unsubscribe_token(KEY, 7, "alice@example.org")
     assert tokens.read_unsubscribe_token(KEY, token) == (7, "alice@example.org")
