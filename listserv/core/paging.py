@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pages of a long listing: which page a visitor asked for, and what it holds."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Page number (from 1) of a listing of total items, size to a page."""
+
+    number: int
+    size: int
+    total: int
+
+    @property
+    def count(self) -> int:
+        """How many pages there are (one, however empty the listing)."""
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.count else None
+
+
+def page_of(requested: str | None, total: int, size: int) -> Page:
+    """The page asked for (?page=N), kept within the listing: 1 when unreadable."""
+    try:
+        number = int(requested or "1")
+    except ValueError:
+        number = 1
+    last = Page(1, size, total).count
+    return Page(min(max(number, 1), last), size, total)
