@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from listserv import archive
 from listserv.cli import main
 from listserv.db.engine import Sessions, create_engine
-from listserv.db.lists import create_list
+from listserv.db.lists import create_list, delete_list, get_list
 from listserv.db.models import ArchivedMessage
 from listserv.errors import ListservError
 from listserv.settings import Settings
@@ -249,24 +249,80 @@ async def test_import_refuses_what_is_not_an_mbox(sessions: Sessions, tmp_path: 
             await archive.import_mbox(session, ops, path)
 
 
-async def test_search_matches_every_word_in_subject_or_text_newest_first(
-        sessions: Sessions) -> None:
+async def found(sessions: Sessions, list_id: int, query: str) -> list[str]:
+    async with sessions() as session:
+        return [hit.message_id for hit in await archive.search(session, list_id, query)]
+
+
+async def test_search_finds_posts_with_every_word_best_first(sessions: Sessions) -> None:
     ops, dev = await new_list(sessions), await new_list(sessions, "dev@example.com")
-    await post(sessions, ops, message("<1@x>", subject="Pump seals", body="Worn out.\r\n"))
-    await post(sessions, ops, message("<2@x>", subject="Valves", body="The PUMP is fine.\r\n"))
+    await post(sessions, ops, message("<1@x>", subject="Valves", body="The PUMP is fine.\r\n"))
+    await post(sessions, ops, message("<2@x>", subject="Pump seals", body="Worn out.\r\n"))
     await post(sessions, ops, message("<3@x>", subject="100% done", body="nothing\r\n"))
-    await post(sessions, dev, message("<4@x>", subject="pump elsewhere"))
+    await post(sessions, ops, message("<4@x>", subject="Rig news", body="A pump broke.\r\n"))
+    await post(sessions, dev, message("<5@x>", subject="pump elsewhere"))
+    await post(sessions, ops, message("<6@x>", subject="Flare", body="stack\r\n"))
+    await post(sessions, ops, message("<7@x>", subject="Flare", body="stack\r\n"))
+    # A word in the subject counts for more than one in the text.
+    assert await found(sessions, ops, "pump") == ["<2@x>", "<4@x>", "<1@x>"]
+    assert await found(sessions, ops, "Pump worn") == ["<2@x>"]
+    assert await found(sessions, ops, "pump nowhere") == []
+    assert await found(sessions, ops, "100%") == ["<3@x>"]
+    assert len(await found(sessions, ops, "Alice")) == 6  # the author's name
+    assert await found(sessions, ops, "flare stack") == ["<7@x>", "<6@x>"]  # latest first
 
-    async def found(query: str) -> list[str]:
-        async with sessions() as session:
-            return [row.message_id for row in await archive.search(session, ops, query)]
 
-    assert await found("pump") == ["<2@x>", "<1@x>"]
-    assert await found("Pump worn") == ["<1@x>"]
-    assert await found("pump nowhere") == []
-    assert await found("100%") == ["<3@x>"]
-    assert await found("_") == []  # LIKE wildcards are taken literally
-    assert await found("  ") == []
+@pytest.mark.parametrize("query", [
+    '"pump', 'pump"', "pump AND", "NOT pump", "pump OR seals", "pump*", "(pump", "pump)",
+    "subject:pump", "pump NEAR seals", "^pump", "-pump", "pump & | ! <->", "pump:*",
+    "'pump'", "p\x00ump pump",
+])
+async def test_search_takes_any_query_as_plain_words(sessions: Sessions, query: str) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="Pump seals", body="and or not near\r\n"))
+    assert await found(sessions, ops, query) in (["<1@x>"], [])
+
+
+@pytest.mark.parametrize("query", ["", "  ", "_", "%", '""', "* ^ -"])
+async def test_a_search_without_a_word_finds_nothing(sessions: Sessions, query: str) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="_ % * ^ -"))
+    assert await found(sessions, ops, query) == []
+
+
+async def test_search_ignores_letter_case_in_any_script(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="ÖLPUMPE Δέλτα", body="Straße\r\n"))
+    for query in ("ölpumpe", "δέλτα", "STRAßE"):
+        assert await found(sessions, ops, query) == ["<1@x>"], query
+
+
+async def test_search_marks_the_words_it_matched(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message(
+        "<1@x>", subject="Pump <seals> & valves",
+        body="Before. " * 40 + "The pump on rig 7 leaks badly.\r\n" + "After. " * 40))
+    async with sessions() as session:
+        [hit] = await archive.search(session, ops, "pump leaks")
+    assert (hit.seq, hit.message_id, hit.author, hit.subject) == (
+        1, "<1@x>", "alice@example.org", "Pump <seals> & valves")
+    assert hit.date == datetime(2005, 1, 3, 9, 0, tzinfo=UTC)
+    assert hit.marked_subject == "\x02Pump\x03 <seals> & valves"
+    assert "The \x02pump\x03 on rig 7 \x02leaks\x03 badly" in hit.snippet
+    assert len(hit.snippet) < 400
+
+
+async def test_the_search_index_follows_deletions(sessions: Sessions) -> None:
+    ops, dev = await new_list(sessions), await new_list(sessions, "dev@example.com")
+    await post(sessions, ops, message("<1@x>", subject="Pump"))
+    await post(sessions, dev, message("<2@x>", subject="Pump"))
+    async with sessions.begin() as session:
+        await delete_list(session, await get_list(session, "ops@example.com"))
+    assert await found(sessions, dev, "pump") == ["<2@x>"]
+    async with sessions.begin() as session:
+        await session.execute(update(ArchivedMessage).values(subject="Valve"))
+    assert await found(sessions, dev, "pump") == []
+    assert await found(sessions, dev, "valve") == ["<2@x>"]
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ async def load_policy(session: AsyncSession, mlist: MailingList,
         ),
         digest_volume_period=mlist.digest_volume_period,
         archive_visibility=mlist.archive_visibility,
+        archive_addresses=mlist.archive_addresses,
         one_click_unsubscribe=mlist.one_click_unsubscribe,
         web_url=web_url or "",
     )
