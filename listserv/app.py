@@ -110,7 +110,8 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         stack.push_async_callback(_stop_accepting, app, servers, connections)
         if settings.http_port is not None:
             context = WebContext(settings, engine, sessions, metrics,
-                                 listening=lambda: all(s.is_serving() for s in servers))
+                                 listening=lambda: all(s.is_serving() for s in servers),
+                                 reading=lookups)
             http = HttpServer(create_app(context), bind(settings.http_host, settings.http_port))
             await http.start()
             stack.push_async_callback(http.stop)

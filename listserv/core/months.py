@@ -26,8 +26,12 @@ class Month:
         return f"{self.year:04d}-{self.month:02d}"
 
     @property
+    def name(self) -> str:
+        return _NAMES[self.month - 1]
+
+    @property
     def label(self) -> str:
-        return f"{_NAMES[self.month - 1]} {self.year}"
+        return f"{self.name} {self.year}"
 
     @property
     def start(self) -> datetime:

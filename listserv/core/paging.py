@@ -30,11 +30,14 @@ class Page:
         return self.number + 1 if self.number < self.count else None
 
 
-def page_of(requested: str | None, total: int, size: int) -> Page:
-    """The page asked for (?page=N), kept within the listing: 1 when unreadable."""
+def requested_page(requested: str | None) -> int:
+    """The page number asked for (?page=N): 1 when missing or unreadable."""
     try:
-        number = int(requested or "1")
+        return max(int(requested or "1"), 1)
     except ValueError:
-        number = 1
-    last = Page(1, size, total).count
-    return Page(min(max(number, 1), last), size, total)
+        return 1
+
+
+def page_of(requested: str | None, total: int, size: int) -> Page:
+    """The page asked for, kept within the listing."""
+    return Page(min(requested_page(requested), Page(1, size, total).count), size, total)

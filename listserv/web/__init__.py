@@ -11,14 +11,15 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from listserv.web import health, metrics
+from listserv.web import archive, downloads, feed, health, metrics, threads
 from listserv.web.auth import session_middleware
 from listserv.web.context import WebContext
 
 
 def create_app(context: WebContext) -> Starlette:
     """The ASGI application of one running listserv."""
-    routes = [*health.routes, *metrics.routes,
+    routes = [*health.routes, *metrics.routes, *archive.routes, *threads.routes,
+              *downloads.routes, *feed.routes,
               Mount("/static", StaticFiles(packages=[("listserv.web", "static")]),
                     name="static")]
     app = Starlette(routes=routes,
