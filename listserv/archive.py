@@ -361,15 +361,27 @@ class SearchHit:
         return self.sent_at or self.archived_at
 
 
+class SearchHits(list[SearchHit]):
+    """The hits of a search in order, with how many posts matched: counted up to
+    db.search.RANKED_AT_MOST + 1; past it the hits are the latest, not the best."""
+
+    def __init__(self, hits: list[SearchHit], matches: int, ranked: bool) -> None:
+        super().__init__(hits)
+        self.matches = matches
+        self.ranked = ranked
+
+
 async def search(session: AsyncSession, list_id: int, query: str, limit: int = 50,
-                 offset: int = 0) -> list[SearchHit]:
-    """Posts whose subject, text or author's name has every word of the query, best first.
+                 offset: int = 0) -> SearchHits:
+    """Posts whose subject, text or author's name has every word of the query, best first
+    (the latest first when the words are in more than db.search.RANKED_AT_MOST posts).
 
     The query is plain words (core.search.terms): quotes and operators are
     text, and a query without a word finds nothing. Letter case and accents
     are ignored.
     """
     found = await db_search.search(session, list_id, terms(query), limit, offset)
-    return [SearchHit(row.seq, row.message_id, row.thread_id, row.subject, row.author_address,
+    hits = [SearchHit(row.seq, row.message_id, row.thread_id, row.subject, row.author_address,
                       row.author_name, row.sent_at, row.archived_at, subject, snippet)
-            for row, subject, snippet in found]
+            for row, subject, snippet in found.posts]
+    return SearchHits(hits, found.matches, found.ranked)

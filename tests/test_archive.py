@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from listserv import archive
 from listserv.cli import main
 from listserv.db.engine import Sessions, create_engine
 from listserv.db.lists import create_list, delete_list, get_list
 from listserv.db.models import ArchivedMessage
+from listserv.db.search import RANKED_AT_MOST
 from listserv.errors import ListservError
 from listserv.settings import Settings
 
@@ -270,6 +271,22 @@ async def test_search_finds_posts_with_every_word_best_first(sessions: Sessions)
     assert await found(sessions, ops, "100%") == ["<3@x>"]
     assert len(await found(sessions, ops, "Alice")) == 6  # the author's name
     assert await found(sessions, ops, "flare stack") == ["<7@x>", "<6@x>"]  # latest first
+
+
+async def test_words_in_very_many_posts_find_the_latest_first(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<best@x>", subject="Pump pump pump", body="pump\r\n"))
+    async with sessions.begin() as session:  # many posts at once, as an import leaves them
+        await session.execute(insert(ArchivedMessage), [
+            {"list_id": ops, "seq": seq, "message_id": f"<{seq}@x>", "subject": "Weekly",
+             "body_text": f"The pump, week {seq}.", "raw": b"", "thread_id": 1}
+            for seq in range(2, RANKED_AT_MOST + 2)])
+    async with sessions() as session:
+        common = await archive.search(session, ops, "pump", limit=3)
+        rare = await archive.search(session, ops, "pump week 7")
+    assert (common.matches, common.ranked) == (RANKED_AT_MOST + 1, False)
+    assert [hit.seq for hit in common] == [RANKED_AT_MOST + 1, RANKED_AT_MOST, RANKED_AT_MOST - 1]
+    assert (rare.matches, rare.ranked, [hit.seq for hit in rare]) == (1, True, [7])
 
 
 @pytest.mark.parametrize("query", [

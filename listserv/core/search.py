@@ -9,6 +9,7 @@ them into <mark>.
 """
 
 import re
+from collections.abc import Sequence
 
 MARK_START = "\x02"
 MARK_END = "\x03"
@@ -24,7 +25,7 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(found))[:MAX_TERMS]
 
 
-def fts5_match(words: list[str]) -> str:
+def fts5_match(words: Sequence[str]) -> str:
     """An FTS5 MATCH expression that finds every word: each one a quoted string."""
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 

@@ -144,19 +144,18 @@ async def search_page(request: Request, session: AsyncSession, reader: Reader) -
     """Posts with every word searched for, best first, the words marked."""
     query = request.query_params.get("q", "")
     number = requested_page(request.query_params.get("page"))
-    hits = await archive.search(session, reader.list_id, query, limit=HITS_PER_PAGE + 1,
-                                offset=(number - 1) * HITS_PER_PAGE) if terms(query) else []
+    hits = await archive.search(session, reader.list_id, query, limit=HITS_PER_PAGE,
+                                offset=(number - 1) * HITS_PER_PAGE)
     mode = reader.policy.archive_addresses
     entries = [Entry(urls.message_path(reader.address, hit.message_id),
                      Markup(highlighted(conceal_text(hit.marked_subject, mode))),  # escaped
                      author(hit.author_name, hit.author_address, mode), hit.date,
                      snippet=Markup(highlighted(conceal_text(hit.snippet, mode))))  # escaped
-               for hit in hits[:HITS_PER_PAGE]]
-    # One hit more than a page was asked for: whether there is a next page.
-    page = Page(number, HITS_PER_PAGE, (number - 1) * HITS_PER_PAGE + len(hits))
+               for hit in hits]
+    page = Page(number, HITS_PER_PAGE, hits.matches)
     return render(request, "archive/search.html", head=list_head(reader.policy), query=query,
-                  searched=bool(terms(query)), hits=entries,
-                  pages=_pages(page, f"q={quote_plus(query)}&"))
+                  searched=bool(terms(query)), hits=entries, matches=hits.matches,
+                  ranked=hits.ranked, pages=_pages(page, f"q={quote_plus(query)}&"))
 
 
 routes = [

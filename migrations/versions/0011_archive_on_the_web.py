@@ -3,9 +3,10 @@
 indexes its pages read by.
 
 Search is the database's own: on SQLite an external-content FTS5 table over
-archived_message (subject, text, author's name) kept by triggers; on
-PostgreSQL a generated tsvector column with a GIN index. Both are filled for
-the messages already archived. Neither is in the models (db.models.modelled).
+archived_message (subject, text, author's name, and the list, so that the
+index itself keeps a search to one list) kept by triggers; on PostgreSQL a
+generated tsvector column with a GIN index. Both are filled for the messages
+already archived. Neither is in the models (db.models.modelled).
 
 A later revision that rebuilds archived_message on SQLite (batch_alter_table
 copies the table) drops its triggers with the old table: it must create them
@@ -26,24 +27,24 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = "subject, body_text, author_name"
+COLUMNS = "subject, body_text, author_name, list_id"
+NEW = "new.id, new.subject, new.body_text, new.author_name, new.list_id"
+OLD = "'delete', old.id, old.subject, old.body_text, old.author_name, old.list_id"
 SQLITE_UP = (
     # unicode61 folds case and (remove_diacritics 2) accents on any letter, not only ASCII.
     f"CREATE VIRTUAL TABLE archived_message_fts USING fts5({COLUMNS}, "
     "content='archived_message', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER archived_message_fts_insert AFTER INSERT ON archived_message BEGIN "
-    f"INSERT INTO archived_message_fts(rowid, {COLUMNS}) "
-    "VALUES (new.id, new.subject, new.body_text, new.author_name); END",
+    f"INSERT INTO archived_message_fts(rowid, {COLUMNS}) VALUES ({NEW}); END",
     "CREATE TRIGGER archived_message_fts_delete AFTER DELETE ON archived_message BEGIN "
     f"INSERT INTO archived_message_fts(archived_message_fts, rowid, {COLUMNS}) "
-    "VALUES ('delete', old.id, old.subject, old.body_text, old.author_name); END",
+    f"VALUES ({OLD}); END",
     f"CREATE TRIGGER archived_message_fts_update AFTER UPDATE OF {COLUMNS} "
     "ON archived_message BEGIN "
     f"INSERT INTO archived_message_fts(archived_message_fts, rowid, {COLUMNS}) "
-    "VALUES ('delete', old.id, old.subject, old.body_text, old.author_name); "
-    f"INSERT INTO archived_message_fts(rowid, {COLUMNS}) "
-    "VALUES (new.id, new.subject, new.body_text, new.author_name); END",
+    f"VALUES ({OLD}); "
+    f"INSERT INTO archived_message_fts(rowid, {COLUMNS}) VALUES ({NEW}); END",
     "INSERT INTO archived_message_fts(archived_message_fts) VALUES ('rebuild')",
 )
 SQLITE_DOWN = (
@@ -54,12 +55,15 @@ SQLITE_DOWN = (
 )
 # 'simple': no stemming and no stop words, the same for every language a list speaks.
 # The text is cut at 100,000 characters: a tsvector holds at most 1 MB, and an
-# archived post must never fail to store because its text would not fit.
+# archived post must never fail to store because its text would not fit. The vector
+# stays in the row, compressed (STORAGE MAIN), not in TOAST: a search reads it for each
+# post it weighs, and fetching it from TOAST took three times as long (bench/README.md).
 POSTGRESQL_UP = (
     "ALTER TABLE archived_message ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
     "setweight(to_tsvector('simple'::regconfig, subject), 'A') || "
     "setweight(to_tsvector('simple'::regconfig, author_name), 'B') || "
-    "setweight(to_tsvector('simple'::regconfig, left(body_text, 100000)), 'D')) STORED",
+    "setweight(to_tsvector('simple'::regconfig, left(body_text, 100000)), 'D')) STORED, "
+    "ALTER COLUMN search_vector SET STORAGE MAIN",
     "CREATE INDEX ix_archived_message_search ON archived_message USING gin (search_vector)",
 )
 POSTGRESQL_DOWN = (

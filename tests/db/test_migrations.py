@@ -77,6 +77,20 @@ async def test_on_postgresql_stored_messages_are_compressed_with_lz4(database_ur
     assert methods == dict.fromkeys(tables, "l")
 
 
+async def test_on_postgresql_the_search_vector_stays_in_the_row(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite searches with FTS5")
+    engine, _ = create_engine(async_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            storage = await connection.scalar(text(
+                "SELECT attstorage::text FROM pg_attribute WHERE attname = 'search_vector' "
+                "AND attrelid = 'archived_message'::regclass"))
+    finally:
+        await engine.dispose()
+    assert storage == "m"  # MAIN: compressed in the row, not fetched from TOAST
+
+
 def test_every_setting_has_a_column() -> None:
     list_columns = set(MailingList.__table__.columns.keys())
     for name, setting in LIST_SETTINGS.items():
