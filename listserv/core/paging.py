@@ -30,10 +30,13 @@ class Page:
         return self.number + 1 if self.number < self.count else None
 
 
+MAX_PAGE = 1_000_000
+
+
 def requested_page(requested: str | None) -> int:
-    """The page number asked for (?page=N): 1 when missing or unreadable."""
+    """The page number asked for (?page=N): 1 when missing or unreadable, at most MAX_PAGE."""
     try:
-        return max(int(requested or "1"), 1)
+        return min(max(int(requested or "1"), 1), MAX_PAGE)
     except ValueError:
         return 1
 

@@ -19,6 +19,7 @@ from listserv.core.policy import ArchiveVisibility
 from listserv.db.models import ArchivedMessage, MailingList, Member
 
 POSTED = func.coalesce(ArchivedMessage.sent_at, ArchivedMessage.archived_at)
+_NUMBERS = range(1, 2**63)  # what a column of ids or sequence numbers can hold
 
 
 def dated_in(start: datetime, end: datetime) -> ColumnElement[bool]:
@@ -103,6 +104,8 @@ def _without_raw(query: Select[ArchivedMessage]) -> Select[ArchivedMessage]:
 async def thread_posts(session: AsyncSession, list_id: int, thread_id: int, *,
                        raw: bool) -> Sequence[ArchivedMessage]:
     """The thread's posts in the order they were archived; with their raw bytes if asked."""
+    if thread_id not in _NUMBERS:  # a number from a URL: no such thread, not an error
+        return []
     query = _posts(list_id).where(ArchivedMessage.thread_id == thread_id)
     query = query.options(defer(ArchivedMessage.body_text)) if raw else _without_raw(query)
     return (await session.scalars(query.order_by(ArchivedMessage.seq))).all()
@@ -111,11 +114,15 @@ async def thread_posts(session: AsyncSession, list_id: int, thread_id: int, *,
 async def post_by_message_id(session: AsyncSession, list_id: int,
                              message_id: str) -> ArchivedMessage | None:
     """The post with this Message-ID ('<id>'); the first archived when it repeats."""
+    if "\x00" in message_id:  # no stored id has one, and PostgreSQL refuses it in text
+        return None
     return await session.scalar(_posts(list_id).where(ArchivedMessage.message_id == message_id)
                                 .order_by(ArchivedMessage.seq).limit(1))
 
 
 async def post_by_seq(session: AsyncSession, list_id: int, seq: int) -> ArchivedMessage | None:
+    if seq not in _NUMBERS:
+        return None
     return await session.scalar(_posts(list_id).where(ArchivedMessage.seq == seq))
 
 

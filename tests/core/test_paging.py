@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
-from listserv.core.paging import Page, page_of
+from listserv.core.paging import MAX_PAGE, Page, page_of, requested_page
 
 
 @pytest.mark.parametrize(("requested", "total", "number", "previous", "next_"), [
@@ -24,3 +24,9 @@ def test_the_page_asked_for_within_the_listing(requested: str | None, total: int
 
 def test_page_count() -> None:
     assert [Page(1, 50, total).count for total in (0, 1, 50, 51, 100, 101)] == [1, 1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize(("requested", "number"), [
+    (None, 1), ("7", 7), ("0", 1), ("x", 1), ("9" * 30, MAX_PAGE)])
+def test_the_page_number_asked_for(requested: str | None, number: int) -> None:
+    assert requested_page(requested) == number

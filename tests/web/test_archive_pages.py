@@ -395,3 +395,21 @@ async def test_the_archived_at_of_a_delivered_post_answers_with_that_post(
         response = await fetch(app, urlsplit(archived_at).path)
     assert response.status_code == 200
     assert "Find me again." in response.text and "[ops] Permalink" in response.text
+
+
+@pytest.mark.parametrize("path", [
+    "/lists/%00/", "/lists/not-an-address/", "/lists/ops@example.com/messages/a%00b",
+    "/lists/ops@example.com/messages/", "/lists/ops@example.com/messages/%3Cp@x%3E%3E",
+    "/lists/ops@example.com/threads/99999999999999999999999",
+    "/lists/ops@example.com/raw/99999999999999999999999.eml",
+    "/lists/ops@example.com/attachments/1/99999999999999999999999",
+    "/lists/ops@example.com/99999/01/", "/lists/ops@example.com/0000-00.mbox",
+    "/lists/ops@example.com/search?q=%00&page=99999999999999999999999",
+    "/lists/ops@example.com/search?q=pump&page=99999999999999999999999",
+    "/lists/ops@example.com/?page=99999999999999999999999",
+])
+async def test_odd_paths_get_a_clear_answer(app: App, web: httpx.AsyncClient, path: str) -> None:
+    await setup_list(app, archive_visibility="public")
+    await archived(app, stored("<p@x>"))
+    response = await web.get(path)
+    assert response.status_code in (200, 404), response.text
