@@ -44,6 +44,14 @@ class Month:
             return datetime(self.year + 1, 1, 1, tzinfo=UTC)
         return datetime(self.year, self.month + 1, 1, tzinfo=UTC)
 
+    @property
+    def previous(self) -> "Month | None":
+        return month_of(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    @property
+    def next(self) -> "Month | None":
+        return month_of(self.year + (self.month == 12), self.month % 12 + 1)
+
 
 def month_of(year: int, month: int) -> Month | None:
     """The month, or None when there is no such month (or it has no end before 10000)."""

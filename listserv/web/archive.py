@@ -30,7 +30,7 @@ from listserv.web.access import Reader, not_found, readable
 from listserv.web.auth import signed_in
 from listserv.web.context import context_of
 from listserv.web.pages import render
-from listserv.web.rendering import author
+from listserv.web.rendering import author, shown_subject
 
 THREADS_PER_PAGE = 50
 HITS_PER_PAGE = 20
@@ -86,7 +86,7 @@ async def list_page(request: Request, session: AsyncSession, reader: Reader) -> 
     page = page_of(request.query_params.get("page"),
                    await archived.count_threads(session, reader.list_id), THREADS_PER_PAGE)
     threads = [Entry(urls.thread_path(reader.address, thread.thread_id),
-                     conceal_text(thread.subject, mode) or "(no subject)",
+                     shown_subject(thread.subject, mode),
                      author(thread.author_name, thread.author_address, mode),
                      thread.last_posted, thread.posts)
                for thread in await archived.threads(session, reader.list_id, page.offset,
@@ -119,7 +119,7 @@ async def month_page(request: Request, session: AsyncSession, reader: Reader) ->
         return not_found(request)
     mode = reader.policy.archive_addresses
     posts = [Entry(urls.message_path(reader.address, post.message_id),
-                   conceal_text(post.subject, mode) or "(no subject)",
+                   shown_subject(post.subject, mode),
                    author(post.author_name, post.author_address, mode),
                    post.sent_at or post.archived_at)
              for post in await archived.month_posts(session, reader.list_id, month.start,
@@ -132,10 +132,9 @@ async def month_page(request: Request, session: AsyncSession, reader: Reader) ->
 
 def _around(address: str, month: Month) -> list[tuple[str, str, tuple[str, str]]]:
     """Links to the months before and after: (label, path, arrows around the label)."""
-    before = month_of(month.year - (month.month == 1), (month.month - 2) % 12 + 1)
-    after = month_of(month.year + (month.month == 12), month.month % 12 + 1)
     return [(other.label, urls.month_path(address, other.year, other.month), arrows)
-            for other, arrows in ((before, ("\u2190 ", "")), (after, ("", " \u2192")))
+            for other, arrows in ((month.previous, ("\u2190 ", "")),
+                                  (month.next, ("", " \u2192")))
             if other is not None]
 
 

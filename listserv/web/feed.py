@@ -20,7 +20,7 @@ from listserv.core.obfuscation import conceal_text
 from listserv.db import archived
 from listserv.web.access import Reader, readable
 from listserv.web.context import context_of
-from listserv.web.rendering import author
+from listserv.web.rendering import author, shown_subject
 
 ENTRIES = 50
 EXCERPT = 2000  # characters of each post's text
@@ -53,7 +53,7 @@ async def feed(request: Request, session: AsyncSession, reader: Reader) -> Respo
         entry = generator.add_entry(order="append")
         entry.id(link)
         entry.link(href=link, rel="alternate")
-        entry.title(_xml(conceal_text(post.subject, mode)) or "(no subject)")
+        entry.title(_xml(shown_subject(post.subject, mode)))
         entry.author(name=_xml(author(post.author_name, post.author_address, mode)))
         entry.published(post.sent_at or post.archived_at)
         entry.updated(post.archived_at)

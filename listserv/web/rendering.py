@@ -56,6 +56,11 @@ def author(name: str, address: str, mode: ArchiveAddresses) -> str:
     return name or shown or (HIDDEN if address else "(unknown)")
 
 
+def shown_subject(subject: str, mode: ArchiveAddresses) -> str:
+    """A subject as the list shows it."""
+    return conceal_text(subject, mode) or "(no subject)"
+
+
 def html_part(html: str, mode: ArchiveAddresses) -> Markup:
     """A post's HTML cleaned to what a page may show, its addresses concealed."""
 
@@ -92,7 +97,7 @@ def show_post(address: str, raw: bytes, *, seq: int, message_id: str, subject: s
                     if (value := header_text(message, name)))
     return ShownPost(
         seq=seq, path=urls.message_path(address, message_id),
-        subject=conceal_text(subject, mode) or "(no subject)",
+        subject=shown_subject(subject, mode),
         author=author(author_name, author_address, mode), date=date, headers=headers,
         body=_body(reading.shown, mode),
         attachments=tuple((attachment, urls.attachment_path(address, seq, attachment.number))

@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from listserv.core import urls
-from listserv.core.obfuscation import conceal_text
 from listserv.core.policy import ListPolicy
 from listserv.core.threading import reply_tree
 from listserv.db import archived
@@ -23,7 +22,7 @@ from listserv.db.models import ArchivedMessage
 from listserv.web.access import Reader, not_found, readable
 from listserv.web.archive import list_head
 from listserv.web.pages import render
-from listserv.web.rendering import ShownPost, show_post
+from listserv.web.rendering import ShownPost, show_post, shown_subject
 
 MAX_INDENT = 8  # deeper replies are drawn at this depth (CSS classes depth-0 … depth-8)
 
@@ -78,7 +77,7 @@ async def message_page(request: Request, session: AsyncSession, reader: Reader) 
             return None
         other = order[n]
         return (urls.message_path(reader.address, other.message_id),
-                conceal_text(other.subject, mode) or "(no subject)")
+                shown_subject(other.subject, mode))
 
     return render(request, "archive/message.html", head=list_head(reader.policy), post=shown,
                   thread=urls.thread_path(reader.address, post.thread_id or 0),

@@ -24,6 +24,15 @@ def test_month_bounds_and_label() -> None:
     assert month_of(2005, 0) is None
 
 
+@pytest.mark.parametrize(("month", "previous", "next_"), [
+    (Month(2005, 1), Month(2004, 12), Month(2005, 2)),
+    (Month(2005, 12), Month(2005, 11), Month(2006, 1)),
+    (Month(1, 1), None, Month(1, 2)),
+    (Month(9998, 12), Month(9998, 11), None)])
+def test_the_months_around(month: Month, previous: Month | None, next_: Month | None) -> None:
+    assert (month.previous, month.next) == (previous, next_)
+
+
 def test_months_by_year_newest_year_first() -> None:
     counts = {Month(2004, 11): 3, Month(2005, 2): 1, Month(2004, 2): 7, Month(2005, 1): 4}
     assert by_year(counts) == [(2005, [(Month(2005, 1), 4), (Month(2005, 2), 1)]),
