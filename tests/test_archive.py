@@ -369,6 +369,10 @@ def test_cli_import_search_and_export(cli: Cli, tmp_path: Path) -> None:
     assert code == 0
     assert [(m["seq"], m["message_id"]) for m in json.loads(out)] == [
         (2, "<pump-3@example.org>"), (1, "<pump-1@example.org>")]
+    code, out, _ = cli("archive", "search", "ops@example.com", "platform", "B", "--limit", "1",
+                       "--json")
+    [hit] = json.loads(out)
+    assert hit["seq"] == 2 and "platform" in hit["snippet"].lower()
     code, out, _ = cli("archive", "search", "ops@example.com", "valve inventory")
     assert (code, out) == (0, "3\t2005-01-04 08:00\tcarol@example.org\tValve inventory\n")
 
@@ -396,6 +400,9 @@ def test_cli_import_search_and_export(cli: Cli, tmp_path: Path) -> None:
     (["archive", "import", "quiet@example.com", str(DATA / "pipermail.mbox")],
      "quiet@example.com does not archive"),
     (["archive", "search", "ops@example.com", " "], "nothing to search for"),
+    (["archive", "search", "ops@example.com", "* - ^"], "nothing to search for"),
+    (["archive", "search", "ops@example.com", "pump", "--limit", "0"],
+     "expected a whole number of 1 or more"),
     (["archive", "export", "ops@example.com"], "--mbox"),
 ])
 def test_cli_errors_are_one_line(cli: Cli, args: list[str], message: str) -> None:
