@@ -5,7 +5,7 @@ attachments, every address concealed as the list says.
 Text parts are escaped and linked by core.markup; an HTML part (shown only
 when there is no plain text) is cleaned by nh3 to a small set of tags, with
 no images, no styles and no script, its links marked nofollow. This is the
-one place HTML from mail becomes Markup. Parsing a large post takes time:
+one place a post's HTML becomes Markup. Parsing a large post takes time:
 callers run show_post in a thread.
 """
 
