@@ -88,18 +88,19 @@ async def running(settings: Settings) -> AsyncIterator[App]:
                                     ("delivery", workers.deliver),
                                     ("housekeeping", workers.keep_house))]
         stack.push_async_callback(_stop_workers, workers, loops)
-        servers = await _listen_for_mail(stack, app, writer)
+        # Reads that must never wait for a writer (RCPT TO, web pages) use a read-only engine.
+        reader, lookups = create_engine(settings.async_database_url, read_only=True)
+        stack.push_async_callback(reader.dispose)
+        servers = await _listen_for_mail(stack, app, writer, lookups)
         if settings.http_port is not None:
-            await _serve_web(stack, app, servers)
+            await _serve_web(stack, app, servers, lookups)
         yield app
 
 
-async def _listen_for_mail(stack: AsyncExitStack, app: App,
-                           writer: InboundWriter) -> list[asyncio.Server]:
+async def _listen_for_mail(stack: AsyncExitStack, app: App, writer: InboundWriter,
+                           lookups: Sessions) -> list[asyncio.Server]:
     """Bind the SMTP (and LMTP) listeners; on exit they stop accepting and drain."""
     settings = app.settings
-    reader, lookups = create_engine(settings.async_database_url, read_only=True)
-    stack.push_async_callback(reader.dispose)
     connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
     servers: list[asyncio.Server] = []
     stack.push_async_callback(_stop_accepting, app, servers, connections)
@@ -127,12 +128,14 @@ async def _listen_for_mail(stack: AsyncExitStack, app: App,
     return servers
 
 
-async def _serve_web(stack: AsyncExitStack, app: App, servers: list[asyncio.Server]) -> None:
+async def _serve_web(stack: AsyncExitStack, app: App, servers: list[asyncio.Server],
+                     reading: Sessions) -> None:
     """Serve the web side; on exit it stops first, before the mail side."""
     settings = app.settings
     assert settings.http_port is not None
     context = WebContext(settings, app.engine, app.sessions, app.metrics,
-                         listening=lambda: all(server.is_serving() for server in servers))
+                         listening=lambda: all(server.is_serving() for server in servers),
+                         reading=reading)
     with _listening("LISTSERV_HTTP_PORT", settings.http_host, settings.http_port):
         sock = bind(settings.http_host, settings.http_port)
     http = HttpServer(create_app(context), sock)

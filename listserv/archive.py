@@ -28,13 +28,17 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import mailparser
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from listserv.core.addresses import parse_address
 from listserv.core.message import Post, header_text, message_id, parse_post
+from listserv.core.obfuscation import conceal_headers
+from listserv.core.policy import ArchiveAddresses
+from listserv.core.search import terms, unmarked
 from listserv.core.threading import parse_message_ids, thread_parents
+from listserv.db import search as db_search
+from listserv.db.archived import dated_in
 from listserv.db.models import ArchivedMessage, MailingList
 from listserv.errors import InvalidAddress, ListservError, NotFound
 
@@ -193,17 +197,40 @@ async def archive_post(session: AsyncSession, list_id: int, raw: bytes) -> Archi
     return row
 
 
-def _mbox_entry(raw: bytes, author: str, date: datetime) -> bytes:
+def _mbox_entry(raw: bytes, author: str, date: datetime, addresses: ArchiveAddresses) -> bytes:
     """The raw message with Unix line endings behind its From_ line, quoted as mboxrd.
 
     mailbox would quote only 'From ' lines (mboxo), which cannot be undone;
     quoting '>From ' lines one level more as well (mboxrd) can, and
     import_mbox does. Readers that don't unquote still see every message whole.
+    Unless addresses is SHOW, those in the header fields are concealed.
     """
     sender = author if author.isascii() and author and not any(
-        char.isspace() for char in author) else "MAILER-DAEMON"
+        char.isspace() for char in author) and addresses is ArchiveAddresses.SHOW \
+        else "MAILER-DAEMON"
     from_line = f"From {sender} {time.asctime(date.astimezone(UTC).timetuple())}\n"
+    raw = conceal_headers(raw, addresses)
     return from_line.encode() + _QUOTED_FROM.sub(rb">\1", raw.replace(b"\r\n", b"\n"))
+
+
+async def mbox_ids(session: AsyncSession, list_id: int, since: datetime | None = None,
+                   until: datetime | None = None) -> list[int]:
+    """The posts of an mbox in archive order: all the list's, or those dated in [since, until)."""
+    query = select(ArchivedMessage.id).where(ArchivedMessage.list_id == list_id)
+    if since is not None and until is not None:
+        query = query.where(dated_in(since, until))
+    return list(await session.scalars(query.order_by(ArchivedMessage.seq)))
+
+
+async def mbox_entries(session: AsyncSession, ids: Sequence[int],
+                       addresses: ArchiveAddresses = ArchiveAddresses.SHOW) -> list[bytes]:
+    """The mbox entries of these posts (a batch of mbox_ids), in archive order."""
+    rows = await session.execute(
+        select(ArchivedMessage.raw, ArchivedMessage.author_address, ArchivedMessage.sent_at,
+               ArchivedMessage.archived_at)
+        .where(ArchivedMessage.id.in_(ids)).order_by(ArchivedMessage.seq))
+    return [_mbox_entry(raw, author, sent_at or archived_at, addresses)
+            for raw, author, sent_at, archived_at in rows]
 
 
 def _add_all(box: mailbox.mbox, entries: Sequence[bytes]) -> None:
@@ -212,19 +239,11 @@ def _add_all(box: mailbox.mbox, entries: Sequence[bytes]) -> None:
 
 
 async def _write_entries(session: AsyncSession, list_id: int, box: mailbox.mbox) -> int:
-    count, last_seq = 0, 0
-    while True:
-        rows = (await session.execute(
-            select(ArchivedMessage.seq, ArchivedMessage.raw, ArchivedMessage.author_address,
-                   ArchivedMessage.sent_at, ArchivedMessage.archived_at)
-            .where(ArchivedMessage.list_id == list_id, ArchivedMessage.seq > last_seq)
-            .order_by(ArchivedMessage.seq).limit(EXPORT_BATCH))).all()
-        if not rows:
-            return count
-        entries = [_mbox_entry(raw, author, sent_at or archived_at)
-                   for _, raw, author, sent_at, archived_at in rows]
+    ids = await mbox_ids(session, list_id)
+    for start in range(0, len(ids), EXPORT_BATCH):
+        entries = await mbox_entries(session, ids[start:start + EXPORT_BATCH])
         await asyncio.to_thread(_add_all, box, entries)
-        count, last_seq = count + len(rows), rows[-1].seq
+    return len(ids)
 
 
 async def export_mbox(session: AsyncSession, list_id: int, path: Path) -> int:
@@ -316,34 +335,61 @@ async def import_mbox(session: AsyncSession, list_id: int, path: Path,
     return report
 
 
-def _like(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A post search found: the subject and a snippet of its text have the words it
+    matched between core.search's markers (core.markup.highlighted shows them)."""
+
+    seq: int
+    message_id: str
+    thread_id: int | None
+    subject: str
+    author_address: str
+    author_name: str
+    sent_at: datetime | None
+    archived_at: datetime
+    marked_subject: str
+    snippet: str
+
+    @property
+    def author(self) -> str:
+        return self.author_address
+
+    @property
+    def date(self) -> datetime:
+        """When it was sent (its Date header), else when it was archived."""
+        return self.sent_at or self.archived_at
 
 
-async def search(session: AsyncSession, list_id: int, query: str,
-                 limit: int = 50) -> list[ArchivedMessage]:
-    """Messages whose subject or text contains every word of the query, newest first.
+class SearchHits(list[SearchHit]):
+    """The hits of a search in order, with how many posts matched: counted up to
+    db.search.RANKED_AT_MOST + 1; past it the hits are the latest, not the best."""
 
-    Letter case is ignored (on SQLite only for ASCII letters). The raw bytes
-    are not loaded; touching row.raw raises.
+    def __init__(self, hits: list[SearchHit], matches: int, ranked: bool) -> None:
+        super().__init__(hits)
+        self.matches = matches
+        self.ranked = ranked
+
+
+async def search(session: AsyncSession, list_id: int, query: str, limit: int = 50,
+                 offset: int = 0) -> SearchHits:
+    """Posts whose subject, text or author's name has every word of the query, best first
+    (the latest first when the words are in more than db.search.RANKED_AT_MOST posts).
+
+    The query is plain words (core.search.terms): quotes and operators are
+    text, and a query without a word finds nothing. Letter case and accents
+    are ignored.
     """
-    words = _clean(query, 1000).split()
-    if not words:
-        return []
-    matches = [or_(ArchivedMessage.subject.ilike(_like(word), escape="\\"),
-                   ArchivedMessage.body_text.ilike(_like(word), escape="\\"))
-               for word in words]
-    rows = await session.scalars(
-        select(ArchivedMessage).options(defer(ArchivedMessage.raw, raiseload=True))
-        .where(ArchivedMessage.list_id == list_id, and_(*matches))
-        .order_by(ArchivedMessage.seq.desc()).limit(limit))
-    return list(rows)
+    found = await db_search.search(session, list_id, terms(query), limit, offset)
+    hits = [SearchHit(row.seq, row.message_id, row.thread_id, row.subject, row.author_address,
+                      row.author_name, row.sent_at, row.archived_at, subject, snippet)
+            for row, subject, snippet in found.posts]
+    return SearchHits(hits, found.matches, found.ranked)
 
 
-def describe_message(row: ArchivedMessage) -> dict[str, object]:
-    """A search result as plain JSON-able data."""
-    return {"seq": row.seq, "message_id": row.message_id, "thread_id": row.thread_id,
-            "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-            "author_address": row.author_address, "author_name": row.author_name,
-            "subject": row.subject}
+def describe_hit(hit: SearchHit) -> dict[str, object]:
+    """A search hit as plain JSON-able data (the CLI's --json and the admin API)."""
+    return {"seq": hit.seq, "message_id": hit.message_id, "thread_id": hit.thread_id,
+            "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
+            "author_address": hit.author_address, "author_name": hit.author_name,
+            "subject": hit.subject, "snippet": " ".join(unmarked(hit.snippet).split())}

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from listserv.db.engine import create_engine
-from listserv.db.models import Base
+from listserv.db.models import Base, modelled
 from listserv.settings import load_settings
 
 REVISION_DIGITS = 4
@@ -40,6 +40,7 @@ def run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=Base.metadata,
         compare_type=True,
+        include_name=modelled,
         # SQLite alters a table by copying it (Alembic's batch mode).
         render_as_batch=connection.dialect.name == "sqlite",
         process_revision_directives=number_revision,

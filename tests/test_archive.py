@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from listserv import archive
 from listserv.cli import main
 from listserv.db.engine import Sessions, create_engine
-from listserv.db.lists import create_list
+from listserv.db.lists import create_list, delete_list, get_list
 from listserv.db.models import ArchivedMessage
+from listserv.db.search import RANKED_AT_MOST
 from listserv.errors import ListservError
 from listserv.settings import Settings
 
@@ -249,24 +250,96 @@ async def test_import_refuses_what_is_not_an_mbox(sessions: Sessions, tmp_path: 
             await archive.import_mbox(session, ops, path)
 
 
-async def test_search_matches_every_word_in_subject_or_text_newest_first(
-        sessions: Sessions) -> None:
+async def found(sessions: Sessions, list_id: int, query: str) -> list[str]:
+    async with sessions() as session:
+        return [hit.message_id for hit in await archive.search(session, list_id, query)]
+
+
+async def test_search_finds_posts_with_every_word_best_first(sessions: Sessions) -> None:
     ops, dev = await new_list(sessions), await new_list(sessions, "dev@example.com")
-    await post(sessions, ops, message("<1@x>", subject="Pump seals", body="Worn out.\r\n"))
-    await post(sessions, ops, message("<2@x>", subject="Valves", body="The PUMP is fine.\r\n"))
+    await post(sessions, ops, message("<1@x>", subject="Valves", body="The PUMP is fine.\r\n"))
+    await post(sessions, ops, message("<2@x>", subject="Pump seals", body="Worn out.\r\n"))
     await post(sessions, ops, message("<3@x>", subject="100% done", body="nothing\r\n"))
-    await post(sessions, dev, message("<4@x>", subject="pump elsewhere"))
+    await post(sessions, ops, message("<4@x>", subject="Rig news", body="A pump broke.\r\n"))
+    await post(sessions, dev, message("<5@x>", subject="pump elsewhere"))
+    await post(sessions, ops, message("<6@x>", subject="Flare", body="stack\r\n"))
+    await post(sessions, ops, message("<7@x>", subject="Flare", body="stack\r\n"))
+    # A word in the subject counts for more than one in the text.
+    assert await found(sessions, ops, "pump") == ["<2@x>", "<4@x>", "<1@x>"]
+    assert await found(sessions, ops, "Pump worn") == ["<2@x>"]
+    assert await found(sessions, ops, "pump nowhere") == []
+    assert await found(sessions, ops, "100%") == ["<3@x>"]
+    assert len(await found(sessions, ops, "Alice")) == 6  # the author's name
+    assert await found(sessions, ops, "flare stack") == ["<7@x>", "<6@x>"]  # latest first
 
-    async def found(query: str) -> list[str]:
-        async with sessions() as session:
-            return [row.message_id for row in await archive.search(session, ops, query)]
 
-    assert await found("pump") == ["<2@x>", "<1@x>"]
-    assert await found("Pump worn") == ["<1@x>"]
-    assert await found("pump nowhere") == []
-    assert await found("100%") == ["<3@x>"]
-    assert await found("_") == []  # LIKE wildcards are taken literally
-    assert await found("  ") == []
+async def test_words_in_very_many_posts_find_the_latest_first(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<best@x>", subject="Pump pump pump", body="pump\r\n"))
+    async with sessions.begin() as session:  # many posts at once, as an import leaves them
+        await session.execute(insert(ArchivedMessage), [
+            {"list_id": ops, "seq": seq, "message_id": f"<{seq}@x>", "subject": "Weekly",
+             "body_text": f"The pump, week {seq}.", "raw": b"", "thread_id": 1}
+            for seq in range(2, RANKED_AT_MOST + 2)])
+    async with sessions() as session:
+        common = await archive.search(session, ops, "pump", limit=3)
+        rare = await archive.search(session, ops, "pump week 7")
+    assert (common.matches, common.ranked) == (RANKED_AT_MOST + 1, False)
+    assert [hit.seq for hit in common] == [RANKED_AT_MOST + 1, RANKED_AT_MOST, RANKED_AT_MOST - 1]
+    assert (rare.matches, rare.ranked, [hit.seq for hit in rare]) == (1, True, [7])
+
+
+@pytest.mark.parametrize("query", [
+    '"pump', 'pump"', "pump AND", "NOT pump", "pump OR seals", "pump*", "(pump", "pump)",
+    "subject:pump", "pump NEAR seals", "^pump", "-pump", "pump & | ! <->", "pump:*",
+    "'pump'", "p\x00ump pump",
+])
+async def test_search_takes_any_query_as_plain_words(sessions: Sessions, query: str) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="Pump seals", body="and or not near\r\n"))
+    assert await found(sessions, ops, query) in (["<1@x>"], [])
+
+
+@pytest.mark.parametrize("query", ["", "  ", "_", "%", '""', "* ^ -"])
+async def test_a_search_without_a_word_finds_nothing(sessions: Sessions, query: str) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="_ % * ^ -"))
+    assert await found(sessions, ops, query) == []
+
+
+async def test_search_ignores_letter_case_in_any_script(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message("<1@x>", subject="ÖLPUMPE Δέλτα", body="Straße\r\n"))
+    for query in ("ölpumpe", "δέλτα", "STRAßE"):
+        assert await found(sessions, ops, query) == ["<1@x>"], query
+
+
+async def test_search_marks_the_words_it_matched(sessions: Sessions) -> None:
+    ops = await new_list(sessions)
+    await post(sessions, ops, message(
+        "<1@x>", subject="Pump <seals> & valves",
+        body="Before. " * 40 + "The pump on rig 7 leaks badly.\r\n" + "After. " * 40))
+    async with sessions() as session:
+        [hit] = await archive.search(session, ops, "pump leaks")
+    assert (hit.seq, hit.message_id, hit.author, hit.subject) == (
+        1, "<1@x>", "alice@example.org", "Pump <seals> & valves")
+    assert hit.date == datetime(2005, 1, 3, 9, 0, tzinfo=UTC)
+    assert hit.marked_subject == "\x02Pump\x03 <seals> & valves"
+    assert "The \x02pump\x03 on rig 7 \x02leaks\x03 badly" in hit.snippet
+    assert len(hit.snippet) < 400
+
+
+async def test_the_search_index_follows_deletions(sessions: Sessions) -> None:
+    ops, dev = await new_list(sessions), await new_list(sessions, "dev@example.com")
+    await post(sessions, ops, message("<1@x>", subject="Pump"))
+    await post(sessions, dev, message("<2@x>", subject="Pump"))
+    async with sessions.begin() as session:
+        await delete_list(session, await get_list(session, "ops@example.com"))
+    assert await found(sessions, dev, "pump") == ["<2@x>"]
+    async with sessions.begin() as session:
+        await session.execute(update(ArchivedMessage).values(subject="Valve"))
+    assert await found(sessions, dev, "pump") == []
+    assert await found(sessions, dev, "valve") == ["<2@x>"]
 
 
 @pytest.fixture
@@ -296,6 +369,10 @@ def test_cli_import_search_and_export(cli: Cli, tmp_path: Path) -> None:
     assert code == 0
     assert [(m["seq"], m["message_id"]) for m in json.loads(out)] == [
         (2, "<pump-3@example.org>"), (1, "<pump-1@example.org>")]
+    code, out, _ = cli("archive", "search", "ops@example.com", "platform", "B", "--limit", "1",
+                       "--json")
+    [hit] = json.loads(out)
+    assert hit["seq"] == 2 and "platform" in hit["snippet"].lower()
     code, out, _ = cli("archive", "search", "ops@example.com", "valve inventory")
     assert (code, out) == (0, "3\t2005-01-04 08:00\tcarol@example.org\tValve inventory\n")
 
@@ -323,6 +400,9 @@ def test_cli_import_search_and_export(cli: Cli, tmp_path: Path) -> None:
     (["archive", "import", "quiet@example.com", str(DATA / "pipermail.mbox")],
      "quiet@example.com does not archive"),
     (["archive", "search", "ops@example.com", " "], "nothing to search for"),
+    (["archive", "search", "ops@example.com", "* - ^"], "nothing to search for"),
+    (["archive", "search", "ops@example.com", "pump", "--limit", "0"],
+     "expected a whole number of 1 or more"),
     (["archive", "export", "ops@example.com"], "--mbox"),
 ])
 def test_cli_errors_are_one_line(cli: Cli, args: list[str], message: str) -> None:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from listserv import archive
 from listserv.cli.parser import Commands, add_json_flag, print_json
+from listserv.core.search import terms
 from listserv.db.engine import create_engine, open_database
 from listserv.db.lists import get_list
 from listserv.errors import ListservError
@@ -38,11 +39,25 @@ def add_commands(commands: Commands) -> None:
     load.add_argument("file", help="the mbox file")
     load.set_defaults(run=import_archive)
 
-    find = sub.add_parser("search", help="find messages whose subject or text has every word")
+    find = sub.add_parser("search", help="find the messages whose subject, text or author's "
+                          "name has every word, best matches first")
     find.add_argument("address", help="the list")
-    find.add_argument("query", nargs="+", help="words to look for (letter case is ignored)")
+    find.add_argument("query", nargs="+", help="words to look for (letter case and accents "
+                      "are ignored; quotes and operators are words like any other)")
+    find.add_argument("--limit", type=_positive, default=50, metavar="N",
+                      help="show at most N messages (default 50)")
     add_json_flag(find)
     find.set_defaults(run=search_archive)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
 
 
 @asynccontextmanager
@@ -89,11 +104,12 @@ async def import_archive(args: argparse.Namespace, settings: Settings) -> int:
 
 async def search_archive(args: argparse.Namespace, settings: Settings) -> int:
     query = " ".join(args.query)
-    if not query.split():
+    if not terms(query):
         raise ListservError("nothing to search for: the query has no words")
     async with reading(settings) as s:
         mlist = await get_list(s, args.address)
-        found = [archive.describe_message(row) for row in await archive.search(s, mlist.id, query)]
+        found = [archive.describe_hit(hit) for hit in await archive.search(
+            s, mlist.id, query, limit=args.limit)]
     if args.json:
         print_json(found)
         return 0

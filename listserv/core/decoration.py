@@ -22,6 +22,7 @@ from email.utils import format_datetime
 from email.utils import quote as quote_phrase
 from urllib.parse import quote
 
+from listserv.core import urls
 from listserv.core.footer import add_footer, footer_text, limit_line_lengths, repair_headers
 from listserv.core.headers import MAX_PARSED
 from listserv.core.message import POLICY, Post, header_text, parse_post
@@ -51,7 +52,6 @@ _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 MAX_NESTING = 100
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")  # RFC 5322 atext and spaces
 _MAILTO_SAFE = "!$'()*+,;:@"  # RFC 6068 section 2, some-delims
-_PATH_SAFE = "!$&'()*+,;=:@"  # RFC 3986 pchar, as public-inbox escapes Message-IDs
 
 
 def decorate(post: Post, policy: ListPolicy, *, message_id: str, now: datetime) -> EmailMessage:
@@ -114,8 +114,8 @@ def list_headers(policy: ListPolicy) -> list[tuple[str, str]]:
         ("List-Unsubscribe", _mailto(policy.sub_address("-leave"))),
         ("List-Owner", _mailto(policy.sub_address("-owner"))),
     ]
-    if policy.archive_url.strip():
-        headers.append(("List-Archive", f"<{policy.archive_url.strip()}>"))
+    if archive := urls.archive_url(policy):
+        headers.append(("List-Archive", f"<{archive}>"))
     headers += [("Precedence", "list"),
                 ("X-BeenThere", policy.address),
                 ("Sender", policy.sub_address("-bounces"))]  # as Mailman: bounces come to us
@@ -141,8 +141,8 @@ def _decorated_headers(post: Post, policy: ListPolicy, message_id: str,
     _prefix_subject(message, policy.subject_prefix)
     _set_reply_to(message, policy)
     add_list_headers(message, policy)
-    if policy.archive and policy.archive_url.strip():
-        _put(message, "Archived-At", _archived_at(message, policy.archive_url.strip()))
+    if permalink := urls.archived_at(policy, _message_id(message)):
+        _put(message, "Archived-At", f"<{permalink}>")  # RFC 5064
     repair_headers(message)
     return message
 
@@ -266,12 +266,11 @@ def _mailto(address: str, query: str = "") -> str:
     return f"<mailto:{quote(_one_line(address), safe=_MAILTO_SAFE)}{query}>"
 
 
-def _archived_at(message: Message, archive_url: str) -> str:
-    """The public-inbox style permalink of the message (RFC 5064)."""
+def _message_id(message: Message) -> str:
+    """The Message-ID between its angle brackets, as the archive files the post."""
     text = header_text(message, "Message-ID")
     bracketed = re.search(r"<([^<>]*)>", text)
-    mid = (bracketed.group(1) if bracketed else text).strip()
-    return f"<{archive_url.rstrip('/')}/{quote(_clean(mid), safe=_PATH_SAFE)}/>"
+    return _clean(bracketed.group(1) if bracketed else text).strip()
 
 
 def _rendered_as_text(message: Message) -> bytes:

@@ -15,6 +15,7 @@ import re
 from email.message import EmailMessage, Message
 from string import Formatter
 
+from listserv.core import urls
 from listserv.core.headers import set_fields
 from listserv.core.message import header_text
 from listserv.core.policy import ListPolicy
@@ -49,7 +50,7 @@ def footer_text(policy: ListPolicy) -> str:
                      list_address=policy.address,
                      request_address=policy.sub_address("-request"),
                      unsubscribe_address=policy.sub_address("-leave"),
-                     archive_url=policy.archive_url)
+                     archive_url=urls.archive_url(policy))
     if _has_plain_fields(policy.footer):
         return policy.footer.format_map(values)
     # A stray brace, {0}, {name.attr} or {name:spec}: fill in the plain {names} and keep

@@ -225,6 +225,9 @@ _LIST: tuple[Setting, ...] = (
     Setting("archive_url", _url, "public archive URL for List-Archive; empty for none"),
     Setting("archive_visibility", _choice(policy.ArchiveVisibility),
             "who reads the archive on the web: public, members (signed in by mail), private"),
+    Setting("archive_addresses", _choice(policy.ArchiveAddresses),
+            "how the archive on the web shows addresses: obfuscate (alice at example.org), "
+            "hide, show"),
     Setting("one_click_unsubscribe", parse_bool,
             "with LISTSERV_BASE_URL: each member's copy carries its one-click unsubscribe URL"),
     Setting("digest_size_kb", _integer(1, 100_000), "send a digest when this much has collected"),

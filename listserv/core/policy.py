@@ -72,6 +72,14 @@ class ArchiveVisibility(StrEnum):
     PRIVATE = "private"  # nobody on the web; operators use the CLI
 
 
+class ArchiveAddresses(StrEnum):
+    """How the archive's pages (and downloads, for all but members) show addresses."""
+
+    OBFUSCATE = "obfuscate"  # alice at example.org
+    HIDE = "hide"  # the name only
+    SHOW = "show"  # as written
+
+
 class ReplyTo(StrEnum):
     LEAVE = "leave"  # keep the author's Reply-To
     LIST = "list"  # replies go to the list
@@ -235,6 +243,7 @@ class ListPolicy:
     digest: Schedule = field(default_factory=Schedule)
     digest_volume_period: VolumePeriod = VolumePeriod.YEARLY
     archive_visibility: ArchiveVisibility = ArchiveVisibility.PRIVATE
+    archive_addresses: ArchiveAddresses = ArchiveAddresses.OBFUSCATE
     web_url: str = ""  # the site's public base URL (LISTSERV_BASE_URL); '' without a web side
     # With a base URL: every copy carries its member's one-click List-Unsubscribe (RFC 8058).
     one_click_unsubscribe: bool = True

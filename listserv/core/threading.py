@@ -33,3 +33,23 @@ def thread_parents(in_reply_to: str, references: str) -> list[str]:
     """Candidate ancestor ids, nearest first: In-Reply-To, then References last to first."""
     candidates = [*parse_message_ids(in_reply_to), *reversed(parse_message_ids(references))]
     return list(dict.fromkeys(candidates))[:MAX_PARENTS]
+
+
+def reply_tree(posts: list[tuple[str, str, str]]) -> list[tuple[int, int]]:
+    """Posts (Message-ID, In-Reply-To, References), in arrival order, as a tree to show:
+    (index, depth) pairs, each post under its nearest ancestor among the earlier posts,
+    replies in arrival order. A post whose ancestors are all missing is a root."""
+    first: dict[str, int] = {}
+    children: dict[int | None, list[int]] = {}
+    for index, (message_id, in_reply_to, references) in enumerate(posts):
+        parent = next((first[ancestor] for ancestor in thread_parents(in_reply_to, references)
+                       if ancestor in first), None)
+        children.setdefault(parent, []).append(index)
+        first.setdefault(message_id, index)
+    order: list[tuple[int, int]] = []
+    stack = [(index, 0) for index in reversed(children.get(None, []))]
+    while stack:  # no recursion: a thread can be thousands of replies deep
+        index, depth = stack.pop()
+        order.append((index, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(index, [])))
+    return order

@@ -9,6 +9,8 @@ percent-encoded whole, its @ and any / included, without its angle brackets.
 import re
 from urllib.parse import quote
 
+from listserv.core.policy import ArchiveVisibility, ListPolicy
+
 _ADDRESS_SAFE = "@+"
 
 
@@ -16,12 +18,42 @@ def list_path(address: str) -> str:
     return f"/lists/{quote(address, safe=_ADDRESS_SAFE)}/"
 
 
+def encoded_message_id(message_id: str) -> str:
+    """A Message-ID as one path segment: no angle brackets, everything else escaped."""
+    return quote(message_id.strip().strip("<>"), safe="")
+
+
 def message_path(address: str, message_id: str) -> str:
-    return f"{list_path(address)}messages/{quote(message_id.strip().strip('<>'), safe='')}"
+    return f"{list_path(address)}messages/{encoded_message_id(message_id)}"
 
 
 def feed_path(address: str) -> str:
     return f"{list_path(address)}feed.atom"
+
+
+def thread_path(address: str, thread_id: int) -> str:
+    return f"{list_path(address)}threads/{thread_id}"
+
+
+def month_path(address: str, year: int, month: int) -> str:
+    return f"{list_path(address)}{year:04d}/{month:02d}/"
+
+
+def mbox_path(address: str, year: int, month: int) -> str:
+    return f"{list_path(address)}{year:04d}-{month:02d}.mbox"
+
+
+def raw_path(address: str, seq: int) -> str:
+    """The stored message as it was archived (an .eml download), by its number in the list."""
+    return f"{list_path(address)}raw/{seq}.eml"
+
+
+def attachment_path(address: str, seq: int, number: int) -> str:
+    return f"{list_path(address)}attachments/{seq}/{number}"
+
+
+def search_path(address: str) -> str:
+    return f"{list_path(address)}search"
 
 
 def unsubscribe_path(token: str) -> str:
@@ -72,3 +104,28 @@ def moved(url: str, old_address: str, new_address: str) -> str:
         pattern = re.compile(rf"(?<![\w.%+-]){re.escape(old)}(?![\w-]|\.\w)", re.IGNORECASE)
         url = pattern.sub(new.replace("\\", r"\\"), url)  # a replacement template
     return url
+
+
+def archive_url(policy: ListPolicy) -> str:
+    """Where the list's archive is read: its archive_url, else its page on the web side
+    when the site has a base URL and the archive is not private; '' for none."""
+    if policy.archive_url.strip():
+        return policy.archive_url.strip()
+    if policy.web_url and policy.archive_visibility is not ArchiveVisibility.PRIVATE:
+        return absolute(policy.web_url, list_path(policy.address))
+    return ""
+
+
+def archived_at(policy: ListPolicy, message_id: str) -> str:
+    """The permalink of a post for Archived-At (RFC 5064); '' when the list has none.
+
+    An explicit archive_url gets the id as a path segment with a trailing slash, as
+    public-inbox's permalinks have; the web side's is its message page.
+    """
+    if not policy.archive:
+        return ""
+    if policy.archive_url.strip():
+        return f"{policy.archive_url.strip().rstrip('/')}/{encoded_message_id(message_id)}/"
+    if archive_url(policy):
+        return absolute(policy.web_url, message_path(policy.address, message_id))
+    return ""

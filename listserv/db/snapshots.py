@@ -125,6 +125,7 @@ def _policy(mlist: MailingList, aliases: tuple[str, ...], web_url: str) -> ListP
         ),
         digest_volume_period=mlist.digest_volume_period,
         archive_visibility=mlist.archive_visibility,
+        archive_addresses=mlist.archive_addresses,
         one_click_unsubscribe=mlist.one_click_unsubscribe,
         web_url=web_url,
     )

@@ -13,11 +13,15 @@ from starlette.staticfiles import StaticFiles
 
 from listserv.web import (
     api,
+    archive,
+    downloads,
+    feed,
     health,
     metrics,
     moderation,
     signin,
     subscribe,
+    threads,
     unsubscribe,
 )
 from listserv.web.auth import session_middleware
@@ -26,7 +30,8 @@ from listserv.web.context import WebContext
 
 def create_app(context: WebContext) -> Starlette:
     """The ASGI application of one running listserv."""
-    routes = [*health.routes, *metrics.routes,
+    routes = [*health.routes, *metrics.routes, *archive.routes, *threads.routes,
+              *downloads.routes, *feed.routes,
               *unsubscribe.routes, *subscribe.routes, *signin.routes, *moderation.routes,
               api.mount(context),
               Mount("/static", StaticFiles(packages=[("listserv.web", "static")]),

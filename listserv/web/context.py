@@ -21,6 +21,9 @@ class WebContext:
     sessions: Sessions
     metrics: Metrics
     listening: Callable[[], bool]  # whether the SMTP listener accepts connections
+    # For pages that only read (the archive): on SQLite these never take the write lock,
+    # so a reader waits for no writer and no writer for a long download.
+    reading: Sessions
 
 
 def context_of(request: Request) -> WebContext:

@@ -12,7 +12,8 @@ import pytest
 from listserv.core.decoration import decorate, list_headers, prefixed_subject, render
 from listserv.core.footer import SEPARATOR, footer_text, remove_footer
 from listserv.core.message import Post, header_text, parse_post
-from listserv.core.policy import ListPolicy, ReplyTo
+from listserv.core.policy import ArchiveVisibility, ListPolicy, ReplyTo
+from listserv.core.urls import message_path
 
 NOW = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
 NEW_ID = "<generated.1@lists.example.com>"
@@ -402,7 +403,7 @@ FORWARDED = (b"From: alice@example.org\r\nSubject: [other] news\r\n"
 
 @pytest.mark.parametrize(("name", "value"), [
     *list_headers(LIST),
-    ("Archived-At", "<https://lists.example.com/ops/generated.1@lists.example.com/>"),
+    ("Archived-At", "<https://lists.example.com/ops/generated.1%40lists.example.com/>"),
     ("List-Unsubscribe-Post", None),
 ])
 def test_list_headers_replace_another_lists(name: str, value: str | None) -> None:
@@ -415,13 +416,29 @@ def test_errors_to_is_not_added() -> None:
     assert reparse(run(FORWARDED))["Errors-To"] == "other-owner@example.net"
 
 
+WEB = dataclasses.replace(LIST, archive_url="", web_url="https://lists.example.com",
+                          archive_visibility=ArchiveVisibility.PUBLIC)
+
+
 @pytest.mark.parametrize(("policy", "archive", "archived_at"), [
     (LIST, "<https://lists.example.com/ops>",
-     "<https://lists.example.com/ops/valves.1@example.org/>"),
+     "<https://lists.example.com/ops/valves.1%40example.org/>"),
     (dataclasses.replace(LIST, archive_url="https://lists.example.com/ops/"),
-     "<https://lists.example.com/ops/>", "<https://lists.example.com/ops/valves.1@example.org/>"),
+     "<https://lists.example.com/ops/>", "<https://lists.example.com/ops/valves.1%40example.org/>"),
     (dataclasses.replace(LIST, archive_url=""), None, None),
     (dataclasses.replace(LIST, archive=False), "<https://lists.example.com/ops>", None),
+    # Without an archive_url, the web side's pages when the site has a base URL (RFC 5064).
+    (WEB, "<https://lists.example.com/lists/ops@example.com/>",
+     "<https://lists.example.com/lists/ops@example.com/messages/valves.1%40example.org>"),
+    (dataclasses.replace(WEB, archive_visibility=ArchiveVisibility.MEMBERS),
+     "<https://lists.example.com/lists/ops@example.com/>",
+     "<https://lists.example.com/lists/ops@example.com/messages/valves.1%40example.org>"),
+    (dataclasses.replace(WEB, archive_visibility=ArchiveVisibility.PRIVATE), None, None),
+    (dataclasses.replace(WEB, web_url=""), None, None),
+    (dataclasses.replace(WEB, archive=False), "<https://lists.example.com/lists/ops@example.com/>",
+     None),
+    (dataclasses.replace(WEB, archive_url="https://archive.example.net/ops"),
+     "<https://archive.example.net/ops>", "<https://archive.example.net/ops/valves.1%40example.org/>"),
 ])
 def test_archive_headers(policy: ListPolicy, archive: str | None,
                          archived_at: str | None) -> None:
@@ -431,14 +448,25 @@ def test_archive_headers(policy: ListPolicy, archive: str | None,
 
 
 @pytest.mark.parametrize(("message_id", "path"), [
-    ("<a/b%c?d#e@example.org>", "a%2Fb%25c%3Fd%23e@example.org"),
-    ("<CA+x=y@mail.gmail.com>", "CA+x=y@mail.gmail.com"),
-    ("<" + "x" * 120 + "@example.org>", "x" * 120 + "@example.org"),
+    ("<a/b%c?d#e@example.org>", "a%2Fb%25c%3Fd%23e%40example.org"),
+    ("<CA+x=y@mail.gmail.com>", "CA%2Bx%3Dy%40mail.gmail.com"),
+    ("<" + "x" * 120 + "@example.org>", "x" * 120 + "%40example.org"),
 ])
-def test_archived_at_quotes_the_message_id(message_id: str, path: str) -> None:
+def test_archived_at_encodes_the_message_id_as_the_web_side_does(message_id: str,
+                                                                 path: str) -> None:
     rendered = render(run(with_headers(f"Message-ID: {message_id}")))
     expected = f"Archived-At: <https://lists.example.com/ops/{path}/>\r\n".encode()
     assert expected in rendered  # one line, not folded into encoded words
+    rendered = render(run(with_headers(f"Message-ID: {message_id}"), WEB))
+    expected = ("Archived-At: <https://lists.example.com"
+                f"{message_path('ops@example.com', message_id)}>\r\n").encode()
+    assert expected in rendered
+    assert message_path("ops@example.com", message_id).endswith(f"/messages/{path}")
+
+
+def test_the_footer_names_the_archive_on_the_web() -> None:
+    policy = dataclasses.replace(WEB, footer="Archive: {archive_url}")
+    assert footer_text(policy) == "Archive: https://lists.example.com/lists/ops@example.com/"
 
 
 # -- Reply-To and other headers ---------------------------------------------------------------

@@ -7,7 +7,7 @@ from listserv.core.list_settings import (
     parse_assignments,
     parse_values,
 )
-from listserv.core.policy import Action, DeliveryMode
+from listserv.core.policy import Action, ArchiveAddresses, DeliveryMode
 from listserv.errors import SettingError
 
 
@@ -18,6 +18,15 @@ def test_values_are_parsed_to_their_types() -> None:
     assert values == {"nonmember_action": Action.REJECT, "emergency": True,
                       "max_recipients": 25, "footer": "one\ntwo",
                       "timezone": "Europe/Oslo", "reply_to_address": ""}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("obfuscate", ArchiveAddresses.OBFUSCATE), ("HIDE", ArchiveAddresses.HIDE),
+    (" show ", ArchiveAddresses.SHOW),
+])
+def test_how_the_archive_shows_addresses(text: str, value: ArchiveAddresses) -> None:
+    assert parse_assignments([f"archive_addresses={text}"], LIST_SETTINGS) == {
+        "archive_addresses": value}
 
 
 def test_member_delivery_mode() -> None:
@@ -32,6 +41,7 @@ def test_member_delivery_mode() -> None:
     ("max_recipients=lots", "max_recipients: expected a whole number"),
     ("digest_hour=24", "digest_hour: expected a number from 0 to 23"),
     ("nonmember_action=bounce", "expected one of hold|reject|discard|accept"),
+    ("archive_addresses=mask", "archive_addresses: expected one of obfuscate|hide|show"),
     ("timezone=Mars/Olympus", "unknown time zone"),
     ("reply_to_address=nobody", "not an address"),
     ("archive_url=ftp://x", r"expected an http\(s\) URL"),

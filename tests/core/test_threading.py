@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
-from listserv.core.threading import MAX_PARENTS, parse_message_ids, thread_parents
+from listserv.core.threading import MAX_PARENTS, parse_message_ids, reply_tree, thread_parents
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -45,3 +45,24 @@ def test_long_references_keep_only_the_nearest_ancestors() -> None:
     parents = thread_parents("", references)
     assert len(parents) == MAX_PARENTS
     assert parents[0] == "<999@x>"
+
+
+def test_reply_tree_puts_each_post_under_its_nearest_earlier_ancestor() -> None:
+    posts = [
+        ("<a>", "", ""),  # 0
+        ("<b>", "<a>", "<a>"),  # 1 reply to a
+        ("<c>", "<a>", "<a>"),  # 2 reply to a
+        ("<d>", "<b>", "<a> <b>"),  # 3 reply to b
+        ("<e>", "<missing>", "<a> <missing>"),  # 4: parent never archived, grandparent a
+        ("<f>", "<g>", ""),  # 5: refers to a later post only: a root
+        ("<g>", "", ""),  # 6
+        ("<a>", "", ""),  # 7: a repeated Message-ID; replies go to the first
+        ("<h>", "<a>", ""),  # 8
+    ]
+    assert reply_tree(posts) == [(0, 0), (1, 1), (3, 2), (2, 1), (4, 1), (8, 1),
+                                 (5, 0), (6, 0), (7, 0)]
+
+
+def test_reply_tree_of_a_very_deep_thread() -> None:
+    posts = [(f"<{n}>", f"<{n - 1}>" if n else "", "") for n in range(5000)]
+    assert reply_tree(posts)[-1] == (4999, 4999)

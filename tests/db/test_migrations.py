@@ -11,7 +11,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS
 from listserv.db.engine import create_engine
 from listserv.db.migrate import alembic_config, upgrade
-from listserv.db.models import Base, MailingList, Member
+from listserv.db.models import Base, MailingList, Member, modelled
 from tests.conftest import async_url
 
 
@@ -20,7 +20,8 @@ def _differences(connection: Connection, metadata: MetaData = Base.metadata) -> 
     # defaults: the revisions that add a NOT NULL column give it one to fill the rows
     # already there (and the inserts of processes not yet upgraded), while the models
     # fill every column from Python and declare none.
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                          "include_name": modelled})
     return list(compare_metadata(context, metadata))
 
 
@@ -76,6 +77,20 @@ async def test_on_postgresql_stored_messages_are_compressed_with_lz4(database_ur
     assert methods == dict.fromkeys(tables, "l")
 
 
+async def test_on_postgresql_the_search_vector_stays_in_the_row(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite searches with FTS5")
+    engine, _ = create_engine(async_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            storage = await connection.scalar(text(
+                "SELECT attstorage::text FROM pg_attribute WHERE attname = 'search_vector' "
+                "AND attrelid = 'archived_message'::regclass"))
+    finally:
+        await engine.dispose()
+    assert storage == "m"  # MAIN: compressed in the row, not fetched from TOAST
+
+
 def test_every_setting_has_a_column() -> None:
     list_columns = set(MailingList.__table__.columns.keys())
     for name, setting in LIST_SETTINGS.items():
@@ -96,5 +111,25 @@ def test_mail_earlier_versions_deferred_is_processed_after_the_upgrade(tmp_path:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "head")
             assert connection.scalar(text("SELECT state FROM inbound")) == "incoming"
+    finally:
+        engine.dispose()
+
+
+def test_the_search_index_is_filled_for_posts_archived_before_it(tmp_path: Path) -> None:
+    engine = create_sync_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0010")
+            # (this engine does not enforce foreign keys: no list row is needed)
+            connection.execute(text(
+                "INSERT INTO archived_message (list_id, seq, message_id, subject, "
+                "author_address, author_name, archived_at, in_reply_to, \"references\", "
+                "body_text, raw) VALUES (1, 1, '<a@x>', 'Valve seals', '', 'Alice', "
+                "'2026-11-27 00:00:00', '', '', 'The seals leak.', x'00')"))
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+            assert connection.scalar(text(
+                "SELECT rowid FROM archived_message_fts WHERE archived_message_fts "
+                "MATCH 'leak'")) == 1
     finally:
         engine.dispose()

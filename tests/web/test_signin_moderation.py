@@ -148,7 +148,7 @@ async def test_reject_tells_the_author_the_moderators_reason(app: App, sink: Sin
     await app.settle()
     [notice] = mail_with_subject(sink, STRANGER, "Your message to Operations Excellence was "
                                                  "rejected")
-    assert "the moderator said: Off topic here" in body(notice)
+    assert "The moderator said: Off topic here" in body(notice)
     assert list_mail(sink) == []
 
 

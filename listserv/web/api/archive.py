@@ -28,6 +28,7 @@ class Found(BaseModel):
     author_address: str
     author_name: str
     subject: str
+    snippet: str  # the text around the words found
 
 
 @router.get("/search", response_model=list[Found], summary="search the archive",
@@ -39,5 +40,5 @@ async def search(context: Context, address: ListAddress,
                  ) -> list[dict[str, Any]]:
     async with context.sessions() as session:
         mlist = await get_list(session, address)
-        return [archive.describe_message(row)
-                for row in await archive.search(session, mlist.id, q, limit)]
+        return [archive.describe_hit(hit)
+                for hit in await archive.search(session, mlist.id, q, limit)]
