@@ -196,6 +196,11 @@ async def test_a_member_who_switches_to_regular_gets_the_pending_digest_first(
     await post(app, make_message(sender=PLAIN, to="ops-request@example.com", subject="",
                                  body="set delivery regular\n"),
                sender=PLAIN, recipients=("ops-request@example.com",))
+    await app.settle()
+    [request] = [d.message for d in sink.to(PLAIN) if d.message["Subject"].startswith("confirm")]
+    confirm = str(request["Reply-To"])
+    await post(app, make_message(sender=PLAIN, to=confirm, body=""), sender=PLAIN,
+               recipients=(confirm,))
     changed = run_listserv("members", "set", "ops@example.com", "bob@example.net",
                            "delivery_mode=regular", env=cli_env)
     assert changed.returncode == 0, changed.stderr

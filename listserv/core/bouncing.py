@@ -76,7 +76,8 @@ def warning(policy: ListPolicy, address: str, number: int, rules: BounceRules, *
     body = (f"Mail from the {_name(policy)} list ({policy.address}) to {address} has been "
             "bouncing, so the list has stopped sending to it.\n\n"
             f"If you can read this, your mailbox works again: send \"set nomail off\" to "
-            f"{policy.sub_address('-request')} and delivery resumes.\n\n{end}\n")
+            f"{policy.sub_address('-request')}, answer the confirmation it mails you, and "
+            f"delivery resumes.\n\n{end}\n")
     return notice(policy, address, f"Delivery of {_name(policy)} to you is off", body,
                   message_id=message_id, now=now)
 
