@@ -109,7 +109,8 @@ def summary(policy: ListPolicy, events: Sequence[Event], *, to: Sequence[str],
         lines.append(f"… and {len(events) - SUMMARY_LINES} more.")
     body = (f"Mail from {policy.address} failed for these addresses in ways that do not "
             "count against them: refused for policy, spam or authentication (DMARC, "
-            "SPF), failed for the time being, or for reasons the reports do not give.\n\n"
+            "SPF), failed for the time being, for reasons the reports do not give, or "
+            "never sent because the smarthost cannot take the address (SMTPUTF8).\n\n"
             + "\n".join(lines) + "\n")
     return notice(policy, ", ".join(to), f"{policy.subject_prefix} Delivery problems".strip(),
                   body, message_id=message_id, now=now)

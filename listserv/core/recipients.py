@@ -3,6 +3,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from listserv.core.addresses import needs_smtputf8
 from listserv.core.message import Post, address_keys
 from listserv.core.policy import DeliveryMode, DeliveryStatus, Subscriber
 
@@ -40,5 +41,13 @@ def _domain_order(subscriber: Subscriber) -> tuple[str, str]:
 
 
 def chunk(recipients: Sequence[str], size: int) -> list[list[str]]:
-    """Split recipients into transactions of at most size addresses."""
-    return [list(recipients[start:start + size]) for start in range(0, len(recipients), size)]
+    """Split recipients into transactions of at most size addresses.
+
+    Addresses that need SMTPUTF8 (RFC 6531) go into transactions of their
+    own: the others' never carry the option, and a smarthost without it
+    fails only them.
+    """
+    groups = ([r for r in recipients if not needs_smtputf8(r)],
+              [r for r in recipients if needs_smtputf8(r)])
+    return [group[start:start + size] for group in groups
+            for start in range(0, len(group), size)]

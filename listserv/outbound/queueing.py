@@ -45,5 +45,6 @@ async def queue_notice(session: AsyncSession, message: EmailMessage, to: Sequenc
                        policy: ListPolicy, list_id: int, kind: str) -> None:
     """Queue a message listserv wrote (a notice) for the given addresses."""
     await outbox.enqueue(session, list_id=list_id, kind=kind, raw=render(message),
-                         mail_from=policy.sub_address("-bounces"), transactions=[list(to)],
+                         mail_from=policy.sub_address("-bounces"),
+                         transactions=chunk(list(to), max(len(to), 1)),
                          message_id=str(message.get("Message-ID", "")))
