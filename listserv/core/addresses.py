@@ -69,7 +69,7 @@ def smtp_form(address: str) -> str:
 
 def needs_smtputf8(address: str) -> bool:
     """Whether only an SMTPUTF8 transaction (RFC 6531) can carry the address."""
-    return not smtp_form(address).isascii()
+    return not address.isascii() and not smtp_form(address).isascii()
 
 
 def _fold_local(local_part: str) -> str:

@@ -47,7 +47,9 @@ def chunk(recipients: Sequence[str], size: int) -> list[list[str]]:
     own: the others' never carry the option, and a smarthost without it
     fails only them.
     """
-    groups = ([r for r in recipients if not needs_smtputf8(r)],
-              [r for r in recipients if needs_smtputf8(r)])
-    return [group[start:start + size] for group in groups
+    plain: list[str] = []
+    utf8: list[str] = []
+    for recipient in recipients:
+        (utf8 if needs_smtputf8(recipient) else plain).append(recipient)
+    return [group[start:start + size] for group in (plain, utf8)
             for start in range(0, len(group), size)]
