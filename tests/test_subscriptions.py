@@ -185,7 +185,7 @@ async def test_set_from_a_non_member_changes_nothing_and_a_forwarded_one_asks_th
         answers(sink, "alice@elsewhere.example")[0])
     [request] = confirmations(sink, ALICE)
     assert "have alice@example.org receive digests (MIME)" in text(request)
-    assert "The request came from" not in text(request)
+    assert "The request came from alice@elsewhere.example." in text(request)
 
 
 async def test_help_and_an_unknown_command_are_answered_in_one_message(

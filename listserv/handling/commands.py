@@ -116,20 +116,22 @@ async def _change_delivery(work: Work, mlist: MailingList, post: Post, sender: S
     assert sender.mailbox is not None
     policy = await work.policy(mlist)
     member = await find_member(work.session, mlist, sender.mailbox.key)
-    if member is not None and authenticated(post, work.settings.trusted_authserv_id):
+    if member is None:
+        if sender.answered_directly:
+            return f"{sender.mailbox} is not a member of {policy.address}; nothing changed."
+    elif authenticated(post, work.settings.trusted_authserv_id):
         return subscriptions.apply_delivery(work, mlist, member, delivery, nomail)
-    if member is not None:
+    else:  # the member learns who asked: the envelope sender, where it is another address
         payload = {"delivery": str(delivery)} if delivery else {"nomail": nomail}
+        requester = (member.address if sender.envelope == member.match_key
+                     else sender.envelope or "an invalid envelope sender")
         await subscriptions.ask_to_confirm(work, mlist, Request.DELIVERY,
                                            parse_address(member.address),
-                                           payload | {"by": str(sender.mailbox)})
-    elif sender.answered_directly:
-        return f"{sender.mailbox} is not a member of {policy.address}; nothing changed."
-    if sender.answered_directly:
-        return (f"{sender.mailbox} was sent a message asking it to confirm the change; "
-                "nothing changes until it is answered.")
-    return (f"If {sender.mailbox} is a member, it was sent a message asking it to confirm "
-            "the change; nothing changes until it is answered.")
+                                           payload | {"by": requester})
+    who = (f"{sender.mailbox} was" if sender.answered_directly
+           else f"If {sender.mailbox} is a member, it was")
+    return (f"{who} sent a message asking it to confirm the change; nothing changes until it "
+            "is answered.")
 
 
 async def _who(work: Work, mlist: MailingList, sender: Sender) -> str:
