@@ -154,10 +154,13 @@ def _new_row(list_id: int, seq: int, post: Post) -> tuple[ArchivedMessage, list[
 
 async def _next_seq(session: AsyncSession, list_id: int) -> int:
     """Lock the list against other archive writers and return its next sequence number."""
-    # FOR UPDATE serialises writers on PostgreSQL; on SQLite the engine's BEGIN
-    # IMMEDIATE does (db/engine.py), and UNIQUE (list_id, seq) guards both.
+    # FOR NO KEY UPDATE serialises writers on PostgreSQL; on SQLite the engine's BEGIN
+    # IMMEDIATE does (db/engine.py), and UNIQUE (list_id, seq) guards both. Not FOR
+    # UPDATE: it waits for the KEY SHARE locks that rows referring to the list take (the
+    # inbound row's list_id), which another process's transaction may hold while it
+    # waits for this lock in turn, a deadlock.
     locked = await session.scalar(select(MailingList.id).where(MailingList.id == list_id)
-                                  .with_for_update())
+                                  .with_for_update(key_share=True))
     if locked is None:
         raise NotFound(f"no list with id {list_id}")
     last = await session.scalar(select(func.max(ArchivedMessage.seq))

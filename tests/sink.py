@@ -4,7 +4,9 @@
 Recipients whose local part starts with ``tempfail`` get 451, ``reject`` get
 550, and ``drop`` has the connection closed at RCPT (as aiosmtplib's tests
 inject faults). ``fail_all`` makes every RCPT answer 451, as a smarthost
-having trouble would.
+having trouble would. ``data_fault`` answers DATA for the messages it picks
+(a content filter); those are kept in ``refused``. ``start_sink(smtputf8=…)``
+offers SMTPUTF8 (RFC 6531) or, as aiosmtpd does by default, refuses it.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ class Delivered:
     mail_from: str
     recipients: list[str]
     raw: bytes
+    smtputf8: bool = False  # MAIL FROM carried SMTPUTF8
 
     @property
     def message(self) -> EmailMessage:
@@ -37,6 +40,8 @@ class Sink:
     delivered: list[Delivered] = field(default_factory=list)
     fail_all: bool = False
     pipelining: bool = True  # advertise RFC 2920 PIPELINING (aiosmtpd reads pipelined input)
+    data_fault: Callable[[EmailMessage], str | None] | None = None  # DATA's reply, None: 250
+    refused: list[Delivered] = field(default_factory=list)  # messages data_fault refused
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -59,8 +64,12 @@ class Sink:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.delivered.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos),
-                                        envelope.original_content))
+        delivered = Delivered(envelope.mail_from, list(envelope.rcpt_tos),
+                              envelope.original_content, envelope.smtp_utf8)
+        if self.data_fault is not None and (reply := self.data_fault(delivered.message)):
+            self.refused.append(delivered)
+            return reply
+        self.delivered.append(delivered)
         return "250 2.0.0 Queued"
 
     def recipients(self) -> list[str]:
@@ -75,9 +84,10 @@ class Sink:
                 await asyncio.sleep(0.02)
 
 
-async def start_sink(*, pipelining: bool = True) -> tuple[Sink, asyncio.Server]:
+async def start_sink(*, pipelining: bool = True,
+                     smtputf8: bool = False) -> tuple[Sink, asyncio.Server]:
     sink = Sink(pipelining=pipelining)
     server = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", 0)
+        lambda: SMTP(sink, hostname="sink.test", enable_SMTPUTF8=smtputf8), "127.0.0.1", 0)
     sink.port = server.sockets[0].getsockname()[1]
     return sink, server

@@ -269,6 +269,10 @@ async def test_a_member_who_resumes_delivery_is_neither_warned_nor_removed(
                                  subject="", body="set nomail off\n"),
                sender=BOB, recipients=("ops-request@example.com",))
     await app.settle()
+    [request] = mail_to(sink, BOB, "confirm ")
+    await post(app, make_message(sender=BOB, to=str(request["Reply-To"]), body=""), sender=BOB,
+               recipients=(str(request["Reply-To"]),))
+    await app.settle()
     bob = await member(app, BOB)
     assert bob is not None and bob.delivery_status is DeliveryStatus.ENABLED
     assert bob.bounce_score == 0.0

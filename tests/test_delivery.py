@@ -10,6 +10,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from listserv.core.refusals import Stage
 from listserv.outbound.delivery import NETWORK_FAILURE, Smarthost
 from listserv.settings import Settings
 from tests.helpers import make_message
@@ -67,6 +68,42 @@ async def test_all_refused_and_connection_trouble_are_results_not_exceptions(
     unused = smarthost(1)
     [refused] = await unused.send("ops-bounces@example.com", ["alice@example.org"], b"x")
     assert (refused.code, refused.temporary) == (NETWORK_FAILURE, True)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_refusal_at_data_is_about_the_message_not_the_recipients(
+        pipelining: bool) -> None:
+    sink, server = await start_sink(pipelining=pipelining)
+    sink.data_fault = lambda message: "554 5.6.0 Transaction failed"
+    client = smarthost(sink.port)
+    results = await client.send("ops-bounces@example.com",
+                                ["alice@example.org", "reject-me@example.org"], make_message())
+    await client.close()
+    server.close()
+    assert [(r.code, r.stage) for r in results] == [(554, Stage.MESSAGE), (550, Stage.RCPT)]
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+async def test_an_address_that_needs_smtputf8_goes_only_where_it_is_offered(
+        smtputf8: bool) -> None:
+    sink, server = await start_sink(smtputf8=smtputf8)
+    client = smarthost(sink.port)
+    utf8 = await client.send("ops-bounces@example.com", ["jürgen@müller.example"],
+                             make_message())
+    mixed = await client.send("ops-bounces@example.com",
+                              ["bob@bücher.example", "jörg@example.org"], make_message())
+    await client.close()
+    server.close()
+    if smtputf8:
+        assert [r.code for r in utf8 + mixed] == [250, 250, 250]
+        assert [(d.smtputf8, d.recipients) for d in sink.delivered] == [
+            (True, ["jürgen@xn--mller-kva.example"]),
+            (True, ["bob@xn--bcher-kva.example", "jörg@example.org"])]
+    else:  # never offered: the others go as usual
+        assert [r.code for r in utf8 + mixed] == [553, 250, 553]
+        assert {r.stage for r in utf8 + mixed if not r.delivered} == {Stage.UNOFFERED}
+        assert [(d.smtputf8, d.recipients) for d in sink.delivered] == [
+            (False, ["bob@xn--bcher-kva.example"])]
 
 
 @pytest.fixture(scope="module")

@@ -198,9 +198,7 @@ async def test_a_member_who_switches_to_regular_gets_the_pending_digest_first(
     await set_member(app, "bob@example.net", delivery_mode="digest-mime")
     await post_all(app, "Valve seals", "Night shift")
     # by mail for erin (plain digests), by the command line for bob (MIME)
-    await post(app, make_message(sender=PLAIN, to="ops-request@example.com", subject="",
-                                 body="set delivery regular\n"),
-               sender=PLAIN, recipients=("ops-request@example.com",))
+    await set_delivery_by_mail(app, sink, PLAIN, "regular")
     changed = run_listserv("members", "set", "ops@example.com", "bob@example.net",
                            "delivery_mode=regular", env=cli_env)
     assert changed.returncode == 0, changed.stderr
@@ -221,10 +219,17 @@ async def test_a_member_who_switches_to_regular_gets_the_pending_digest_first(
     assert len(digests_to(sink, PLAIN)) == len(digests_to(sink, "bob@example.net")) == 1
 
 
-async def set_delivery_by_mail(app: App, address: str, mode: str) -> None:
+async def set_delivery_by_mail(app: App, sink: Sink, address: str, mode: str) -> None:
+    """Send "set delivery MODE" and answer the confirmation it asks for, as the member."""
     await post(app, make_message(sender=address, to="ops-request@example.com", subject="",
                                  body=f"set delivery {mode}\n"),
                sender=address, recipients=("ops-request@example.com",))
+    await app.settle()
+    [request] = [d.message for d in sink.to(address)
+                 if str(d.message["Subject"]).startswith("confirm")][-1:]
+    confirm = str(request["Reply-To"])
+    await post(app, make_message(sender=address, to=confirm, body=""), sender=address,
+               recipients=(confirm,))
     await app.settle()
 
 
@@ -235,7 +240,7 @@ async def test_a_member_who_switches_to_digests_gets_only_the_posts_since(
     await set_member(app, bob, delivery_mode="digest-mime")  # before any post: all along
     await post_all(app, "Valve seals")
     assert len(sink.to(alice)) == 1  # her copy, one by one
-    await set_delivery_by_mail(app, alice, "digest-mime")
+    await set_delivery_by_mail(app, sink, alice, "digest-mime")
     await post_all(app, "Night shift")
     assert [d for d in sink.to(alice) if "Night shift" in str(d.message["Subject"])] == []
     await digests_send(app, cli_env)
@@ -257,7 +262,7 @@ async def test_a_member_back_from_digests_is_owed_only_the_posts_of_the_digest_s
     await post_all(app, "Valve seals")
     await set_member(app, alice, delivery_mode="digest-plain")
     await post_all(app, "Night shift")
-    await set_delivery_by_mail(app, alice, "regular")
+    await set_delivery_by_mail(app, sink, alice, "regular")
     await app.workers.housekeeping(now())
     await app.settle()
     [owed] = digests_to(sink, alice)

@@ -157,28 +157,35 @@ async def test_join_and_leave_addresses_work_with_their_confirmations(app: App,
                for d in sink.to(BOB))
 
 
-async def test_set_delivery_changes_the_members_mode_and_nomail_is_confirmed(
-        app: App, sink: Sink) -> None:
+async def test_every_set_change_waits_for_the_members_confirmation(app: App,
+                                                                   sink: Sink) -> None:
     await setup_list(app, (ALICE,))
-    await ask(app, "set delivery digest-plain")
-    assert await members(app) == {ALICE: "digest-plain enabled"}
-    assert "alice@example.org receives plain-text digests." in text(answers(sink, ALICE)[0])
-    await ask(app, "set nomail on")
-    assert await members(app) == {ALICE: "digest-plain enabled"}
-    await reply_to(app, token(confirmations(sink, ALICE)[0]))
-    assert await members(app) == {ALICE: "digest-plain disabled-by-user"}
-    await ask(app, "set nomail off")
-    assert await members(app) == {ALICE: "digest-plain enabled"}
+    for command, after in (("set delivery digest-plain", "digest-plain enabled"),
+                           ("set nomail on", "digest-plain disabled-by-user"),
+                           ("set nomail off", "digest-plain enabled")):
+        before = await members(app)
+        await ask(app, command)
+        assert await members(app) == before
+        assert "asking it to confirm the change" in text(answers(sink, ALICE)[-1])
+        await reply_to(app, token(confirmations(sink, ALICE)[-1]))
+        assert await members(app) == {ALICE: after}
+    assert "alice@example.org receives plain-text digests." in text(answers(sink, ALICE)[-1])
 
 
-async def test_set_from_a_non_member_or_a_forwarded_address_changes_nothing(
+async def test_set_from_a_non_member_changes_nothing_and_a_forwarded_one_asks_the_member(
         app: App, sink: Sink) -> None:
     await setup_list(app, (ALICE,))
     await ask(app, "set delivery digest-mime", sender=BOB)
     await send(app, mail(body="set delivery digest-mime"), mail_from="alice@elsewhere.example")
     assert await members(app) == {ALICE: "regular enabled"}
     assert "bob@example.net is not a member" in text(answers(sink, BOB)[0])
-    assert "must come from that address" in text(answers(sink, "alice@elsewhere.example")[0])
+    assert confirmations(sink, BOB) == []
+    # The answer to another address says nothing of the membership; the member is asked.
+    assert "If alice@example.org is a member, it was sent a message" in text(
+        answers(sink, "alice@elsewhere.example")[0])
+    [request] = confirmations(sink, ALICE)
+    assert "have alice@example.org receive digests (MIME)" in text(request)
+    assert "The request came from alice@elsewhere.example." in text(request)
 
 
 async def test_help_and_an_unknown_command_are_answered_in_one_message(

@@ -56,6 +56,24 @@ def ascii_domain(domain: str) -> str:
     return encoded
 
 
+def smtp_form(address: str) -> str:
+    """The address as SMTP carries it without SMTPUTF8 where it can: an internationalised
+    domain in A-labels (RFC 5890). A non-ASCII local part stays: only SMTPUTF8 (RFC 6531)
+    carries it. What does not parse is returned as given."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{ascii_domain(domain)}"
+    except InvalidAddress:
+        return address
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether only an SMTPUTF8 transaction (RFC 6531) can carry the address."""
+    return not address.isascii() and not smtp_form(address).isascii()
+
+
 def _fold_local(local_part: str) -> str:
     """Unquote a quoted local part where quoting changes nothing, then lower-case."""
     if local_part.startswith('"'):

@@ -126,7 +126,8 @@ def warning(policy: ListPolicy, address: str, number: int, rules: BounceRules, *
     body = (f"Mail from the {list_name(policy)} list ({policy.address}) to {address} has been "
             "bouncing, so the list has stopped sending to it.\n\n"
             f"If you can read this, your mailbox works again: send \"set nomail off\" to "
-            f"{policy.sub_address('-request')} and delivery resumes.\n\n{end}\n")
+            f"{policy.sub_address('-request')}, answer the confirmation it mails you, and "
+            f"delivery resumes.\n\n{end}\n")
     return notice(policy, address, f"Delivery of {list_name(policy)} to you is off", body,
                   message_id=message_id, now=now)
 
@@ -165,8 +166,9 @@ def summary(policy: ListPolicy, events: Sequence[Event], probes: int, *,
             f"bounce counts. Probes sent: {probes}.\n\n{_lines(hearsay)}")
     if others:
         parts.append("Failures that do not count: refused for policy, spam or authentication "
-                     "(DMARC, SPF), failed for the time being, or for reasons the reports do "
-                     f"not give.\n\n{_lines(others)}")
+                     "(DMARC, SPF), failed for the time being, for reasons the reports do not "
+                     "give, or never sent because the smarthost cannot take the address "
+                     f"(SMTPUTF8).\n\n{_lines(others)}")
     body = (f"What happened to mail from {policy.address} that counted against nobody.\n\n"
             + "\n".join(parts))
     return notice(policy, ", ".join(to), f"{policy.subject_prefix} Delivery problems".strip(),

@@ -289,8 +289,8 @@ _LIST: tuple[Setting, ...] = (
     Setting("dkim_keep_incoming", parse_bool,
             "keep the author's DKIM-Signature headers (munged posts lose them anyway)"),
     Setting("moderator_replies_need_auth", parse_bool,
-            "refuse moderation by mail when the trusted front MTA says the reply's From "
-            "failed DMARC/DKIM"),
+            "decide by mail only from an authenticated From: passing DMARC/DKIM at the "
+            "trusted front MTA, or without one, an envelope sender that is the From"),
 )
 
 _MEMBER: tuple[Setting, ...] = (

@@ -183,7 +183,7 @@ class HoldRules:
     expiry_action: Action = Action.DISCARD  # what expiry does to them: discard or reject
     notify_author: bool = True  # tell the author why the post waits
     notices_per_hour: int = 10  # single notices to the moderators; past it, hourly summaries
-    replies_need_auth: bool = True  # decisions by mail only from authenticated From domains
+    replies_need_auth: bool = True  # decisions by mail only from an authenticated From
 
 
 @dataclass(frozen=True, slots=True)

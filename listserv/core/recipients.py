@@ -4,6 +4,7 @@
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from listserv.core.addresses import needs_smtputf8
 from listserv.core.message import Post, address_keys
 from listserv.core.policy import DeliveryMode, DeliveryStatus, Subscriber
 
@@ -84,5 +85,15 @@ def _domain_order(subscriber: Subscriber) -> tuple[str, str]:
 
 
 def chunk(recipients: Sequence[str], size: int) -> list[list[str]]:
-    """Split recipients into transactions of at most size addresses."""
-    return [list(recipients[start:start + size]) for start in range(0, len(recipients), size)]
+    """Split recipients into transactions of at most size addresses.
+
+    Addresses that need SMTPUTF8 (RFC 6531) go into transactions of their
+    own: the others' never carry the option, and a smarthost without it
+    fails only them.
+    """
+    plain: list[str] = []
+    utf8: list[str] = []
+    for recipient in recipients:
+        (utf8 if needs_smtputf8(recipient) else plain).append(recipient)
+    return [group[start:start + size] for group in (plain, utf8)
+            for start in range(0, len(group), size)]

@@ -29,7 +29,7 @@ class Request(StrEnum):
 
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
-    NOMAIL = "nomail"  # stop list mail to a member, who stays one
+    DELIVERY = "delivery"  # change how a member receives the list (set delivery, set nomail)
     INVITE = "invite"  # an owner's invitation: accepting it subscribes
     APPROVE = "approve_subscription"  # the moderators decide on a subscription
 
@@ -181,13 +181,19 @@ def _name(policy: ListPolicy) -> str:
     return policy.display_name or policy.address.partition("@")[0]
 
 
-def _what(policy: ListPolicy, request: Request, address: str, delivery: DeliveryMode) -> str:
+def _what(policy: ListPolicy, request: Request, address: str, delivery: DeliveryMode | None,
+          nomail: bool | None) -> str:
     name = f"the {_name(policy)} list ({policy.address})"
-    return {
-        Request.SUBSCRIBE: f"subscribe {address} to {name}, receiving {_DELIVERY[delivery]}",
-        Request.UNSUBSCRIBE: f"unsubscribe {address} from {name}",
-        Request.NOMAIL: f"stop mail from {name} to {address}, which stays a member",
-    }[request]
+    if request is Request.SUBSCRIBE:
+        return (f"subscribe {address} to {name}, receiving "
+                f"{_DELIVERY[delivery or DeliveryMode.REGULAR]}")
+    if request is Request.UNSUBSCRIBE:
+        return f"unsubscribe {address} from {name}"
+    if nomail is True or delivery is DeliveryMode.NOMAIL:
+        return f"stop mail from {name} to {address}, which stays a member"
+    if nomail is False:
+        return f"resume mail from {name} to {address}"
+    return f"have {address} receive {_DELIVERY[delivery or DeliveryMode.REGULAR]} from {name}"
 
 
 def _from_confirm(message: EmailMessage, policy: ListPolicy, token: str, label: str) -> None:
@@ -207,11 +213,16 @@ def _how_to_confirm(policy: ListPolicy, token: str, expires_at: datetime) -> str
 
 
 def confirmation(policy: ListPolicy, request: Request, address: str, token: str, *,
-                 delivery: DeliveryMode, requested_by: str, expires_at: datetime,
-                 message_id: str, now: datetime) -> EmailMessage:
-    """Ask the address itself to confirm a request about it; the subject is a command too."""
+                 delivery: DeliveryMode | None, requested_by: str, expires_at: datetime,
+                 message_id: str, now: datetime, nomail: bool | None = None) -> EmailMessage:
+    """Ask the address itself to confirm a request about it; the subject is a command too.
+
+    delivery is the mode asked for (subscribe, set delivery), nomail the set
+    nomail on|off asked for.
+    """
     moderated = after_confirmation(policy.subscription_policy, request) is Step.APPROVE
-    body = (f"Someone, perhaps you, asked to {_what(policy, request, address, delivery)}.\n"
+    what = _what(policy, request, address, delivery, nomail)
+    body = (f"Someone, perhaps you, asked to {what}.\n"
             + (f"The request came from {requested_by}.\n" if requested_by != address else "")
             + ("After you confirm, the list's moderators decide on it.\n" if moderated else "")
             + "\n" + _how_to_confirm(policy, token, expires_at))
@@ -329,10 +340,14 @@ def help_text(policy: ListPolicy) -> str:
             "  unsubscribe [ADDRESS]      leave (also: leave)\n"
             "  set delivery regular|digest-mime|digest-plain|nomail\n"
             "                             how you receive the list\n"
+            "  set digest mime|plain|off  the same: digests, or each post\n"
             "  set nomail on|off          stop or resume list mail, staying a member\n"
             "  who                        the members, where the list shows them\n"
             "  confirm TOKEN              confirm a request\n"
             "  end                        stop reading here (a signature stops it too)\n\n"
+            "A set command changes the membership of your From address once that\n"
+            "address answers the confirmation mailed to it (at once where the site's\n"
+            "mail server authenticated it).\n\n"
             f"Or write to {policy.sub_address('-join')} to join and to "
             f"{policy.sub_address('-leave')} to leave;\nwhat the message says does not "
             f"matter. The owners: {policy.sub_address('-owner')}.")

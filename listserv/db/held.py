@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.moderation import HeldPost
-from listserv.db.models import HeldMessage
+from listserv.db.models import HeldMessage, Inbound
 from listserv.errors import NotFound
 
 SINGLE, SUMMARY = "single", "summary"  # how the moderators were told
@@ -35,6 +35,15 @@ async def by_token(session: AsyncSession, list_id: int, token: str) -> HeldMessa
     return await session.scalar(select(HeldMessage).where(
         HeldMessage.list_id == list_id,
         or_(HeldMessage.token == token, HeldMessage.withdraw_token == token)))
+
+
+async def envelope_sender(session: AsyncSession, held: HeldMessage) -> str:
+    """The envelope sender the held post came with (its sender when that is unknown)."""
+    if held.inbound_id is None:
+        return held.sender
+    mail_from = await session.scalar(select(Inbound.mail_from)
+                                     .where(Inbound.id == held.inbound_id))
+    return held.sender if mail_from is None else mail_from
 
 
 async def get_held(session: AsyncSession, held_id: int,

@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import BULK, Personalization
 from listserv.core.policy import Personalize
+from listserv.core.refusals import Stage
 from listserv.db.models import DeliveryJob, DeliveryRecipient, JobState, RecipientState, now
 
 
@@ -148,6 +150,14 @@ async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: tim
                     job.footer, job.web_url) for job in jobs]
 
 
+class Refusal(NamedTuple):
+    """Why delivery to a recipient failed: the smarthost's reply, and which reply it was."""
+
+    code: int
+    text: str
+    stage: Stage = Stage.RCPT
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What one delivery attempt of a claimed job did, per recipient id.
@@ -159,8 +169,8 @@ class Attempt:
 
     claimed: Claimed
     delivered: list[int]
-    temporary: dict[int, tuple[int, str]]  # recipient id -> (code, text)
-    permanent: dict[int, tuple[int, str]]
+    temporary: dict[int, Refusal]  # by recipient id
+    permanent: dict[int, Refusal]
     final: bool = True
 
 
@@ -173,6 +183,8 @@ class FailedRecipient:
     address: str
     code: int
     text: str
+    job: Claimed  # the message it was for
+    stage: Stage = Stage.RCPT  # only a refusal at RCPT is about the recipient's mailbox
 
 
 async def record(session: AsyncSession, outcomes: Sequence[Attempt], now: datetime,
@@ -204,8 +216,9 @@ async def record(session: AsyncSession, outcomes: Sequence[Attempt], now: dateti
             await _record_failures(connection, outcome, now, retry)
     addresses = {rid: address for outcome in outcomes
                  for address, rid in outcome.claimed.recipients.items()}
-    return [FailedRecipient(o.claimed.list_id, o.claimed.kind, addresses[rid], code, text)
-            for o in outcomes for rid, (code, text) in o.permanent.items()]
+    return [FailedRecipient(o.claimed.list_id, o.claimed.kind, addresses[rid], refusal.code,
+                            refusal.text, o.claimed, refusal.stage)
+            for o in outcomes for rid, refusal in o.permanent.items()]
 
 
 def _give_up(outcome: Attempt, now: datetime, retry: RetryPolicy) -> Attempt:
@@ -213,8 +226,8 @@ def _give_up(outcome: Attempt, now: datetime, retry: RetryPolicy) -> Attempt:
     if not outcome.temporary or not retry.gives_up(outcome.claimed.queued_at, now):
         return outcome
     hours = int((now - outcome.claimed.queued_at).total_seconds() // 3600)
-    expired = {rid: (code, f"gave up after {hours} hours; last: {code} {text}")
-               for rid, (code, text) in outcome.temporary.items()}
+    expired = {rid: Refusal(code, f"gave up after {hours} hours; last: {code} {text}", stage)
+               for rid, (code, text, stage) in outcome.temporary.items()}
     return Attempt(outcome.claimed, outcome.delivered, {}, {**outcome.permanent, **expired},
                    outcome.final)
 
@@ -223,7 +236,7 @@ async def _record_failures(connection: AsyncConnection, outcome: Attempt, now: d
                            retry: RetryPolicy) -> None:
     for state, failures in ((RecipientState.PENDING, outcome.temporary),
                             (RecipientState.FAILED, outcome.permanent)):
-        for recipient_id, (code, text) in failures.items():
+        for recipient_id, (code, text, _) in failures.items():
             await connection.execute(
                 update(DeliveryRecipient).where(DeliveryRecipient.id == recipient_id)
                 .values(state=state, last_code=code, last_error=text[:2000],
@@ -234,6 +247,6 @@ async def _record_failures(connection: AsyncConnection, outcome: Attempt, now: d
     await connection.execute(
         update(DeliveryJob).where(DeliveryJob.id == outcome.claimed.job_id).values(
             attempts=attempts, lease_until=None,
-            last_error="; ".join(f"{code} {text}" for code, text in failures.values())[:2000],
+            last_error="; ".join(f"{code} {text}" for code, text, _ in failures.values())[:2000],
             state=JobState.PENDING if outcome.temporary else JobState.DONE,
             next_attempt_at=retry_at if outcome.temporary else now))

@@ -14,6 +14,7 @@ is disabled, warned or removed (core.bouncing).
 """
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from listserv.core import bouncing
@@ -64,13 +65,17 @@ async def handle_bounce(work: Work, mlist: MailingList, row: Inbound, extension:
     return str(result.report)
 
 
-async def record_refusal(work: Work, list_id: int, address: str, code: int,
-                         text: str) -> None:
-    """Record a recipient the smarthost refused (5xx at RCPT), or retrying gave up on."""
+async def record_refusal(work: Work, list_id: int, address: str, code: int, text: str, *,
+                         mailbox: bool = True) -> None:
+    """Record a recipient the smarthost refused (5xx at RCPT), or retrying gave up on;
+    mailbox=False for one never offered to it, which counts against nobody."""
     mlist = await list_by_id(work.session, list_id)
     if mlist is not None:
         work.origin = f"delivery to {address}"
-        await _record(work, mlist, refusal(address, code, text), Source.SMTP, None)
+        failure = refusal(address, code, text)
+        if not mailbox:
+            failure = replace(failure, kind=Kind.POLICY)
+        await _record(work, mlist, failure, Source.SMTP, None)
 
 
 async def housekeeping(work: Work) -> None:

@@ -12,6 +12,7 @@ import logging
 
 from listserv.core import subscriptions as texts
 from listserv.core.addresses import Destination, parse_address
+from listserv.core.authorship import authenticated
 from listserv.core.commands import (
     MAX_COMMANDS,
     MAX_UNRECOGNISED,
@@ -26,7 +27,7 @@ from listserv.core.message import Post, parse_post
 from listserv.core.notices import may_autorespond
 from listserv.core.policy import DeliveryMode, RosterVisibility
 from listserv.core.replies import reply_lines, reply_subject
-from listserv.core.subscriptions import Request, Sender, Step, sender_of
+from listserv.core.subscriptions import Request, Sender, sender_of
 from listserv.db.members import find_member
 from listserv.db.models import Inbound, MailingList
 from listserv.handling import notices, subscriptions
@@ -90,7 +91,7 @@ async def _execute(work: Work, mlist: MailingList, post: Post, sender: Sender,
     if item.verb is Verb.WHO:
         return await _who(work, mlist, sender)
     if item.verb in (Verb.SET_DELIVERY, Verb.SET_NOMAIL):
-        return await _change_delivery(work, mlist, sender, item.delivery, item.nomail)
+        return await _change_delivery(work, mlist, post, sender, item.delivery, item.nomail)
     if item.verb is Verb.CONFIRM:
         confirmed = await subscriptions.confirm(work, mlist, post, item.token or "", by_reply=False)
         return confirmed or UNKNOWN_TOKEN
@@ -102,28 +103,35 @@ async def _execute(work: Work, mlist: MailingList, post: Post, sender: Sender,
     return (await subscriptions.request_unsubscription(work, mlist, mailbox, sender)).text
 
 
-async def _change_delivery(work: Work, mlist: MailingList, sender: Sender,
+async def _change_delivery(work: Work, mlist: MailingList, post: Post, sender: Sender,
                            delivery: DeliveryMode | None, nomail: bool | None) -> str:
-    """Change how the sender receives the list; stopping mail is confirmed like leaving.
+    """Change how the From address's membership receives the list, once the member confirms.
 
-    Only the sender's own membership, and only when the answer goes to it
-    (From and envelope sender agree), so the answer tells nobody else anything.
+    A forged set could stop a member's mail or bury it in digests, and both
+    From and envelope sender are forged at will: the change waits for the
+    member's reply to a token mailed to the subscribed address, unless the
+    trusted front MTA authenticated the From's domain. The requester learns
+    whether the address is a member only where the answer reaches it.
     """
+    assert sender.mailbox is not None
     policy = await work.policy(mlist)
-    if sender.mailbox is None or not sender.answered_directly:
-        return ("Nothing changed: set changes the sender's own membership, so the message must "
-                "come from that address (its From and its envelope sender differ).")
     member = await find_member(work.session, mlist, sender.mailbox.key)
     if member is None:
-        return f"{sender.mailbox} is not a member of {policy.address}; nothing changed."
-    stops = nomail is True or delivery is DeliveryMode.NOMAIL
-    if stops and texts.leaving(policy.unsubscribe_confirm, by_self=True) is Step.CONFIRM:
-        payload = {"delivery": str(delivery)} if delivery else {"nomail": True}
-        await subscriptions.ask_to_confirm(work, mlist, Request.NOMAIL, sender.mailbox,
-                                           payload | {"by": str(sender.mailbox)})
-        return (f"{sender.mailbox} was sent a message asking it to confirm; list mail stops "
-                "once it is answered.")
-    return subscriptions.apply_delivery(work, mlist, member, delivery, nomail)
+        if sender.answered_directly:
+            return f"{sender.mailbox} is not a member of {policy.address}; nothing changed."
+    elif authenticated(post, work.settings.trusted_authserv_id):
+        return subscriptions.apply_delivery(work, mlist, member, delivery, nomail)
+    else:  # the member learns who asked: the envelope sender, where it is another address
+        payload = {"delivery": str(delivery)} if delivery else {"nomail": nomail}
+        requester = (member.address if sender.envelope == member.match_key
+                     else sender.envelope or "an invalid envelope sender")
+        await subscriptions.ask_to_confirm(work, mlist, Request.DELIVERY,
+                                           parse_address(member.address),
+                                           payload | {"by": requester})
+    who = (f"{sender.mailbox} was" if sender.answered_directly
+           else f"If {sender.mailbox} is a member, it was")
+    return (f"{who} sent a message asking it to confirm the change; nothing changes until it "
+            "is answered.")
 
 
 async def _who(work: Work, mlist: MailingList, sender: Sender) -> str:

@@ -4,15 +4,15 @@
 A token was mailed to one person only: the moderators of a held post, its
 author (to withdraw it), or the address a request is about. A reply with
 a token of another list, an unknown, used or expired token, or from someone
-who may not decide, changes nothing; the sender gets a short answer (never
-an automatic reply or a bounce, which get nothing).
+who may not decide, changes nothing. The envelope sender gets a short answer
+within the daily limit of automatic answers, whoever it is (RFC 3834; never
+to an automatic reply or a bounce, which get nothing).
 """
 
 import logging
 
 from listserv.core import moderation as texts
 from listserv.core.addresses import sub_address
-from listserv.core.authresults import Authenticity, author_verdict, trusted
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, Verdict, parse_decision, parse_withdrawal
 from listserv.core.notices import may_autorespond
@@ -35,9 +35,8 @@ async def handle_reply(work: Work, mlist: MailingList, row: Inbound, token: str)
         log.info("%s to %s ignored: automatic mail decides nothing", work.origin, row.recipient)
         return "ignored"
     held = await db_held.by_token(work.session, mlist.id, token)
-    staff = await _is_staff(work, mlist, post)
     if held is not None and held.token == token:
-        text = await _moderator_reply(work, mlist, post, held, staff)
+        text = await _moderator_reply(work, mlist, post, held)
     elif held is not None:
         text = await _author_reply(work, mlist, post, held)
     elif (answered := await subscriptions.confirm(work, mlist, post, token,
@@ -47,7 +46,7 @@ async def handle_reply(work: Work, mlist: MailingList, row: Inbound, token: str)
         log.info("%s to %s: unknown, used or expired token", work.origin, row.recipient)
         text = ("Nothing was done: this reply address is unknown, already used, or expired. "
                 f"Requests about {mlist.address} go to {sub_address(mlist.address, '-request')}.")
-    await _answer(work, mlist, post, text, staff)
+    await _answer(work, mlist, post, text)
     return "answered"
 
 
@@ -58,14 +57,15 @@ async def _is_staff(work: Work, mlist: MailingList, post: Post) -> bool:
     return member is not None and member.role in (Role.MODERATOR, Role.OWNER)
 
 
-async def _moderator_reply(work: Work, mlist: MailingList, post: Post, held: HeldMessage,
-                           staff: bool) -> str:
-    if not staff:
+async def _moderator_reply(work: Work, mlist: MailingList, post: Post,
+                           held: HeldMessage) -> str:
+    if not await _is_staff(work, mlist, post):
         log.warning("%s: %s is no moderator of %s; held post %d not decided", work.origin,
                     post.author or "(no author)", mlist.address, held.id)
         return ("Nothing was done: only the list's moderators and owners can decide on held "
                 "posts, and your address is not one of them.")
-    if (refusal := await _unauthenticated(work, mlist, post)) is not None:
+    if (refusal := await moderation.unproven(work, mlist, post,
+                                             "decide with the listserv held command")):
         return refusal
     if (closed := moderation.closed(held, work.now)) is not None:
         return closed
@@ -78,28 +78,6 @@ async def _moderator_reply(work: Work, mlist: MailingList, post: Post, held: Hel
     return await moderation.decide(work, mlist, held, decision, post.author)
 
 
-async def _unauthenticated(work: Work, mlist: MailingList, post: Post) -> str | None:
-    """Why a moderator's reply may not decide: the front MTA could not authenticate its From.
-
-    A From is easily forged; where the site's front MTA checks DMARC and DKIM
-    (trusted_authserv_id), a decision counts only from mail it authenticated.
-    """
-    authserv_id = work.settings.trusted_authserv_id
-    if not authserv_id or not (await work.policy(mlist)).holds.replies_need_auth:
-        return None
-    domain = post.author.rpartition("@")[2]
-    verdict = author_verdict(trusted(post.raw, authserv_id), domain)
-    if verdict is Authenticity.PASS:
-        return None
-    log.warning("%s: reply of %s not authenticated by %s (%s); held post not decided",
-                work.origin, post.author, authserv_id, verdict)
-    found = ("found nothing about it" if verdict is Authenticity.UNKNOWN
-             else f"could not verify that it came from {domain} (no passing DMARC or DKIM result)")
-    return ("Nothing was done: decisions by mail count only from mail whose sender is "
-            f"authenticated, and the mail server {authserv_id} {found}. Reply from your "
-            "usual mail account, or decide with the listserv held command.")
-
-
 async def _author_reply(work: Work, mlist: MailingList, post: Post, held: HeldMessage) -> str:
     if held.decided_at is not None:
         return f"Nothing was done: your post was already decided on ({held.decision})."
@@ -110,13 +88,11 @@ async def _author_reply(work: Work, mlist: MailingList, post: Post, held: HeldMe
                                    post.author or post.mail_from)
 
 
-async def _answer(work: Work, mlist: MailingList, post: Post, text: str, staff: bool) -> None:
-    """Answer the reply; moderators are always answered, others within the daily limit."""
+async def _answer(work: Work, mlist: MailingList, post: Post, text: str) -> None:
+    """Answer the reply's envelope sender, within the daily limit (moderators too: a forged
+    From must not turn listserv into a mail cannon)."""
     message = texts.answer(await work.policy(mlist), post.mail_from, text,
                            regarding=post.subject, now=work.now, message_id=work.message_id())
     if post.message_id:
         message["In-Reply-To"] = post.message_id
-    if staff:
-        await notices.send(work, mlist, message, [post.mail_from], "answer")
-    else:
-        await notices.answer(work, mlist, post, message, "answer")
+    await notices.answer(work, mlist, post, message, "answer")

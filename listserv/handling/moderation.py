@@ -13,10 +13,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from listserv.core import moderation
+from listserv.core.authorship import decision_refusal
 from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, HeldPost, Verdict
-from listserv.core.notices import may_autorespond, rejection
+from listserv.core.notices import rejection
 from listserv.core.pipeline import accept
 from listserv.core.policy import Action
 from listserv.core.rules import Hit
@@ -148,6 +149,21 @@ def closed(held: HeldMessage, now: datetime) -> str | None:
     return None
 
 
+async def unproven(work: Work, mlist: MailingList, post: Post, instead: str) -> str | None:
+    """Why a moderator's reply may not decide (its From is not shown to be its sender's),
+    with what to do instead; None when it may."""
+    policy = await work.policy(mlist)
+    why = decision_refusal(post, work.settings.trusted_authserv_id,
+                           required=policy.holds.replies_need_auth)
+    if why is None:
+        return None
+    log.warning("%s: reply of %s (envelope <%s>) to %s not authenticated; nothing decided",
+                work.origin, post.author, post.mail_from, post.recipient)
+    on_the_web = f", or on the web at {policy.web_url}" if policy.web_url else ""
+    return (f"Nothing was done: {why} Reply from your usual mail account, or {instead}"
+            f"{on_the_web}.")
+
+
 def already_decided(held: HeldMessage) -> str:
     when = f"{held.decided_at:%Y-%m-%d %H:%M} UTC" if held.decided_at else "earlier"
     return (f"Nothing done: {held_post(held).describe()} was already decided on {when} "
@@ -180,15 +196,14 @@ def _ban(mlist: MailingList, address: str) -> None:
 
 async def _return_to_author(work: Work, mlist: MailingList, held: HeldMessage,
                             reasons: list[str]) -> None:
-    """Tell the author their post was rejected (never answering auto-submitted mail)."""
-    post = parse_post(held.raw, held.sender, mlist.address)
-    if not held.sender or not may_autorespond(post):
-        return
+    """Return the post to the envelope sender it came with, as every automatic answer goes
+    (RFC 3834: to the Return-Path, within the daily limit, never to automatic mail)."""
+    post = parse_post(held.raw, await db_held.envelope_sender(work.session, held),
+                      mlist.address)
     notice = rejection(post, await work.policy(mlist), reasons,
                        size_limit=work.settings.max_message_size,
                        message_id=work.message_id(), now=work.now)
-    await notices.send(work, mlist, notice, [held.sender], "rejection")
-    notices.count(work, mlist, held.sender, "rejection")
+    await notices.answer(work, mlist, post, notice, "rejection")
 
 
 async def expire(work: Work) -> int:

@@ -27,7 +27,7 @@ from listserv.db import members as db_members
 from listserv.db.models import MailingList, Member, PendingConfirmation
 from listserv.db.roster import staff_addresses
 from listserv.errors import Conflict
-from listserv.handling import notices
+from listserv.handling import moderation, notices
 from listserv.handling.context import Work
 
 log = logging.getLogger(__name__)
@@ -179,13 +179,11 @@ async def _carry_out(work: Work, mlist: MailingList, row: PendingConfirmation,
                                 "accepted an invitation")
     if request is Request.UNSUBSCRIBE:
         return (await unsubscribe(work, mlist, row.match_key, "confirmed by mail")).text
-    if request is Request.NOMAIL:
+    if request is Request.DELIVERY:
         member = await db_members.find_member(work.session, mlist, row.match_key)
         if member is None:
             return f"{row.address} is not a member of {mlist.address}; nothing changed."
-        delivery = payload.get("delivery")
-        return apply_delivery(work, mlist, member, DeliveryMode(delivery) if delivery else None,
-                              None if delivery else True)
+        return apply_delivery(work, mlist, member, _mode(payload), payload.get("nomail"))
     policy = await work.policy(mlist)
     if texts.after_confirmation(policy.subscription_policy, request) is Step.APPROVE:
         await _ask_moderators(work, mlist, parse_address(row.address), payload,
@@ -211,6 +209,10 @@ async def _moderate(work: Work, mlist: MailingList, post: Post, row: PendingConf
                     row.address)
         return ("Nothing was done: only the list's moderators and owners decide on "
                 "subscription requests, and your address is not one of them.")
+    if (refusal := await moderation.unproven(
+            work, mlist, post, f"subscribe {row.address} with the listserv members add "
+            "command")):
+        return refusal
     if decision is None or decision.verdict not in _DECISIONS:
         return ("Nothing was done: the first line of your reply is not a decision. Answer "
                 "with one of: approve (or an empty reply), reject REASON, discard, defer.")
@@ -302,12 +304,16 @@ async def ask_to_confirm(work: Work, mlist: MailingList, request: Request, mailb
     row = await _pending(work, mlist, request, mailbox, payload,
                          timedelta(days=work.settings.confirm_days))
     await _mail(work, mlist, mailbox, texts.confirmation(
-        policy, request, str(mailbox), row.token,
-        delivery=DeliveryMode(payload.get("delivery") or DeliveryMode.REGULAR),
-        requested_by=str(payload.get("by", "")), expires_at=row.expires_at,
-        message_id=work.message_id(), now=work.now))
+        policy, request, str(mailbox), row.token, delivery=_mode(payload),
+        nomail=payload.get("nomail"), requested_by=str(payload.get("by", "")),
+        expires_at=row.expires_at, message_id=work.message_id(), now=work.now))
     log.info("%s: %s asked to confirm: %s on %s", work.origin, mailbox, request,
              policy.address)
+
+
+def _mode(payload: dict[str, Any]) -> DeliveryMode | None:
+    """The delivery mode a request asks for, if any."""
+    return DeliveryMode(payload["delivery"]) if payload.get("delivery") else None
 
 
 async def _ask_moderators(work: Work, mlist: MailingList, mailbox: Mailbox,

@@ -2,9 +2,11 @@
 """Hand messages to the smarthost over SMTP; the only module that imports aiosmtplib.
 
 send() never raises for anything the smarthost or the network does: every
-recipient gets a DeliveryResult with an SMTP code, and the exceptions of
-aiosmtplib and the network are translated in one place (_translated). A
-session is kept open between transactions and reopened when it breaks.
+recipient gets a DeliveryResult with an SMTP code and the stage that decided
+it, and the exceptions of aiosmtplib and the network are translated in one
+place (_translated). A session is kept open between transactions and
+reopened when it breaks. Addresses go out in A-labels where that spares
+SMTPUTF8; those that need it are sent only where the smarthost offers it.
 """
 
 import asyncio
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from listserv.core.addresses import needs_smtputf8, smtp_form
+from listserv.core.refusals import UNOFFERED_CODE, UNOFFERED_TEXT, Stage
 from listserv.outbound.pipelining import Session
 from listserv.settings import Settings
 
@@ -30,6 +34,7 @@ class DeliveryResult:
     recipient: str
     code: int
     text: str
+    stage: Stage = Stage.RCPT  # which reply decided it: only RCPT's is about the recipient
 
     @property
     def delivered(self) -> bool:
@@ -90,7 +95,8 @@ class Smarthost:
         self._session = Session(client.transport, timeout=SMTP_TIMEOUT,
                                 pipelining=client.supports_extension("pipelining"),
                                 size=client.supports_extension("size"),
-                                eight_bit=client.supports_extension("8bitmime"))
+                                eight_bit=client.supports_extension("8bitmime"),
+                                smtputf8=client.supports_extension("smtputf8"))
         return self._session
 
     async def send(self, mail_from: str, recipients: Sequence[str],
@@ -99,17 +105,37 @@ class Smarthost:
         try:
             with _translated():
                 session = await self._connected()
-                replies = await session.transaction(mail_from, recipients, raw)
+                offered = _offerable(mail_from, recipients, session.smtputf8)
+                replies = await session.transaction(
+                    smtp_form(mail_from), [smtp_form(r) for r in offered], raw) \
+                    if offered else []
         except _Failed as failure:
             if failure.code == NETWORK_FAILURE:
                 await self.close()
             log.warning("smarthost transaction from <%s> failed for %d recipients: %d %s",
                         mail_from, len(recipients), failure.code, failure.text)
-            return [DeliveryResult(r, failure.code, failure.text) for r in recipients]
-        return [DeliveryResult(recipient, reply.code, reply.text)
-                for recipient, reply in zip(recipients, replies, strict=True)]
+            return [DeliveryResult(r, failure.code, failure.text, Stage.MESSAGE)
+                    for r in recipients]
+        results = {recipient: DeliveryResult(recipient, reply.code, reply.text, stage)
+                   for recipient, (reply, stage) in zip(offered, replies, strict=True)}
+        if len(offered) < len(recipients):
+            log.warning("smarthost does not offer SMTPUTF8: %d recipients of <%s> not sent",
+                        len(recipients) - len(offered), mail_from)
+        return [results.get(recipient) or DeliveryResult(
+            recipient, UNOFFERED_CODE, UNOFFERED_TEXT, Stage.UNOFFERED)
+            for recipient in recipients]
 
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.quit()
+
+
+def _offerable(mail_from: str, recipients: Sequence[str], smtputf8: bool) -> list[str]:
+    """The recipients the smarthost can be offered: all where it takes SMTPUTF8, else those
+    whose address (and the sender's) needs no SMTPUTF8."""
+    if smtputf8:
+        return list(recipients)
+    if needs_smtputf8(mail_from):
+        return []
+    return [recipient for recipient in recipients if not needs_smtputf8(recipient)]

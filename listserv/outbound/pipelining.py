@@ -6,13 +6,17 @@ write and then reads the replies in order; a transaction of a hundred
 recipients costs one round trip instead of a hundred and two. The session
 (greeting, EHLO, STARTTLS, AUTH) is opened by delivery.py with aiosmtplib,
 which cannot pipeline; this module takes over its transport for the
-transactions. It must not know about lists or the database.
+transactions. It must not know about lists or the database. Each
+recipient's result says which reply decided it (core.refusals.Stage): only
+the reply to RCPT is about the recipient.
 """
 
 import asyncio
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
+
+from listserv.core.refusals import Stage
 
 _STUFF = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2: dot-stuffing
 
@@ -30,11 +34,12 @@ class Session(asyncio.Protocol):
     """The transaction side of an SMTP session whose transport it adopts."""
 
     def __init__(self, transport: asyncio.Transport, *, pipelining: bool, size: bool,
-                 eight_bit: bool, timeout: float) -> None:
+                 eight_bit: bool, timeout: float, smtputf8: bool = False) -> None:
         self._transport = transport
         self._pipelining = pipelining
         self._size = size  # RFC 1870: declare the size so a too-big message fails at MAIL
         self._eight_bit = eight_bit  # RFC 6152
+        self.smtputf8 = smtputf8  # RFC 6531: the server takes non-ASCII addresses
         self._timeout = timeout
         self._buffer = bytearray()
         self._more = asyncio.Event()
@@ -60,8 +65,9 @@ class Session(asyncio.Protocol):
         return self._lost is None and not self._transport.is_closing()
 
     async def transaction(self, mail_from: str, recipients: Sequence[str],
-                          raw: bytes) -> list[Reply]:
-        """Send one message; return the reply that decided each recipient's fate."""
+                          raw: bytes) -> list[tuple[Reply, Stage]]:
+        """Send one message; return the reply that decided each recipient's fate, and
+        whether it was the reply to their RCPT or one about the message."""
         # Every reply must come within the timeout: one deadline, moved on at each reply
         # (asyncio.wait_for would cost a task per reply).
         try:
@@ -71,14 +77,14 @@ class Session(asyncio.Protocol):
             self._deadline = None
 
     async def _transaction(self, mail_from: str, recipients: Sequence[str],
-                           raw: bytes) -> list[Reply]:
+                           raw: bytes) -> list[tuple[Reply, Stage]]:
         mail = b"MAIL FROM:<%s>" % mail_from.encode()
         if self._size:
             mail += b" SIZE=%d" % len(raw)
         if self._eight_bit:
             mail += b" BODY=8BITMIME"
         if not all(address.isascii() for address in (mail_from, *recipients)):
-            mail += b" SMTPUTF8"  # RFC 6531
+            mail += b" SMTPUTF8"  # RFC 6531; the caller sends such addresses only where offered
         rcpts = [b"RCPT TO:<%s>" % recipient.encode() for recipient in recipients]
         if self._pipelining:
             self._send(mail, *rcpts, b"DATA")
@@ -91,8 +97,9 @@ class Session(asyncio.Protocol):
             data_reply = await self._reply()
         elif mail_reply.positive:
             await self._reset()
-        return [mail_reply if not mail_reply.positive else
-                rcpt if not rcpt.positive else data_reply for rcpt in rcpt_replies]
+        return [(mail_reply, Stage.MESSAGE) if not mail_reply.positive else
+                (rcpt, Stage.RCPT) if not rcpt.positive else (data_reply, Stage.MESSAGE)
+                for rcpt in rcpt_replies]
 
     async def _one_by_one(self, mail: bytes, rcpts: list[bytes]) -> tuple[Reply, list[Reply],
                                                                              Reply]:

@@ -47,4 +47,5 @@ async def queue_notice(session: AsyncSession, message: EmailMessage, to: Sequenc
     bounce address or another envelope sender (a probe's)."""
     await outbox.enqueue(session, list_id=list_id, kind=kind, raw=render(message),
                          mail_from=mail_from or policy.sub_address("-bounces"),
-                         transactions=[list(to)], message_id=str(message.get("Message-ID", "")))
+                         transactions=chunk(list(to), max(len(to), 1)),
+                         message_id=str(message.get("Message-ID", "")))

@@ -3,8 +3,9 @@
 task, and record the results in batches.
 
 On stop, every job already claimed is still sent and recorded, so a clean
-shutdown leaves no lease behind. A recipient the smarthost refused for good
-becomes a bounce event for that member.
+shutdown leaves no lease behind. What failed for good goes to
+handling.refusals: a recipient refused at RCPT becomes a bounce event for
+that member, a message refused as a whole a notice to the owners.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.db import outbox
 from listserv.db.models import now
-from listserv.handling import bounces
+from listserv.handling import refusals
 from listserv.metrics import Metrics
 from listserv.outbound.delivery import DeliveryResult, Smarthost
 from listserv.outbound.signing import Signer
@@ -148,10 +149,7 @@ class Sender:
             attempts = [attempt for attempt in batch if attempt is not None]
             async with shared.unit(origin="delivery") as work:
                 failed = await outbox.record(work.session, attempts, work.now, self._retry)
-                for failure in failed:  # refused by the smarthost, or retried in vain
-                    if failure.list_id is not None:
-                        await bounces.record_refusal(work, failure.list_id, failure.address,
-                                                     failure.code, failure.text)
+                await refusals.record(work, failed)  # refused by the smarthost, or in vain
             _count(shared.metrics, attempts, work.now)
             shared.leased.difference_update(attempt.claimed.job_id for attempt in attempts)
             retried = sum(1 for attempt in attempts if attempt.temporary)
@@ -179,7 +177,7 @@ def _attempt(job: outbox.Claimed, results: list[DeliveryResult]) -> outbox.Attem
         if result.delivered:
             delivered.append(recipient_id)
         elif result.temporary:
-            temporary[recipient_id] = (result.code, result.text)
+            temporary[recipient_id] = outbox.Refusal(result.code, result.text, result.stage)
         else:
-            permanent[recipient_id] = (result.code, result.text)
+            permanent[recipient_id] = outbox.Refusal(result.code, result.text, result.stage)
     return outbox.Attempt(job, delivered, temporary, permanent)

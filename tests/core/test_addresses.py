@@ -5,11 +5,14 @@ from listserv.core.addresses import (
     Destination,
     Recipient,
     check_list_address,
+    needs_smtputf8,
     normalise,
     parse_address,
     parse_mailbox,
+    smtp_form,
     split_recipient,
 )
+from listserv.core.recipients import chunk
 from listserv.errors import InvalidAddress
 
 
@@ -87,3 +90,29 @@ def test_split_recipient(address: str, expected: Recipient | None) -> None:
 def test_list_addresses_cannot_shadow_sub_addresses(address: str) -> None:
     with pytest.raises(InvalidAddress):
         check_list_address(address)
+
+
+@pytest.mark.parametrize(("address", "sent_as", "utf8"), [
+    ("alice@example.org", "alice@example.org", False),
+    ("bob@Bücher.example", "bob@xn--bcher-kva.example", False),  # an A-label needs no SMTPUTF8
+    ("jürgen@müller.example", "jürgen@xn--mller-kva.example", True),
+    ("jürgen@example.org", "jürgen@example.org", True),
+    ("not an address", "not an address", False),
+])
+def test_smtp_carries_an_idn_domain_in_a_labels_and_only_utf8_local_parts_need_smtputf8(
+        address: str, sent_as: str, utf8: bool) -> None:
+    assert smtp_form(address) == sent_as
+    assert needs_smtputf8(address) is utf8
+
+
+@pytest.mark.parametrize(("recipients", "size", "transactions"), [
+    ([], 2, []),
+    (["a@x.org", "b@x.org", "c@x.org"], 2, [["a@x.org", "b@x.org"], ["c@x.org"]]),
+    (["a@x.org", "ü@x.org", "b@ü.org", "é@x.org"], 10,
+     [["a@x.org", "b@ü.org"], ["ü@x.org", "é@x.org"]]),
+    (["ü@x.org", "a@x.org", "é@x.org", "ö@x.org"], 2,
+     [["a@x.org"], ["ü@x.org", "é@x.org"], ["ö@x.org"]]),
+])
+def test_transactions_keep_addresses_that_need_smtputf8_apart(
+        recipients: list[str], size: int, transactions: list[list[str]]) -> None:
+    assert chunk(recipients, size) == transactions

@@ -64,7 +64,7 @@ def test_what_a_subscription_request_leads_to(policy: SubscriptionPolicy, by_sel
     (BOTH, Request.SUBSCRIBE, Step.APPROVE),
     (BOTH, Request.INVITE, Step.NOW),  # the owners invited: no second approval
     (BOTH, Request.UNSUBSCRIBE, Step.NOW),
-    (MODERATE, Request.NOMAIL, Step.NOW),
+    (MODERATE, Request.DELIVERY, Step.NOW),
 ])
 def test_what_a_confirmed_request_leads_to(policy: SubscriptionPolicy, kind: Request,
                                            step: Step) -> None:
@@ -160,7 +160,8 @@ def test_a_stopped_delivery_says_how_to_resume_it() -> None:
                                                         subscription_policy=BOTH),
      ["After you confirm, the list's moderators decide on it."]),
     (Request.UNSUBSCRIBE, "alice@example.org", POLICY, ["unsubscribe alice@example.org from"]),
-    (Request.NOMAIL, "alice@example.org", POLICY, ["stop mail from", "stays a member"]),
+    (Request.DELIVERY, "alice@example.org", POLICY,
+     ["have alice@example.org receive plain-text digests from the Operations Excellence list"]),
 ])
 def test_a_confirmation_request_says_what_happens_and_how_to_confirm(
         kind: Request, requested_by: str, policy: ListPolicy, says: list[str]) -> None:
@@ -178,6 +179,22 @@ def test_a_confirmation_request_says_what_happens_and_how_to_confirm(
     assert message["Reply-To"] == f"ops-confirm+{TOKEN}@example.com"
     assert message["From"].addresses[0].addr_spec == f"ops-confirm+{TOKEN}@example.com"
     assert message["Auto-Submitted"] == "auto-replied"
+
+
+@pytest.mark.parametrize(("delivery", "nomail", "says"), [
+    (None, True, "stop mail from the Operations Excellence list (ops@example.com) to "
+                 "alice@example.org, which stays a member"),
+    (NOMAIL, None, "stop mail from the Operations Excellence list"),
+    (None, False, "resume mail from the Operations Excellence list (ops@example.com) to "
+                  "alice@example.org."),
+    (REGULAR, None, "have alice@example.org receive each post as it is sent from"),
+])
+def test_a_delivery_change_is_confirmed_in_plain_words(
+        delivery: DeliveryMode | None, nomail: bool | None, says: str) -> None:
+    message = confirmation(POLICY, Request.DELIVERY, "alice@example.org", TOKEN,
+                           delivery=delivery, nomail=nomail, requested_by="alice@example.org",
+                           expires_at=LATER, message_id="<c@listserv.test>", now=NOW)
+    assert says in " ".join(message.get_content().split())
 
 
 def test_the_confirmation_subject_is_a_command_even_in_a_reply() -> None:
