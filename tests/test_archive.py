@@ -375,6 +375,8 @@ def test_cli_import_search_and_export(cli: Cli, tmp_path: Path) -> None:
     assert hit["seq"] == 2 and "platform" in hit["snippet"].lower()
     code, out, _ = cli("archive", "search", "ops@example.com", "valve inventory")
     assert (code, out) == (0, "3\t2005-01-04 08:00\tcarol@example.org\tValve inventory\n")
+    assert cli("archive", "search", "ops@example.com", "turbine") == (
+        0, "", "no post in the archive of ops@example.com has every word of: turbine\n")
 
     exported = tmp_path / "out.mbox"
     code, out, _ = cli("archive", "export", "ops@example.com", "--mbox", str(exported))

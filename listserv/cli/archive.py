@@ -116,4 +116,7 @@ async def search_archive(args: argparse.Namespace, settings: Settings) -> int:
     for entry in found:
         sent = str(entry["sent_at"] or "-")[:16].replace("T", " ")
         print(f"{entry['seq']}\t{sent}\t{entry['author_address'] or '-'}\t{entry['subject']}")
+    if not found:  # on stderr: stdout stays what a script reads, empty
+        print(f"no post in the archive of {mlist.address} has every word of: {query}",
+              file=sys.stderr)
     return 0
