@@ -54,6 +54,14 @@ async def verp_address(app: App, member: str, probe: int | None = None,
     return made
 
 
+async def listserv_cli(*args: str, env: dict[str, str],
+                       stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """run_listserv from a test whose server runs on this event loop: in a thread, so the
+    server goes on while the command waits for it (a blocked loop that holds SQLite's
+    write lock would make the command wait for ever)."""
+    return await asyncio.to_thread(run_listserv, *args, env=env, stdin=stdin)
+
+
 def run_listserv(*args: str, env: dict[str, str],
                  stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as an operator would."""

@@ -32,7 +32,7 @@ from tests.core.test_bounces import (
     named,
     needs_corpus,
 )
-from tests.helpers import make_message, run_listserv, verp_address
+from tests.helpers import listserv_cli, make_message, verp_address
 from tests.sink import Delivered, Sink
 from tests.test_post_path import MEMBERS, post, setup_list
 
@@ -416,7 +416,7 @@ async def test_members_list_shows_bounce_score_and_delivery_status(
         app: App, sink: Sink, cli_env: dict[str, str]) -> None:
     await setup(app, bounce_score_threshold="1")
     await verp_bounce(app, BOB)
-    result = run_listserv("members", "list", "ops@example.com", "--json", env=cli_env)
+    result = await listserv_cli("members", "list", "ops@example.com", "--json", env=cli_env)
     assert result.returncode == 0, result.stderr
     shown = {m["address"]: m for m in json.loads(result.stdout)}
     assert (shown[BOB]["bounce_score"], shown[BOB]["delivery_status"]) == (

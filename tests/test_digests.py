@@ -14,7 +14,7 @@ from listserv.core.digests import RFC1153_SEPARATOR, RFC1153_START, Schedule, ne
 from listserv.db.engine import create_engine
 from listserv.db.models import DigestItem, MailingList, Member, now
 from listserv.settings import Settings
-from tests.helpers import make_message, run_listserv, verp_address
+from tests.helpers import listserv_cli, make_message, run_listserv, verp_address
 from tests.sink import Delivered, Sink
 from tests.test_post_path import post, set_member, setup_list
 
@@ -199,7 +199,7 @@ async def test_a_member_who_switches_to_regular_gets_the_pending_digest_first(
     await post_all(app, "Valve seals", "Night shift")
     # by mail for erin (plain digests), by the command line for bob (MIME)
     await set_delivery_by_mail(app, sink, PLAIN, "regular")
-    changed = run_listserv("members", "set", "ops@example.com", "bob@example.net",
+    changed = await listserv_cli("members", "set", "ops@example.com", "bob@example.net",
                            "delivery_mode=regular", env=cli_env)
     assert changed.returncode == 0, changed.stderr
     await app.settle()
@@ -338,15 +338,15 @@ async def test_digests_show_prints_what_the_next_digest_would_hold(
         app: App, sink: Sink, cli_env: dict[str, str]) -> None:
     await setup_digest_list(app, digest_hour="6")
     await post_all(app, "Valve seals", "Night shift")
-    shown = run_listserv("digests", "show", "ops@example.com", env=cli_env)
+    shown = await listserv_cli("digests", "show", "ops@example.com", env=cli_env)
     assert shown.returncode == 0, shown.stderr
     assert "next digest Operations Excellence Digest, Vol 1, Issue 1" in shown.stdout
     assert "   1. [ops] Valve seals (alice@example.org)" in shown.stdout
     assert "digest members: 1 MIME, 1 plain" in shown.stdout
-    data = json.loads(run_listserv("digests", "show", "ops@example.com", "--json",
-                                   env=cli_env).stdout)
+    shown_json = await listserv_cli("digests", "show", "ops@example.com", "--json", env=cli_env)
+    data = json.loads(shown_json.stdout)
     assert (data["volume"], data["issue"], data["posts"], data["due"]) == (1, 1, 2, False)
     assert data["next_scheduled_at"].endswith("06:00:00+00:00")
     assert sink.to(MIME) == []  # showing sends nothing
-    missing = run_listserv("digests", "show", "nope@example.com", env=cli_env)
+    missing = await listserv_cli("digests", "show", "nope@example.com", env=cli_env)
     assert missing.returncode == 1 and "no such list" in missing.stderr

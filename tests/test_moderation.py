@@ -15,7 +15,7 @@ from listserv.core.policy import Role
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
 from listserv.db.models import ArchivedMessage, now
-from tests.helpers import make_message, run_listserv
+from tests.helpers import listserv_cli, make_message
 from tests.sink import Delivered, Sink
 from tests.test_post_path import MEMBERS, held, post, set_member, setup_list
 
@@ -369,23 +369,23 @@ async def test_held_posts_are_listed_shown_and_decided_from_the_command_line(
     await hold_one(app, sink)
     await post(app, make_message(sender=STRANGER, subject="Second"), sender=STRANGER)
     await app.settle()
-    listed = run_listserv("held", "list", "ops@example.com", "--json", env=cli_env)
+    listed = await listserv_cli("held", "list", "ops@example.com", "--json", env=cli_env)
     assert listed.returncode == 0, listed.stderr
     first, second = json.loads(listed.stdout)
     assert (first["author"], first["subject"]) == (STRANGER, "Partnership")
     assert "not a member" in first["reasons"][0] and first["age_hours"] >= 0
-    shown = run_listserv("held", "show", str(first["id"]), env=cli_env)
+    shown = await listserv_cli("held", "show", str(first["id"]), env=cli_env)
     assert shown.returncode == 0 and "Subject: Partnership" in shown.stdout
-    approved = run_listserv("held", "approve", str(first["id"]), env=cli_env)
+    approved = await listserv_cli("held", "approve", str(first["id"]), env=cli_env)
     assert approved.returncode == 0 and "Approved" in approved.stdout
-    rejected = run_listserv("held", "reject", str(second["id"]), "--reason", "Not now",
+    rejected = await listserv_cli("held", "reject", str(second["id"]), "--reason", "Not now",
                             env=cli_env)
     assert rejected.returncode == 0, rejected.stderr
     await app.settle()
     assert [d.message["Subject"] for d in to_members(sink)] == ["[ops] Partnership"]
     assert "Not now" in notices_to(sink, STRANGER, "rejected")[0].get_body(
         ("plain",)).get_content()
-    again = run_listserv("held", "approve", str(first["id"]), env=cli_env)
+    again = await listserv_cli("held", "approve", str(first["id"]), env=cli_env)
     assert again.returncode == 1 and "already decided" in again.stderr
-    missing = run_listserv("held", "discard", "999999", env=cli_env)
+    missing = await listserv_cli("held", "discard", "999999", env=cli_env)
     assert missing.returncode == 1 and "no held post" in missing.stderr

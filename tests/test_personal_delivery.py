@@ -15,7 +15,7 @@ from listserv.db.models import (
     RecipientState,
 )
 from listserv.settings import Settings
-from tests.helpers import make_message, run_listserv, verp_address
+from tests.helpers import listserv_cli, make_message, verp_address
 from tests.sink import Sink
 from tests.test_post_path import MEMBERS, post, setup_list
 
@@ -96,7 +96,7 @@ async def test_queue_retry_sends_waiting_jobs_now(settings: Settings, sink: Sink
         await post(app, make_message())
         await app.settle()
         sink.fail_all = False
-        retried = run_listserv("queue", "retry", env=cli_env)
+        retried = await listserv_cli("queue", "retry", env=cli_env)
         assert retried.returncode == 0, retried.stderr
         assert "1 delivery job" in retried.stdout
         await sink.wait_for(lambda: len(sink.recipients()) == len(MEMBERS))
