@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from dkim.crypto import parse_pem_private_key
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -132,6 +131,8 @@ def read_key_file(path: Path) -> bytes:
 
 def readable_dkim_key(path: Path) -> Path:
     """A DKIM private key file must be readable and hold a PEM RSA private key."""
+    from dkim.crypto import parse_pem_private_key  # loads dnspython: only when a key is set
+
     pem = read_key_file(path)
     try:
         parse_pem_private_key(pem)

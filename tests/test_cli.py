@@ -4,6 +4,7 @@ as the installed console script."""
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -275,3 +276,25 @@ def test_api_token_commands_refuse_what_cannot_be_done(cli: Cli, args: list[str]
     code, _, err = cli("api", "token", *args)
     assert code == 1
     assert message in err
+
+
+def imported_by(code: str, env: dict[str, str]) -> set[str]:
+    """The modules a fresh interpreter has loaded after running code."""
+    probe = (f"import sys\ntry:\n    {code}\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sys.modules), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    return set(result.stderr.split())
+
+
+def test_help_loads_neither_the_database_nor_the_web_framework(cli_env: dict[str, str]) -> None:
+    loaded = imported_by("from listserv.cli import main; main(['--help'])", cli_env)
+    assert not loaded & {"sqlalchemy", "fastapi", "alembic", "pydantic", "dkim", "aiosmtpd"}
+
+
+def test_a_short_command_on_a_current_database_leaves_alembic_and_the_server_alone(
+        cli_env: dict[str, str]) -> None:
+    assert run_listserv("lists", "create", "ops@example.com", env=cli_env).returncode == 0
+    loaded = imported_by("from listserv.cli import main; main(['lists', 'list'])", cli_env)
+    assert "sqlalchemy" in loaded
+    assert not loaded & {"alembic", "fastapi", "uvicorn", "aiosmtpd", "dkim"}

@@ -5,30 +5,55 @@ argparse, not click: the command tree is small, the standard library has
 everything it needs, and one dependency fewer is one thing fewer to break.
 Every failure the user can cause ends as one line on stderr and a non-zero
 exit code, never a traceback.
+
+Only the module of the command given is imported (the server's, say, loads
+the web framework): --help and a short command start in a fraction of a
+second.
 """
 
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
-from listserv.cli import api, archive, digests, dkim, held, lists, members, queue, serve
 from listserv.cli.parser import Parser
 from listserv.errors import ConfigError, ListservError
-from listserv.settings import load_settings
+
+# Each command, the module under listserv.cli that defines it, and its line in --help.
+COMMANDS = {
+    "serve": ("serve", "run the SMTP/LMTP listeners, the workers and the web side"),
+    "db": ("serve", "database maintenance"),
+    "lists": ("lists", "create, change and remove lists"),
+    "members": ("members", "add, change and remove members"),
+    "held": ("held", "posts held for moderation"),
+    "archive": ("archive", "export, import and search list archives"),
+    "digests": ("digests", "send the pending digests now, or show them"),
+    "queue": ("queue", "what waits to be processed or delivered, and why"),
+    "dkim": ("dkim", "DKIM signing keys"),
+    "api": ("api", "the admin API's bearer tokens"),
+}
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] = ()) -> Parser:
+    """The parser, with the whole definition of the command argv names (the others are
+    listed by name and help only; building all of them means importing everything)."""
     parser = Parser(prog="listserv", description="An asyncio mailing-list server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, lists, members, held, archive, digests, queue, dkim, api):
-        module.add_commands(commands)
+    chosen = next((word for word in argv if not word.startswith("-")), None)
+    if chosen in COMMANDS:
+        importlib.import_module(f"listserv.cli.{COMMANDS[chosen][0]}").add_commands(commands)
+    for name, (_, summary) in COMMANDS.items():
+        if name not in commands.choices:
+            commands.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words).parse_args(words)
+    from listserv.settings import load_settings  # pydantic: not needed for --help
     try:
         settings = load_settings()
         return int(asyncio.run(args.run(args, settings)))

@@ -5,14 +5,15 @@ The scripts live in the repository's top-level migrations/ (beside alembic.ini, 
 alembic command); an installed package carries them as listserv/migrations.
 """
 
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 PACKAGE = Path(__file__).resolve().parent.parent
 # Installed (wheel, container) first; then a source checkout, editable install or not.
@@ -29,20 +30,50 @@ def script_location() -> Path:
     raise FileNotFoundError(f"no Alembic {ENVIRONMENT} in {searched}")
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> "Config":
     """An Alembic config pointing at the migrations; env.py uses the given connection."""
+    from alembic.config import Config  # Alembic is imported only when there is work for it
+
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     config.attributes["connection"] = connection
     return config
 
 
+_NUMBERED = re.compile(r"(\d{4})_\w+\.py")
+
+
+def newest_revision() -> str | None:
+    """The head revision by the scripts' file names (NNNN_what.py, numbered one after the
+    other); None when a name does not follow that rule and Alembic must read them all."""
+    names = [path.name for path in (script_location() / "versions").glob("*.py")
+             if path.name != "__init__.py"]
+    numbers = [match[1] for name in names if (match := _NUMBERED.fullmatch(name))]
+    return max(numbers) if numbers and len(numbers) == len(names) else None
+
+
+def _current(connection: Connection) -> list[str] | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def _pending(connection: Connection) -> bool:
+    # Every command checks this; a database at the newest revision (the usual case) is
+    # told without importing Alembic and reading every script, which costs a second.
+    head = newest_revision()
+    if head is not None and _current(connection) == [head]:
+        return False
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     current = MigrationContext.configure(connection).get_current_revision()
     return current != ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(connection), "head")
 
 
