@@ -2,10 +2,10 @@
 """Compose a running listserv: database, intake writer, workers, SMTP and LMTP listeners,
 and the web side.
 
-running() starts each part and, on exit, tears down only what started, in
-reverse order: stop the HTTP server, stop accepting mail, let transactions in
-progress finish, close the remaining connections, stop the workers and the
-writer, dispose of the engines.
+running() starts each part and, on exit, tears down only what started: stop
+accepting mail, let the web side finish its requests and stop, let mail
+transactions in progress finish, close the remaining connections, stop the
+workers and the writer, dispose of the engines.
 """
 
 import asyncio
@@ -94,6 +94,9 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         servers = await _listen_for_mail(stack, app, writer, lookups)
         if settings.http_port is not None:
             await _serve_web(stack, app, servers, lookups)
+        # The first thing shutdown does: no new mail (the web side then finishes its
+        # requests while the mail transactions under way finish theirs).
+        stack.callback(_close, servers)
         yield app
 
 
@@ -175,11 +178,15 @@ def _factory(protocol: type[SMTP], handler: ListservHandler, settings: Settings,
     return make
 
 
+def _close(servers: list[asyncio.Server]) -> None:
+    for server in servers:
+        server.close()
+
+
 async def _stop_accepting(app: App, servers: list[asyncio.Server],
                           connections: "weakref.WeakSet[SMTP]") -> None:
     """Stop accepting, wait for transactions under way, then close every connection."""
-    for server in servers:
-        server.close()
+    _close(servers)
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
     while time.monotonic() < deadline and (
             any(handler.in_flight for handler in app.handlers)
