@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
@@ -22,7 +23,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("members", help="add, change and remove members")
+    parser = commands.add_parser("members", help=COMMANDS["members"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     add = sub.add_parser("add", help="subscribe addresses (no confirmation is asked)")
