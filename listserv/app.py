@@ -69,6 +69,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
     async with AsyncExitStack() as stack:
         stack.enter_context(only_server(settings.async_database_url))
         _check_hostname(settings)
+        _check_postmaster(settings)
         engine, sessions = await stack.enter_async_context(
             open_database(settings.async_database_url, settings.database_wait_seconds))
         if settings.secret_key is None:
@@ -116,7 +117,8 @@ async def _listen_for_mail(stack: AsyncExitStack, app: App, writer: InboundWrite
                                   lmtp=protocol is LmtpSession, hostname=settings.hostname,
                                   limits=HeaderLimits(settings.max_header_size,
                                                       settings.max_header_addresses),
-                                  metrics=app.metrics)
+                                  metrics=app.metrics,
+                                  postmaster=settings.postmaster is not None)
         app.handlers.append(handler)
         with _listening(setting, settings.listen_host, port):
             server = await asyncio.get_running_loop().create_server(
@@ -165,6 +167,13 @@ def _check_hostname(settings: Settings) -> None:
     if "." not in settings.hostname.strip("."):
         log.warning("LISTSERV_HOSTNAME is %r, not a fully qualified name; set it to the name "
                     "the smarthost and the world know this server by", settings.hostname)
+
+
+def _check_postmaster(settings: Settings) -> None:
+    if settings.postmaster is None:
+        log.warning("LISTSERV_POSTMASTER is not set: mail to postmaster@ the served domains "
+                    "is refused (550 5.1.1); RFC 5321 4.5.1 wants it taken, so set it unless "
+                    "an MTA in front of listserv takes postmaster@ itself")
 
 
 def _factory(protocol: type[Session], handler: ListservHandler, settings: Settings,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from pydantic import ValidationError
 
 from listserv.app import App, running
 from listserv.core.addresses import Unreadable
@@ -15,6 +16,7 @@ from listserv.settings import Settings
 from listserv.smtp.handler import BAD_SYNTAX, NUL_IN_MESSAGE_ID, UNREADABLE_SENDER
 from listserv.smtp.protocol import BAD_SENDER_SYNTAX, TOO_BIG, UNCLOSED_PATH
 from tests.helpers import make_list, make_message, send_lmtp
+from tests.sink import Sink
 from tests.test_inbound import stored
 
 UNREADABLE = [(b"\x00", "contains a NUL byte"), (b"\xff", "is not valid UTF-8"),
@@ -172,3 +174,67 @@ def test_the_readme_gives_every_reply_these_tests_see() -> None:
     replies = [UNCLOSED_PATH, BAD_SYNTAX, BAD_SENDER_SYNTAX, TOO_BIG, NUL_IN_MESSAGE_ID,
                UNREADABLE_SENDER[Unreadable.NUL], "553 5.1.3 Recipient address"]
     assert [reply for reply in replies if reply not in said] == []
+
+
+ADMIN = "admin@isp.example.net"
+
+
+@pytest.fixture
+async def with_postmaster(settings: Settings) -> AsyncIterator[App]:
+    async with running(settings.model_copy(update={"postmaster": ADMIN})) as app:
+        await make_list(app.sessions)
+        await make_list(app.sessions, "news@example.org")  # a domain served from the database
+        yield app
+
+
+@pytest.mark.parametrize("postmaster", [
+    "postmaster@example.com", "PostMaster@EXAMPLE.COM", "postmaster@example.org", "Postmaster"])
+async def test_mail_to_postmaster_goes_to_the_site_postmaster_with_the_null_sender(
+        with_postmaster: App, sink: Sink, postmaster: str) -> None:
+    app = with_postmaster
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("reporter@example.net")
+        assert (await client.rcpt(postmaster))[0] == 250
+        await client.data(make_message(to=postmaster, subject="Abuse report"))
+    await app.settle()
+    [copy] = sink.to(ADMIN)
+    assert (copy.mail_from, copy.recipients) == ("<>", [ADMIN])  # the null sender
+    assert copy.message["Subject"] == "Abuse report"
+    assert copy.message["X-BeenThere"] == "postmaster@listserv.test"
+
+
+async def test_postmaster_of_another_domain_is_still_refused_as_a_relay(
+        with_postmaster: App) -> None:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=with_postmaster.smtp_port) as client:
+        await client.mail("spammer@example.net")
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await client.rcpt("postmaster@gmail.com")
+    assert (refused.value.code, refused.value.message[:5]) == (550, "5.7.1")
+
+
+async def test_postmaster_mail_that_has_been_here_before_is_not_forwarded_again(
+        with_postmaster: App, sink: Sink) -> None:
+    app = with_postmaster
+    looped = b"X-BeenThere: Postmaster@listserv.test\r\n" + make_message()
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.sendmail("", ["postmaster@example.com"], looped)
+    await app.settle()
+    assert sink.to(ADMIN) == []
+    assert [row.disposition for row in await stored(app)] == ["discarded"]
+
+
+async def test_without_a_postmaster_setting_postmaster_is_refused_and_start_up_says_so(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    async with running(settings) as app:
+        await make_list(app.sessions)
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+            await client.mail("reporter@example.net")
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+                await client.rcpt("postmaster@example.com")
+    assert (refused.value.code, refused.value.message[:5]) == (550, "5.1.1")
+    assert "LISTSERV_POSTMASTER is not set" in caplog.text
+
+
+def test_a_postmaster_setting_that_would_loop_back_here_is_refused() -> None:
+    with pytest.raises(ValidationError, match="would come back here"):
+        Settings(domains=["example.com"], postmaster="Postmaster@example.com")

@@ -94,6 +94,13 @@ def unreadable(text: str) -> Unreadable | None:
     return None
 
 
+def is_postmaster(address: str) -> bool:
+    """Whether the address is postmaster@ some domain or the bare <Postmaster> (RFC 5321
+    4.5.1 and 4.1.1.3: a case-insensitive local part)."""
+    local, _, _ = address.rpartition("@")
+    return (local or address).lower() == "postmaster"
+
+
 def unclosed_path(argument: str | None, keyword: str) -> bool:
     """Whether a MAIL FROM or RCPT TO argument opens its path with "<" and never closes it.
 

@@ -10,12 +10,13 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from listserv.core.addresses import (
     Destination,
     Unreadable,
     ascii_domain,
+    is_postmaster,
     parse_address,
     split_recipient,
     unreadable,
@@ -57,8 +58,9 @@ NO_LIMITS = HeaderLimits()
 
 Store = Callable[[Sequence[Received]], Awaitable[None]]
 # Where a recipient's mail goes: the list (by id, so an alias is the list), the
-# sub-address and its extension. One transaction is one message: one row each.
-Target = tuple[int, Destination, str]
+# sub-address and its extension; or the site's postmaster. One transaction is one
+# message: one row each.
+Target = tuple[int, Destination, str] | Literal["postmaster"]
 
 
 class ListservHandler:
@@ -66,8 +68,10 @@ class ListservHandler:
 
     def __init__(self, sessions: Sessions, domains: Sequence[str], store: Store,
                  *, lmtp: bool = False, limits: HeaderLimits = NO_LIMITS,
-                 hostname: str = "listserv.invalid", metrics: Metrics | None = None) -> None:
+                 hostname: str = "listserv.invalid", metrics: Metrics | None = None,
+                 postmaster: bool = False) -> None:
         self._sessions = sessions
+        self._postmaster = postmaster  # whether postmaster@ is taken (LISTSERV_POSTMASTER)
         self._metrics = metrics
         self._domains = frozenset(domains)
         self._store = store
@@ -115,6 +119,8 @@ class ListservHandler:
         """The reply RCPT TO gets, and where an accepted recipient's mail goes."""
         if reason := unreadable(address):
             return UNREADABLE_RECIPIENT[reason], None
+        if self._postmaster and address.lower() == "postmaster":  # RFC 5321 4.1.1.3
+            return RECIPIENT_OK, "postmaster"
         try:
             domain = ascii_domain(parse_address(address).domain)
         except InvalidAddress:
@@ -125,6 +131,8 @@ class ListservHandler:
                     list_id := await find_list_id(session, recipient.list_key)):
                 return RECIPIENT_OK, (list_id, recipient.destination, recipient.extension)
             if domain in self._domains or await served_domain(session, domain):
+                if self._postmaster and is_postmaster(address):
+                    return RECIPIENT_OK, "postmaster"
                 return NO_SUCH_LIST, None
         return RELAY_DENIED, None
 
