@@ -15,7 +15,7 @@ from email.utils import formataddr
 from enum import StrEnum
 
 from listserv.core.message import parse_post
-from listserv.core.notices import about, list_name, notice, paragraphs
+from listserv.core.notices import about, attachable, kib, list_name, notice, paragraphs
 from listserv.core.policy import ListPolicy
 from listserv.core.replies import answer_subject
 
@@ -131,19 +131,24 @@ Reply to this message to decide. The first line of your reply is the decision:
 
 
 def held_notice(policy: ListPolicy, held: HeldPost, raw: bytes, *, to: Sequence[str],
-                message_id: str, now: datetime) -> EmailMessage:
-    """Tell the moderators a post is held: why, how to answer, and the post itself."""
+                size_limit: int, message_id: str, now: datetime) -> EmailMessage:
+    """Tell the moderators a post is held: why, how to answer, and the post itself, cut
+    short where it would take the notice past size_limit (the site's largest message)."""
     reasons = "\n".join(f"  - {reason}" for reason in held.reasons)
+    copy = attachable(raw, size_limit)
+    cut = "" if copy is raw else (
+        f"The post is too large to attach whole to this notice: the attached copy is cut "
+        f"after its first {kib(len(copy))}. A decision applies to the whole post.\n\n")
     body = (f"A post to {policy.address} is held for moderation:\n\n"
             f"  From:    {held.author or '(unknown sender)'}\n"
             f"  Subject: {held.subject or '(no subject)'}\n"
-            f"  Size:    {-(-held.size // 1024)} KB\n\n"
-            f"It was held because\n{reasons}\n\n{HOW_TO_ANSWER}\n"
+            f"  Size:    {kib(held.size)}\n\n"
+            f"It was held because\n{reasons}\n\n{cut}{HOW_TO_ANSWER}\n"
             f"Undecided, it expires on {held.expires_at:%Y-%m-%d %H:%M} UTC.\n")
     message = _staff_notice(policy, to, f"{policy.subject_prefix} Held: {held.describe()}".strip(),
                             body, message_id=message_id, now=now,
                             reply_to=reply_address(policy, held.token))
-    message.add_attachment(parse_post(raw).message, disposition="inline")
+    message.add_attachment(parse_post(copy).message, disposition="inline")
     return message
 
 
