@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The delivery loop: claim due jobs, send them over one smarthost connection per sender
-task, and record the results in batches.
+task, and record the results as each transaction is answered.
+
+A sender task waits until the results of its transaction are committed before
+it starts the next one, so a crash repeats at most the one transaction each
+connection had in flight or answered; the recorder commits the results of all
+the connections that are waiting in one transaction (a group commit).
 
 On stop, every job already claimed is still sent and recorded, so a clean
 shutdown leaves no lease behind. What failed for good goes to
@@ -10,6 +15,8 @@ that member, a message refused as a whole a notice to the owners.
 
 import asyncio
 import logging
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from listserv import logs
@@ -37,7 +44,8 @@ class Sender:
         self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
                                   timedelta(seconds=settings.retry_max_seconds),
                                   timedelta(hours=settings.retry_give_up_hours))
-        self._results: asyncio.Queue[outbox.Attempt | None] = asyncio.Queue()
+        self._results: asyncio.Queue[_Results | None] = asyncio.Queue()
+        self._recorder: asyncio.Task[None] | None = None
 
     def busy(self) -> bool:
         """Whether results wait to be recorded."""
@@ -49,7 +57,7 @@ class Sender:
         connections = shared.settings.delivery_connections
         queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
         senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
-        recorder = asyncio.create_task(self._record_results())
+        recorder = self._recorder = asyncio.create_task(self._record_results())
         try:
             while not shared.stopping.is_set():
                 if recorder.done():  # it failed: stop sending what we could not record
@@ -100,7 +108,10 @@ class Sender:
         smarthost = Smarthost(self._shared.settings)
         try:
             while (job := await queue.get()) is not None:
-                with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"):
+                if self._recorder is None or self._recorder.done():
+                    continue  # nothing can be recorded: leave the job to its lease
+                with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"), \
+                        suppress(_Unrecorded):
                     await self._send_job(smarthost, job)
         finally:
             await smarthost.close()
@@ -110,7 +121,7 @@ class Sender:
             raw = self._signer.sign(job.raw, job.mail_from)
             results = await smarthost.send(job.mail_from, list(job.recipients),
                                            raw) if job.recipients else []
-            self._results.put_nowait(_attempt(job, results))
+            await self._recorded(_attempt(job, results))
         else:
             await self._send_personal(smarthost, job)
 
@@ -131,22 +142,45 @@ class Sender:
             raw = shared if shared is not None else self._signer.sign(copy.raw, copy.mail_from)
             [result] = await smarthost.send(copy.mail_from, [recipient], raw)
             if result.delivered:
-                self._results.put_nowait(outbox.Attempt(job, [recipient_id], {}, {},
-                                                        final=False))
+                await self._recorded(outbox.Attempt(job, [recipient_id], {}, {}, final=False))
             else:
                 failed.append(result)
-        self._results.put_nowait(_attempt(job, failed))
+        await self._recorded(_attempt(job, failed))
+
+    async def _recorded(self, attempt: outbox.Attempt) -> None:
+        """Hand a transaction's results to the recorder and wait until they are committed."""
+        committed = asyncio.get_running_loop().create_future()
+        self._results.put_nowait(_Results(attempt, committed))
+        await committed
 
     async def _record_results(self) -> None:
-        """Commit delivery results in batches: one transaction for all that are ready."""
-        shared = self._shared
-        done = False
-        while not done:
-            batch = [await self._results.get()]
+        """Commit delivery results in batches: one transaction for all that are ready.
+
+        If recording fails, every sender waiting for it is told (_Unrecorded) and
+        sends no more: what it sent and could not record is sent again when its
+        lease runs out.
+        """
+        batch: list[_Results | None] = []
+        try:
+            while None not in batch:
+                batch = [await self._results.get()]
+                while not self._results.empty():
+                    batch.append(self._results.get_nowait())
+                waiting = [results for results in batch if results is not None]
+                await self._record([results.attempt for results in waiting])
+                for results in waiting:
+                    results.committed.set_result(None)
+        except BaseException:
             while not self._results.empty():
                 batch.append(self._results.get_nowait())
-            done = None in batch
-            attempts = [attempt for attempt in batch if attempt is not None]
+            for left in batch:
+                if left is not None and not left.committed.done():
+                    left.committed.set_exception(_Unrecorded())
+            raise
+
+    async def _record(self, attempts: list[outbox.Attempt]) -> None:
+        shared = self._shared
+        if attempts:
             async with shared.unit(origin="delivery") as work:
                 failed = await outbox.record(work.session, attempts, work.now, self._retry)
                 await refusals.record(work, failed)  # refused by the smarthost, or in vain
@@ -155,6 +189,18 @@ class Sender:
             retried = sum(1 for attempt in attempts if attempt.temporary)
             if retried:
                 log.warning("%d delivery jobs have recipients to retry", retried)
+
+
+class _Unrecorded(Exception):
+    """The results of a transaction could not be recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Results:
+    """A transaction's results, and the future the recorder sets once they are committed."""
+
+    attempt: outbox.Attempt
+    committed: "asyncio.Future[None]"
 
 
 def _count(metrics: Metrics, attempts: list[outbox.Attempt], moment: datetime) -> None:
