@@ -213,3 +213,20 @@ def flood_notice(policy: ListPolicy, posts: int, minutes: int, *, to: Sequence[s
             f"  listserv lists set {policy.address} emergency=false\n")
     return _staff_notice(policy, to, f"{policy.subject_prefix} Flood: emergency moderation "
                          "is on".strip(), body, message_id=message_id, now=now)
+
+
+def password_notice(policy: ListPolicy, senders: Sequence[str], *, to: Sequence[str],
+                    message_id: str, now: datetime) -> EmailMessage:
+    """Tell the owners the moderator password is ignored for a while: too many wrong ones."""
+    listed = "\n".join(f"  - {sender or '(no sender)'}" for sender in senders)
+    body = (f"{len(senders)} posts to {policy.address} within the last hour carried a wrong "
+            "moderator password (an Approved: header or first line). Someone may be "
+            "guessing it.\n\n"
+            "Until fewer than that come within an hour, listserv ignores the password in "
+            "posts, the right one too: they are moderated as if they carried none. You "
+            "are told at most once an hour.\n\n"
+            f"The wrong passwords came from\n{listed}\n\n"
+            "If the password may be known, change it:\n\n"
+            f"  listserv lists set {policy.address} moderator_password=NEW\n")
+    return _staff_notice(policy, to, f"{policy.subject_prefix} Moderator password ignored "
+                         "after wrong guesses".strip(), body, message_id=message_id, now=now)
