@@ -24,6 +24,7 @@ from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.db import outbox
+from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
@@ -32,6 +33,8 @@ from listserv.outbound.signing import Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
 
 log = logging.getLogger(__name__)
+
+GATHER_SECONDS = 0.005  # the longest a result waits for those of the other connections
 
 
 class Sender:
@@ -46,6 +49,7 @@ class Sender:
                                   timedelta(hours=settings.retry_give_up_hours))
         self._results: asyncio.Queue[_Results | None] = asyncio.Queue()
         self._recorder: asyncio.Task[None] | None = None
+        self._busy = 0  # sender tasks busy with a job
 
     def busy(self) -> bool:
         """Whether results wait to be recorded."""
@@ -110,9 +114,13 @@ class Sender:
             while (job := await queue.get()) is not None:
                 if self._recorder is None or self._recorder.done():
                     continue  # nothing can be recorded: leave the job to its lease
-                with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"), \
-                        suppress(_Unrecorded):
-                    await self._send_job(smarthost, job)
+                self._busy += 1
+                try:
+                    with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"), \
+                            suppress(_Unrecorded):
+                        await self._send_job(smarthost, job)
+                finally:
+                    self._busy -= 1
         finally:
             await smarthost.close()
 
@@ -163,9 +171,7 @@ class Sender:
         batch: list[_Results | None] = []
         try:
             while None not in batch:
-                batch = [await self._results.get()]
-                while not self._results.empty():
-                    batch.append(self._results.get_nowait())
+                batch = await self._gather()
                 waiting = [results for results in batch if results is not None]
                 await self._record([results.attempt for results in waiting])
                 for results in waiting:
@@ -178,10 +184,27 @@ class Sender:
                     left.committed.set_exception(_Unrecorded())
             raise
 
+    async def _gather(self) -> "list[_Results | None]":
+        """The results to commit together: those of every sender busy with a job, or what
+        came within GATHER_SECONDS of the first (a commit per result would cost far more)."""
+        batch = [await self._results.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_SECONDS
+        while len(batch) < self._busy and None not in batch \
+                and (left := deadline - loop.time()) > 0:
+            with suppress(TimeoutError):
+                batch.append(await asyncio.wait_for(self._results.get(), left))
+        while not self._results.empty():
+            batch.append(self._results.get_nowait())
+        return batch
+
     async def _record(self, attempts: list[outbox.Attempt]) -> None:
         shared = self._shared
         if attempts:
             async with shared.unit(origin="delivery") as work:
+                # A crash of the machine may lose them, and repeat these deliveries; a
+                # commit that waits for the disk would slow every connection down.
+                await commit_unsynced(work.session)
                 failed = await outbox.record(work.session, attempts, work.now, self._retry)
                 await refusals.record(work, failed)  # refused by the smarthost, or in vain
             _count(shared.metrics, attempts, work.now)
