@@ -68,7 +68,7 @@ def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_li
     notice stays within size_limit (the site's largest message), else its header section."""
     whole = len(post.raw) + NOTICE_ROOM <= size_limit
     left_out = "" if whole else (
-        f"Your message ({-(-len(post.raw) // 1024):,} KB) is too large to send back whole: "
+        f"Your message ({kib(len(post.raw))}) is too large to send back whole: "
         "its header section is attached, its body is left out.\n\n")
     body = (f"Your message to {policy.address} was rejected.\n\n{paragraphs(reasons)}\n\n"
             f"{left_out}Questions go to the list's owners at "
@@ -84,6 +84,20 @@ def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_li
     if post.message_id:
         message["In-Reply-To"] = post.message_id
     return message
+
+
+def attachable(raw: bytes, size_limit: int) -> bytes:
+    """The post a notice attaches: whole while the notice stays within size_limit (the site's
+    largest message), else cut at a line end before the room the notice's own text needs."""
+    if len(raw) + NOTICE_ROOM <= size_limit:
+        return raw
+    room = max(size_limit - NOTICE_ROOM, size_limit // 2)
+    return raw[:raw.rfind(b"\n", 0, room) + 1 or room]
+
+
+def kib(size: int) -> str:
+    """A size in KB as notices write it, rounded up."""
+    return f"{-(-size // 1024):,} KB"
 
 
 def paragraphs(texts: Sequence[str]) -> str:

@@ -444,6 +444,18 @@ class ArchivedMessage(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ApprovalFailure(Base):
+    """A post whose moderator password was wrong: what the list's hourly limit counts."""
+
+    __tablename__ = "approval_failure"
+    __table_args__ = (Index("ix_approval_failure_list_failed", "list_id", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(320))
+    failed_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class NoticeLog(Base):
     """Automatic mail sent to an address, so replies can be rate limited per day."""
 

@@ -78,6 +78,7 @@ async def _tell_moderators(work: Work, mlist: MailingList, held: HeldMessage) ->
                     held.message_id or "(no Message-ID)", mlist.address)
         return
     message = moderation.held_notice(policy, held_post(held), held.raw, to=staff, now=work.now,
+                                     size_limit=work.settings.max_message_size,
                                      message_id=work.message_id())
     await notices.send(work, mlist, message, staff, "held")
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Mail to the list address: check the flood limit and the moderator password, let
+"""Mail to the list address: check the flood limit and the moderator password (approvals), let
 core.pipeline decide, and carry out its decision (distribute, hold, reject, discard).
 
 This module decides nothing about a post itself: the rules and moderation
@@ -9,7 +9,6 @@ are the core's.
 import logging
 from datetime import timedelta
 
-from listserv.core import approval
 from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import flood_notice
@@ -20,7 +19,7 @@ from listserv.core.rules import Facts, Hit
 from listserv.db import history
 from listserv.db.models import Inbound, MailingList
 from listserv.db.roster import staff_addresses
-from listserv.handling import moderation, notices
+from listserv.handling import approvals, moderation, notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
 
@@ -32,7 +31,7 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     await _check_flood(work, mlist)
     policy = await work.policy(mlist)
     post = parse_post(row.raw, row.mail_from, row.recipient)
-    approved = approval.approved_post(row.raw, post.message, mlist.moderator_password_hash)
+    approved = await approvals.approved_post(work, mlist, row, post)
     if approved is not None:  # without the password: it reaches neither members nor archive
         post = parse_post(approved, row.mail_from, row.recipient)
     roster = await work.roster(mlist)
