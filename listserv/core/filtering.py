@@ -86,7 +86,8 @@ def _filter(part: Message, rules: ContentFilter, html_to_text: HtmlToText,
         content = _children(part)[:1]
         removed.append("the signature (multipart/signed)")
         return _filter(content[0], rules, html_to_text, removed) if content else None
-    if part.is_multipart():
+    # An attached message (message/rfc822) is one part: filtered or kept whole.
+    if part.is_multipart() and not ctype.startswith("message/"):
         return _filter_multipart(part, rules, html_to_text, removed)
     if _filtered_out(part, rules):
         removed.append(_describe(part))

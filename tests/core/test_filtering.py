@@ -151,3 +151,38 @@ def test_a_signed_post_is_kept_whole_or_its_signature_removed_explicitly() -> No
     stripped = filter_content(post, ContentFilter(True, signed=FilterSigned.STRIP), to_text)
     assert types(stripped.message) == ["text/plain"]
     assert stripped.removed == ["the signature (multipart/signed)"]
+
+
+def forwarded() -> EmailMessage:
+    message = base("Fwd: Valves")
+    message.set_content("See below.\n")
+    inner = base("Old thread")
+    inner.set_content("Old words.\n")
+    inner.add_attachment(b"MZ", maintype="application", subtype="x-msdownload",
+                         filename="old.exe")
+    message.add_attachment(inner)
+    return parsed(message)
+
+
+def test_an_attached_message_is_one_part_kept_whole_or_filtered_by_its_type() -> None:
+    post = forwarded()
+    kept = filter_content(post, ContentFilter(True, filter_extensions=("exe",)), to_text)
+    assert kept.message is post
+    gone = filter_content(post, ContentFilter(True, filter_types=("message/rfc822",)), to_text)
+    assert types(gone.message) == ["text/plain"]
+    assert gone.removed == ["message/rfc822"]
+
+
+def test_pass_extensions_keep_only_named_files_with_them_and_every_unnamed_part() -> None:
+    result = filter_content(with_exe(), ContentFilter(True, pass_extensions=("pdf",)), to_text)
+    assert types(result.message) == ["multipart/mixed", "text/plain", "application/pdf"]
+    assert result.removed == ["application/x-msdownload (tool.exe)"]
+
+
+def test_an_html_part_among_others_is_converted_in_its_place() -> None:
+    message = base()
+    message.set_content("<p>Rich.</p>", subtype="html")
+    message.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="a.pdf")
+    result = filter_content(parsed(message),
+                            ContentFilter(True, convert_html_to_plaintext=True), to_text)
+    assert types(result.message) == ["multipart/mixed", "text/plain", "application/pdf"]
