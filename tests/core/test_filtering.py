@@ -186,3 +186,21 @@ def test_an_html_part_among_others_is_converted_in_its_place() -> None:
     result = filter_content(parsed(message),
                             ContentFilter(True, convert_html_to_plaintext=True), to_text)
     assert types(result.message) == ["multipart/mixed", "text/plain", "application/pdf"]
+
+
+def test_a_related_multipart_names_its_new_root_and_keeps_the_authors_headers() -> None:
+    message = base()
+    message.set_content("<p>See <img src='cid:logo'></p>", subtype="html")
+    message.add_related(PNG, maintype="image", subtype="png", cid="<logo>", filename="logo.png")
+    message.replace_header("Content-Type", message["Content-Type"] + '; type="text/html"')
+    message["Date"] = "Tue, 3 Dec 2024 09:14:27 +0000"
+    message.add_attachment(b"MZ", maintype="application", subtype="x-msdownload",
+                           filename="a.exe")
+    rules = ContentFilter(True, filter_extensions=("exe",), convert_html_to_plaintext=True)
+    # As written by the client; the email package would write "03 Dec".
+    raw = message.as_bytes(policy=SMTP).replace(b"Tue, 03 Dec", b"Tue, 3 Dec")
+    result = filter_content(parse_post(raw).message, rules, to_text)
+    assert types(result.message) == ["multipart/related", "text/plain", "image/png"]
+    assert result.message is not None
+    assert result.message.get_param("type") == "text/plain"
+    assert b"\r\nDate: Tue, 3 Dec 2024 09:14:27 +0000\r\n" in result.message.as_bytes(policy=SMTP)
