@@ -76,14 +76,36 @@ def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_li
     message = notice(policy, post.mail_from,
                      about(f"Your message to {list_name(policy)} was rejected", post.subject),
                      body, message_id=message_id, now=now)
+    _attach(message, post, whole)
+    if post.message_id:
+        message["In-Reply-To"] = post.message_id
+    return message
+
+
+def filtered_out(post: Post, policy: ListPolicy, reason: str, *, to: Sequence[str],
+                 size_limit: int, message_id: str, now: datetime) -> EmailMessage:
+    """Give the owners a post that content filtering left nothing of, attached (whole while
+    the notice stays within size_limit): it went to nobody else (filter_action=forward)."""
+    whole = len(post.raw) + NOTICE_ROOM <= size_limit
+    author = post.author or post.mail_from or "an unknown sender"
+    body = (f"A message to {policy.address} from {author} was not sent to the members:\n\n"
+            f"{paragraphs([reason])}\n\n"
+            f"The list's filter_action is forward: this is the only copy of it that was "
+            f"sent{'' if whole else ' (too large to attach whole: its header section)'}.\n")
+    message = notice(policy, ", ".join(to),
+                     about(f"Content filtered out of a message to {list_name(policy)}",
+                           post.subject), body, message_id=message_id, now=now)
+    _attach(message, post, whole)
+    return message
+
+
+def _attach(message: EmailMessage, post: Post, whole: bool) -> None:
+    """Attach the post whole, or its header section alone."""
     if whole:
         message.add_attachment(parse_post(post.raw).message, disposition="inline")
     else:
         headers = header_block(post.raw).decode("ascii", "replace")
         message.add_attachment(headers, subtype="rfc822-headers", disposition="inline")
-    if post.message_id:
-        message["In-Reply-To"] = post.message_id
-    return message
 
 
 def attachable(raw: bytes, size_limit: int) -> bytes:

@@ -29,6 +29,7 @@ from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from listserv.core import policy
+from listserv.core.filtering import FilterAction, FilterSigned
 
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER
 
@@ -170,6 +171,19 @@ class MailingList(Base):
     archive_addresses: Mapped[policy.ArchiveAddresses] = mapped_column(
         state(policy.ArchiveAddresses), default=policy.ArchiveAddresses.OBFUSCATE)
     one_click_unsubscribe: Mapped[bool] = mapped_column(default=True)
+    filter_content: Mapped[bool] = mapped_column(default=False)
+    filter_types: Mapped[list[Any]] = mapped_column(default=list)
+    pass_types: Mapped[list[Any]] = mapped_column(default=list)
+    filter_extensions: Mapped[list[Any]] = mapped_column(default=list)
+    pass_extensions: Mapped[list[Any]] = mapped_column(default=list)
+    collapse_alternatives: Mapped[bool] = mapped_column(default=True)
+    convert_html_to_plaintext: Mapped[bool] = mapped_column(default=False)
+    filter_action: Mapped[FilterAction] = mapped_column(
+        state(FilterAction), default=FilterAction.DISCARD)
+    filter_signed: Mapped[FilterSigned] = mapped_column(
+        state(FilterSigned), default=FilterSigned.KEEP)
+    digest_attachments: Mapped[policy.DigestAttachments] = mapped_column(
+        state(policy.DigestAttachments), default=policy.DigestAttachments.LIST)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 

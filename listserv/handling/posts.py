@@ -12,9 +12,17 @@ from datetime import timedelta
 from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import flood_notice
-from listserv.core.notices import rejection
-from listserv.core.pipeline import Distribute, Hold, Outcome, Reject, process, with_hits_header
-from listserv.core.policy import Action, SenderStatus
+from listserv.core.notices import filtered_out, rejection
+from listserv.core.pipeline import (
+    Distribute,
+    Forward,
+    Hold,
+    Outcome,
+    Reject,
+    process,
+    with_hits_header,
+)
+from listserv.core.policy import Action, Role, SenderStatus
 from listserv.core.rules import Facts, Hit
 from listserv.db import history
 from listserv.db.models import Inbound, MailingList
@@ -22,6 +30,7 @@ from listserv.db.roster import staff_addresses
 from listserv.handling import approvals, moderation, notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
+from listserv.handling.plaintext import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +52,7 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
     outcome = process(post, policy, facts, list(roster.values()),
-                      message_id=work.message_id(), now=work.now)
+                      message_id=work.message_id(), now=work.now, html_to_text=html_to_text)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)
@@ -52,6 +61,9 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
+            if outcome.removed:
+                log.info("%s: content filtering removed %s", post.message_id
+                         or "(no Message-ID)", "; ".join(outcome.removed))
             await distribute(work, mlist, post, outcome.message, outcome.recipients)
             work.accepted[mlist.id] = work.accepted.get(mlist.id, 0) + 1
         case Hold():
@@ -59,6 +71,8 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
                                   with_hits_header(post.raw, outcome.hits))
         case Reject():
             await _reject(work, mlist, post, outcome.hits)
+        case Forward():
+            await _forward(work, mlist, post, outcome.hits[0].reason)
     return disposition
 
 
@@ -85,8 +99,8 @@ async def _check_flood(work: Work, mlist: MailingList) -> None:
 
 
 def _disposition(outcome: Outcome) -> str:
-    return {Distribute: history.ACCEPTED, Hold: "held", Reject: "rejected"}.get(
-        type(outcome), "discarded")
+    return {Distribute: history.ACCEPTED, Hold: "held", Reject: "rejected",
+            Forward: "forwarded"}.get(type(outcome), "discarded")
 
 
 async def _reject(work: Work, mlist: MailingList, post: Post, hits: list[Hit]) -> None:
@@ -95,3 +109,16 @@ async def _reject(work: Work, mlist: MailingList, post: Post, hits: list[Hit]) -
                        size_limit=work.settings.max_message_size,
                        message_id=work.message_id(), now=work.now)
     await notices.answer(work, mlist, post, notice, "rejection")
+
+
+async def _forward(work: Work, mlist: MailingList, post: Post, reason: str) -> None:
+    """Send the owners a post that content filtering left nothing of (Mailman's forward)."""
+    owners = await staff_addresses(work.session, mlist.id, (Role.OWNER,))
+    if not owners:  # nobody to forward to: as discard
+        log.warning("%s: %s has no owners to forward the filtered post to",
+                    post.message_id or "(no Message-ID)", mlist.address)
+        return
+    notice = filtered_out(post, await work.policy(mlist), reason, to=owners,
+                          size_limit=work.settings.max_message_size,
+                          message_id=work.message_id(), now=work.now)
+    await notices.send(work, mlist, notice, owners, "filtered")

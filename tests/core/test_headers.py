@@ -152,7 +152,7 @@ def test_a_header_bomb_is_read_decorated_and_written_without_parsing_it_whole(
     raw = bomb(BOMBS[name])
     post = parse_post(raw, "alice@example.org", "ops@example.com")
     outcome = process(post, LIST, MEMBER, [Subscriber("bob@example.org", "bob@example.org")],
-                      message_id="<new@ops.example.com>", now=NOW)
+                      message_id="<new@ops.example.com>", now=NOW, html_to_text=str)
     assert isinstance(outcome, Distribute)
     output = render(outcome.message)
     for message in (outcome.message, munge_from(outcome.message, LIST),
