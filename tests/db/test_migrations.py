@@ -133,3 +133,31 @@ def test_the_search_index_is_filled_for_posts_archived_before_it(tmp_path: Path)
                 "MATCH 'leak'")) == 1
     finally:
         engine.dispose()
+
+
+def test_members_added_in_a_labels_or_nfd_are_kept_in_unicode_nfc_after_the_upgrade(
+        tmp_path: Path) -> None:
+    engine = create_sync_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    nfd = "ju\u0308rgen"
+    rows = [(1, f"{nfd}@xn--mller-kva.example", f"{nfd}@xn--mller-kva.example"),
+            (2, "bob@B\u00fccher.example", "bob@xn--bcher-kva.example"),
+            (3, "alice@example.org", "alice@example.org")]
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0016")
+            for member_id, address, key in rows:
+                connection.execute(text(
+                    "INSERT INTO member (id, list_id, address, match_key, display_name, role, "
+                    "delivery_mode, delivery_status, moderated, bounce_score, created_at, "
+                    "updated_at) VALUES (:id, 1, :address, :key, '', 'member', 'regular', "
+                    "'enabled', 0, 0, '2026-11-27 00:00:00', '2026-11-27 00:00:00')"),
+                    {"id": member_id, "address": address, "key": key})
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+            assert connection.execute(text(
+                "SELECT address, match_key FROM member ORDER BY id")).all() == [
+                ("j\u00fcrgen@m\u00fcller.example", "j\u00fcrgen@xn--mller-kva.example"),
+                ("bob@b\u00fccher.example", "bob@xn--bcher-kva.example"),
+                ("alice@example.org", "alice@example.org")]
+    finally:
+        engine.dispose()
