@@ -33,6 +33,8 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: this server only takes mail for its l
 STORE_FAILED = "451 4.3.0 Could not store the message; please try again later"
 HEADER_TOO_BIG = "552 5.3.4 Message header section too big"
 TOO_MANY_ADDRESSES = "554 5.6.0 Too many addresses in the message header"
+# RFC 6531 section 3.7.4.1, RFC 6533 section 3 (X.6.7): a UTF-8 address only with SMTPUTF8.
+NEEDS_SMTPUTF8 = "553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter on MAIL FROM"
 HEADER_REFUSALS = {HeaderProblem.TOO_BIG: HEADER_TOO_BIG,
                    HeaderProblem.TOO_MANY_ADDRESSES: TOO_MANY_ADDRESSES}
 
@@ -71,12 +73,18 @@ class ListservHandler:
             log.info("refused MAIL FROM of %d octets from %s", len(address.encode()),
                      _peer(session))
             return SENDER_TOO_LONG
+        if _unannounced_utf8(envelope, address):
+            log.info("refused MAIL FROM:<%s> without SMTPUTF8 from %s", address, _peer(session))
+            return NEEDS_SMTPUTF8
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return SENDER_OK
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
+        if _unannounced_utf8(envelope, address):
+            log.info("refused RCPT TO:<%s> without SMTPUTF8 from %s", address, _peer(session))
+            return NEEDS_SMTPUTF8
         verdict, target = await self._recipient(address)
         if target is None:
             log.info("refused RCPT TO:<%s> from %s: %s", address, _peer(session), verdict)
@@ -164,6 +172,11 @@ class ListservHandler:
             raise error
         log.error("SMTP session error: %r", error, exc_info=error)
         return STORE_FAILED
+
+
+def _unannounced_utf8(envelope: Any, address: str) -> bool:
+    """Whether the address is UTF-8 in a transaction whose MAIL FROM lacked SMTPUTF8."""
+    return not address.isascii() and not getattr(envelope, "smtp_utf8", False)
 
 
 def _peer(session: Any) -> str:
