@@ -24,6 +24,7 @@ RECORDS = {
     "_dmarc.other.example": ["v=spf1 -all", "not dmarc"],
     "_dmarc.long.example": ["v=DMARC1; p=quarantine; rua=mailto:" + "x" * 300 + "@long.example"],
     "_dmarc.xn--bcher-kva.example": ["v=DMARC1; p=reject"],
+    "_dmarc.xn--e1afmkfd.xn--p1ai": ["v=DMARC1; p=quarantine"],
 }
 
 
@@ -112,6 +113,8 @@ async def test_an_unreachable_nameserver_is_unknown() -> None:
     (b"a@lenient.example, b@strict.example", DmarcPolicy.REJECT),  # the strictest author
     (b"nobody", DmarcPolicy.ABSENT),
     (b"J\xc3\xb6rg <j@b\xc3\xbccher.example>", DmarcPolicy.REJECT),  # an IDN domain
+    # A UTF-8 address (RFC 6532) at a subdomain: its organisational domain, in A-labels.
+    ("Юрий <юрий@mail.пример.рф>".encode(), DmarcPolicy.QUARANTINE),
 ])
 async def test_policy_of_a_message(responder: Responder, from_: bytes,
                                    expected: DmarcPolicy) -> None:

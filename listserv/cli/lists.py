@@ -5,7 +5,7 @@ import argparse
 
 from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
-from listserv.core.addresses import parse_mailbox
+from listserv.core.addresses import parse_mailbox, shown
 from listserv.core.list_settings import LIST_SETTINGS, parse_assignments
 from listserv.db import lists as db_lists
 from listserv.db.engine import open_database
@@ -54,7 +54,7 @@ async def create_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await db_lists.create_list(s, args.address, display_name=args.name,
                                            owners=owners, domains=settings.domains)
-        print(f"created {mlist.address}")
+        print(f"created {shown(mlist.address)}")
     return 0
 
 
@@ -90,7 +90,7 @@ async def set_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await db_lists.get_list(s, args.address)
         db_lists.update_list(mlist, values)
-    print(f"updated {mlist.address}: {', '.join(values)}")
+    print(f"updated {shown(mlist.address)}: {', '.join(values)}")
     return 0
 
 
@@ -98,7 +98,7 @@ async def rename_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await db_lists.get_list(s, args.old)
         await db_lists.rename_list(s, mlist, args.new, settings.domains)
-    print(f"renamed {args.old} to {mlist.address}; the old address remains an alias")
+    print(f"renamed {args.old} to {shown(mlist.address)}; the old address remains an alias")
     return 0
 
 
@@ -106,5 +106,5 @@ async def delete_list(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
         mlist = await db_lists.get_list(s, args.address)
         await db_lists.delete_list(s, mlist)
-    print(f"deleted {mlist.address}")
+    print(f"deleted {shown(mlist.address)}")
     return 0

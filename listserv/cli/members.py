@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
-from listserv.core.addresses import parse_mailbox
+from listserv.core.addresses import parse_mailbox, shown
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
 from listserv.core.policy import Role
 from listserv.core.roster import Roster, decode_roster, read_roster, split_roster, write_roster
@@ -76,7 +76,7 @@ async def add_members(args: argparse.Namespace, settings: Settings) -> int:
             await db_members.add_member(s, mlist, mailbox, display_name=name,
                                         role=Role(args.role))
     for _, mailbox in parsed:
-        print(f"added {mailbox} to {mlist.address} as {args.role}")
+        print(f"added {mailbox} to {shown(mlist.address)} as {args.role}")
     return 0
 
 
@@ -101,7 +101,7 @@ async def import_members(args: argparse.Namespace, settings: Settings) -> int:
         mlist = await get_list(s, args.address)
         result = await db_members.import_members(s, mlist, entries, progress=bar.update)
     bar.close()
-    print(f"imported {result.added} members into {mlist.address}; "
+    print(f"imported {result.added} members into {shown(mlist.address)}; "
           f"{len(result.already_members)} already members; {len(errors)} invalid lines")
     return 1 if errors else 0
 
@@ -138,7 +138,7 @@ async def set_member(args: argparse.Namespace, settings: Settings) -> int:
         mlist = await get_list(s, args.address)
         member = await db_members.get_member(s, mlist, args.email)
         db_members.update_member(member, values)
-    print(f"updated {member.address} on {mlist.address}: {', '.join(values)}")
+    print(f"updated {member.address} on {shown(mlist.address)}: {', '.join(values)}")
     return 0
 
 
@@ -148,7 +148,7 @@ async def remove_members(args: argparse.Namespace, settings: Settings) -> int:
         for email in args.emails:
             await db_members.remove_member(s, await db_members.get_member(s, mlist, email))
     for email in args.emails:
-        print(f"removed {email} from {mlist.address}")
+        print(f"removed {email} from {shown(mlist.address)}")
     return 0
 
 
@@ -161,6 +161,6 @@ async def invite_members(args: argparse.Namespace, settings: Settings) -> int:
         invited = [(mailbox, await subscriptions.invite(work, mlist, mailbox, name))
                    for name, mailbox in parsed]
     for mailbox, sent in invited:
-        print(f"invited {mailbox} to {mlist.address}" if sent
-              else f"{mailbox} is a member of {mlist.address} already; not invited")
+        print(f"invited {mailbox} to {shown(mlist.address)}" if sent
+              else f"{mailbox} is a member of {shown(mlist.address)} already; not invited")
     return 0

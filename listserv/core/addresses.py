@@ -3,13 +3,19 @@
 
 Matching rule (documented in the README): an address matches another when both
 are equal after the domain is lower-cased and IDNA-encoded *and* the local part
-is lower-cased. RFC 5321 lets a host treat local parts case-sensitively, but
+is put in Unicode NFC and lower-cased. RFC 5321 lets a host treat local parts case-sensitively, but
 no mail system in use does, and a member who writes ``Alice@`` one day and
 ``alice@`` the next is one person. Sub-addresses (``alice+lists@``) are not
 folded: they are distinct mailboxes to every MTA that delivers them.
+
+Stored and shown form (RFC 6530): a parsed address keeps its local part as written,
+in NFC, and its domain lower-cased in U-labels, so ``jürgen@xn--mller-kva.example``
+from an MTA is ``jürgen@müller.example``, the same member. The match key keeps the
+domain in A-labels: ASCII wherever the local part is.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import StrEnum
@@ -54,6 +60,19 @@ def ascii_domain(domain: str) -> str:
     if not all(_LABEL.fullmatch(label) for label in labels):
         raise InvalidAddress(f"invalid domain: {domain!r}")
     return encoded
+
+
+def unicode_domain(domain: str) -> str:
+    """A valid domain lower-cased in U-labels, as people read it (raises InvalidAddress)."""
+    return ascii_domain(domain).encode("ascii").decode("idna")
+
+
+def shown(address: str) -> str:
+    """An address as people read it: its domain in U-labels; what does not parse as given."""
+    try:
+        return str(parse_address(address))
+    except InvalidAddress:
+        return address
 
 
 def smtp_form(address: str) -> str:
@@ -138,8 +157,8 @@ def parse_address(text: str, max_local: int = _MAX_LOCAL) -> Mailbox:
         raise InvalidAddress(f"not an address: {text!r}")
     if len(local_part.encode()) > max_local or len(text.encode()) > _MAX_ADDRESS:
         raise InvalidAddress(f"address too long: {text!r}")
-    ascii_domain(domain)
-    return Mailbox(local_part, domain.lower())
+    # NFC (RFC 6532 section 3.1): one spelling for what a keyboard writes in two.
+    return Mailbox(unicodedata.normalize("NFC", local_part), unicode_domain(domain))
 
 
 def parse_mailbox(text: str) -> tuple[str, Mailbox]:

@@ -11,14 +11,17 @@ The encoding is reversible for every valid address: the last '=' separates
 local part and domain, a domain holds no '=' nor '+', so a '+' after the
 last '=' starts the tag; what could not stand in an unquoted local part
 (spaces and quotes of a quoted local part, '%', non-ASCII, dots in the wrong
-places) is written as %XX octets of its UTF-8. An address without a tag
-(listserv wrote them so before they were signed) decodes with the tag ''.
+places) is written as %XX octets of its UTF-8, and the domain goes in A-labels:
+the VERP address of ``jürgen@müller.example`` is all ASCII, so a bounce reaches it
+through MTAs without SMTPUTF8 (RFC 6531), and it decodes back to the same member. An
+address without a tag (listserv wrote them so before they were signed) decodes with
+the tag ''.
 """
 
 import re
 from dataclasses import dataclass
 
-from listserv.core.addresses import Mailbox, parse_address, sub_address
+from listserv.core.addresses import Mailbox, ascii_domain, parse_address, sub_address
 from listserv.core.tokens import matches, short_tag
 from listserv.errors import InvalidAddress
 
@@ -49,7 +52,8 @@ def tag(key: bytes, list_id: int, member_key: str, probe: int | None = None) -> 
 def address(bounce_address: str, member: Mailbox, signature: str) -> str | None:
     """ops-bounces@… with the member and the tag added after '+'; None when too long."""
     local = _escape(_unquoted(member.local_part))
-    made = sub_address(bounce_address, f"+{local}={_escape(member.domain)}+{signature}")
+    domain = ascii_domain(member.domain)
+    made = sub_address(bounce_address, f"+{local}={domain}+{signature}")
     return made if len(made.encode()) <= MAX_ADDRESS else None
 
 

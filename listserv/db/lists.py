@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from listserv.core.addresses import Mailbox, check_list_address, parse_address
+from listserv.core.addresses import Mailbox, check_list_address, parse_address, shown
 from listserv.core.list_settings import LIST_SETTINGS, inconsistencies
 from listserv.core.passwords import hash_password
 from listserv.core.policy import Role
@@ -163,6 +163,8 @@ async def describe_list(session: AsyncSession, mlist: MailingList) -> dict[str, 
             settings[name] = "set" if getattr(mlist, f"{name}_hash") else "unset"
         else:
             settings[name] = getattr(mlist, name)
-    return {"address": mlist.address, "aliases": await list_aliases(session, mlist),
+    # The key keeps a domain in A-labels; people read it in U-labels (RFC 6530).
+    aliases = [shown(alias) for alias in await list_aliases(session, mlist)]
+    return {"address": shown(mlist.address), "aliases": aliases,
             "members": await count_members(session, mlist),
             "created_at": mlist.created_at.isoformat(), "settings": settings}

@@ -83,8 +83,11 @@ class Session(asyncio.Protocol):
             mail += b" SIZE=%d" % len(raw)
         if self._eight_bit:
             mail += b" BODY=8BITMIME"
-        if not all(address.isascii() for address in (mail_from, *recipients)):
-            mail += b" SMTPUTF8"  # RFC 6531; the caller sends such addresses only where offered
+        if not all(address.isascii() for address in (mail_from, *recipients)) or (
+                self.smtputf8 and not _header_section(raw).isascii()):
+            # RFC 6531; the caller sends UTF-8 addresses only where offered. UTF-8 in the
+            # header (RFC 6532) goes as SMTPUTF8 where it can, else as it came (8BITMIME).
+            mail += b" SMTPUTF8"
         rcpts = [b"RCPT TO:<%s>" % recipient.encode() for recipient in recipients]
         if self._pipelining:
             self._send(mail, *rcpts, b"DATA")
@@ -173,3 +176,7 @@ def _body(raw: bytes) -> bytes:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return _STUFF.sub(b"..", data) + b".\r\n"
+
+
+def _header_section(raw: bytes) -> bytes:
+    return raw.partition(b"\r\n\r\n")[0]

@@ -44,6 +44,8 @@ HEADER_TOO_BIG = "552 5.3.4 Message header section too big"
 TOO_MANY_ADDRESSES = "554 5.6.0 Too many addresses in the message header"
 NUL_IN_MESSAGE_ID = "554 5.6.0 Message-ID contains a NUL byte"
 MESSAGE_ID_NOT_UTF8 = "554 5.6.0 Message-ID is not valid UTF-8"
+# RFC 6531 section 3.7.4.1, RFC 6533 section 3 (X.6.7): a UTF-8 address only with SMTPUTF8.
+NEEDS_SMTPUTF8 = "553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter on MAIL FROM"
 HEADER_REFUSALS = {HeaderProblem.TOO_BIG: HEADER_TOO_BIG,
                    HeaderProblem.TOO_MANY_ADDRESSES: TOO_MANY_ADDRESSES,
                    HeaderProblem.NUL_IN_MESSAGE_ID: NUL_IN_MESSAGE_ID,
@@ -94,12 +96,19 @@ class ListservHandler:
             log.info("refused MAIL FROM of %d octets from %s", len(address.encode()),
                      _peer(session))
             return SENDER_TOO_LONG
+        if _unannounced_utf8(envelope, address):
+            log.info("refused MAIL FROM:<%s> without SMTPUTF8 from %s", address, _peer(session))
+            return NEEDS_SMTPUTF8
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return SENDER_OK
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
+        # An address that is no text at all gets _recipient's answer, as in MAIL FROM.
+        if _unannounced_utf8(envelope, address) and not unreadable(address):
+            log.info("refused RCPT TO:<%s> without SMTPUTF8 from %s", address, _peer(session))
+            return NEEDS_SMTPUTF8
         verdict, target = await self._recipient(address)
         if target is None:
             log.info("refused RCPT TO:<%s> from %s: %s", address, _peer(session), verdict)
@@ -110,10 +119,6 @@ class ListservHandler:
         envelope.rcpt_tos.append(address)
         self._targets.setdefault(envelope, []).append(target)
         return verdict
-
-    async def check_recipient(self, address: str) -> str:
-        """The reply RCPT TO gets for this address."""
-        return (await self._recipient(address))[0]
 
     async def _recipient(self, address: str) -> tuple[str, Target | None]:
         """The reply RCPT TO gets, and where an accepted recipient's mail goes."""
@@ -197,6 +202,11 @@ class ListservHandler:
 def each_recipient(status: str, recipients: int) -> str:
     """The LMTP answer to DATA: RFC 2033 wants one reply per accepted recipient."""
     return "\r\n".join([status] * recipients)
+
+
+def _unannounced_utf8(envelope: Any, address: str) -> bool:
+    """Whether the address is UTF-8 in a transaction whose MAIL FROM lacked SMTPUTF8."""
+    return not address.isascii() and not getattr(envelope, "smtp_utf8", False)
 
 
 def _peer(session: Any) -> str:

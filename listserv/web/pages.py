@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from listserv import __version__
+from listserv.core.addresses import shown
 
 _ENVIRONMENT = Environment(loader=PackageLoader("listserv.web", "templates"),
                            autoescape=select_autoescape(default=True, default_for_string=True),
                            undefined=StrictUndefined, enable_async=False)
+_ENVIRONMENT.filters["shown"] = shown  # a list's key in U-labels, as people read it
 
 
 def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:

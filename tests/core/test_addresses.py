@@ -9,6 +9,7 @@ from listserv.core.addresses import (
     normalise,
     parse_address,
     parse_mailbox,
+    shown,
     smtp_form,
     split_recipient,
 )
@@ -49,6 +50,25 @@ def test_invalid_addresses_are_refused(address: str) -> None:
 ])
 def test_addresses_match_ignoring_case_quotes_and_idna(one: str, other: str) -> None:
     assert normalise(one) == normalise(other)
+
+
+@pytest.mark.parametrize(("written", "stored", "key"), [
+    ("jürgen@müller.example", "jürgen@müller.example", "jürgen@xn--mller-kva.example"),
+    ("jürgen@xn--mller-kva.example", "jürgen@müller.example", "jürgen@xn--mller-kva.example"),
+    ("Jürgen@MÜLLER.Example", "Jürgen@müller.example", "jürgen@xn--mller-kva.example"),
+    ("ju\u0308rgen@müller.example", "jürgen@müller.example", "jürgen@xn--mller-kva.example"),
+    ("ops@xn--e1afmkfd.xn--p1ai", "ops@пример.рф", "ops@xn--e1afmkfd.xn--p1ai"),
+    ("OPS@ПРИМЕР.РФ", "OPS@пример.рф", "ops@xn--e1afmkfd.xn--p1ai"),
+])
+def test_an_address_is_kept_in_nfc_with_u_labels_and_matched_by_a_labels(
+        written: str, stored: str, key: str) -> None:
+    mailbox = parse_address(written)
+    assert (str(mailbox), mailbox.key) == (stored, key)
+
+
+def test_a_list_key_in_a_labels_is_shown_in_u_labels() -> None:
+    assert shown("ops@xn--e1afmkfd.xn--p1ai") == "ops@пример.рф"
+    assert shown("not an address") == "not an address"
 
 
 def test_sub_addresses_are_distinct_members() -> None:

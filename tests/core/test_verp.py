@@ -51,6 +51,18 @@ def test_a_plain_address_reads_as_the_qmail_and_postfix_convention_and_a_tag() -
     assert re.fullmatch(r"[a-z2-7]{10}", signature)
 
 
+@pytest.mark.parametrize(("member", "written"), [
+    ("jürgen@müller.example", "+j%C3%BCrgen=xn--mller-kva.example+"),
+    ("ops@пример.рф", "+ops=xn--e1afmkfd.xn--p1ai+"),
+])
+def test_a_utf8_members_verp_address_is_ascii_and_names_the_member_in_unicode(
+        member: str, written: str) -> None:
+    made = sender(BOUNCES, member, KEY, LIST_ID)
+    assert made is not None and made.isascii() and written in made
+    found = read_back(made)
+    assert found.address == member and verifies(found, KEY, LIST_ID)
+
+
 def test_the_tag_is_of_the_member_the_list_and_the_key() -> None:
     found = read_back(sender(BOUNCES, "alice@example.org", KEY, LIST_ID) or "")
     assert not verifies(found, KEY, LIST_ID + 1)

@@ -171,3 +171,31 @@ async def test_processes_starting_together_migrate_a_new_database_once(
             await engine.dispose()
         if fresh.startswith("postgresql"):
             await _autocommit(database_url, f"DROP DATABASE {make_url(fresh).database}")
+
+
+def test_members_added_in_a_labels_or_nfd_are_kept_in_unicode_nfc_after_the_upgrade(
+        tmp_path: Path) -> None:
+    engine = create_sync_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    nfd = "ju\u0308rgen"
+    rows = [(1, f"{nfd}@xn--mller-kva.example", f"{nfd}@xn--mller-kva.example"),
+            (2, "bob@B\u00fccher.example", "bob@xn--bcher-kva.example"),
+            (3, "alice@example.org", "alice@example.org")]
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0018")
+            for member_id, address, key in rows:
+                connection.execute(text(
+                    "INSERT INTO member (id, list_id, address, match_key, display_name, role, "
+                    "delivery_mode, delivery_status, moderated, bounce_score, created_at, "
+                    "updated_at) VALUES (:id, 1, :address, :key, '', 'member', 'regular', "
+                    "'enabled', 0, 0, '2026-11-27 00:00:00', '2026-11-27 00:00:00')"),
+                    {"id": member_id, "address": address, "key": key})
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+            assert connection.execute(text(
+                "SELECT address, match_key FROM member ORDER BY id")).all() == [
+                ("j\u00fcrgen@m\u00fcller.example", "j\u00fcrgen@xn--mller-kva.example"),
+                ("bob@b\u00fccher.example", "bob@xn--bcher-kva.example"),
+                ("alice@example.org", "alice@example.org")]
+    finally:
+        engine.dispose()

@@ -41,7 +41,7 @@ async def test_the_form_mails_a_confirmation_even_on_an_open_list_and_a_reply_su
     async with browser_like(app) as web:
         page = await web.get(FORM)
         assert page.status_code == 200
-        assert 'type="email" name="email"' in page.text
+        assert 'name="email" inputmode="email"' in page.text
         response = await subscribe(web, ALICE, "digest-plain")
     assert response.status_code == 200
     assert (f"{ALICE} was sent a message asking it to confirm the subscription"
