@@ -23,6 +23,7 @@ from listserv.db.roster import staff_addresses
 from listserv.handling import moderation, notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
+from listserv.offload import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,8 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     """Decide on a post and carry the decision out; return the inbound row's disposition."""
     await _check_flood(work, mlist)
     policy = await work.policy(mlist)
-    post = parse_post(row.raw, row.mail_from, row.recipient)
-    approved = approval.approved_post(row.raw, post.message, mlist.moderator_password_hash)
-    if approved is not None:  # without the password: it reaches neither members nor archive
-        post = parse_post(approved, row.mail_from, row.recipient)
+    post, approved = await off_loop(len(row.raw), _read, row.raw, row.mail_from, row.recipient,
+                                    mlist.moderator_password_hash)
     roster = await work.roster(mlist)
     member = roster.get(post.author) if post.author else None
     window = timedelta(hours=policy.duplicate_window_hours)
@@ -43,8 +42,8 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
         exclude_id=row.id)
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
-    outcome = process(post, policy, facts, list(roster.values()),
-                      message_id=work.message_id(), now=work.now)
+    outcome = await off_loop(len(row.raw), process, post, policy, facts, list(roster.values()),
+                             message_id=work.message_id(), now=work.now)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)
@@ -61,6 +60,17 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
         case Reject():
             await _reject(work, mlist, post, outcome.hits)
     return disposition
+
+
+def _read(raw: bytes, mail_from: str, recipient: str,
+          password_hash: str) -> tuple[Post, bytes | None]:
+    """The post, and whether it came approved: then the post is the one without the password,
+    which reaches neither members nor archive."""
+    post = parse_post(raw, mail_from, recipient)
+    approved = approval.approved_post(raw, post.message, password_hash)
+    if approved is None:
+        return post, None
+    return parse_post(approved, mail_from, recipient), approved
 
 
 async def _check_flood(work: Work, mlist: MailingList) -> None:
