@@ -16,9 +16,9 @@ bench/post_path.py, and two lists:
 A probe process asks the server every 10 ms, each on a connection of its
 own: an SMTP NOOP (a session opened once), an SMTP greeting (a new
 connection each time) and an HTTP GET /healthz (a new connection too: on a kept one
-the server's second write waits for the probe's delayed ACK, 40 ms). A reply late by
-the loop's stall, the longest reply is about the longest stall (the probe
-waits at most 10 ms less than the stall it meets).
+the server's second write waits for the probe's delayed ACK, 40 ms). A reply is
+late by whatever stalls the loop, so the longest reply is about the longest
+stall (at most 10 ms less: the probe asks every 10 ms).
 
 First 3 s idle (what the machine itself adds to a reply: the noise floor),
 then the big posts of bench/big_messages.py (those SMTP can carry: folded
