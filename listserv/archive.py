@@ -41,6 +41,7 @@ from listserv.db import search as db_search
 from listserv.db.archived import dated_in
 from listserv.db.models import ArchivedMessage, MailingList
 from listserv.errors import InvalidAddress, ListservError, NotFound
+from listserv.offload import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,14 @@ def _author(post: Post) -> tuple[str, str]:
         return "", post.author_name
 
 
-def _new_row(list_id: int, seq: int, post: Post) -> tuple[ArchivedMessage, list[str]]:
-    """The archive row for a message, and the ids of its possible ancestors."""
+def _read(raw: bytes) -> tuple[Post, str]:
+    """A message to archive, parsed, and the text its search finds."""
+    post = parse_post(raw)
+    return post, body_text(raw, post.message)
+
+
+def _new_row(list_id: int, seq: int, post: Post, text: str) -> tuple[ArchivedMessage, list[str]]:
+    """The archive row for a message with its text, and the ids of its possible ancestors."""
     raw = post.raw
     in_reply_to = header_text(post.message, "In-Reply-To")
     references = header_text(post.message, "References")
@@ -147,7 +154,7 @@ def _new_row(list_id: int, seq: int, post: Post) -> tuple[ArchivedMessage, list[
         author_name=_clean(name, 200),
         sent_at=_sent_at(header_text(post.message, "Date")),
         in_reply_to=_clean(in_reply_to, 998), references=_clean(references, 100_000),
-        body_text=body_text(raw, post.message), raw=raw)
+        body_text=text, raw=raw)
     return row, [parent for parent in thread_parents(in_reply_to, references)
                  if len(parent) <= 998]
 
@@ -193,8 +200,9 @@ async def _store(session: AsyncSession, row: ArchivedMessage, parents: Sequence[
 
 async def archive_post(session: AsyncSession, list_id: int, raw: bytes) -> ArchivedMessage:
     """Archive a post (as decorated for the archive) under the list's next number."""
+    post, text = await off_loop(len(raw), _read, raw)  # before the list is locked
     seq = await _next_seq(session, list_id)
-    row, parents = _new_row(list_id, seq, parse_post(raw))
+    row, parents = _new_row(list_id, seq, post, text)
     await _store(session, row, parents)
     log.info("%s archived as %d in list %d", row.message_id, seq, list_id)
     return row
@@ -303,7 +311,7 @@ async def _import_entry(session: AsyncSession, list_id: int, seq: int, raw: byte
             ArchivedMessage.message_id == _archive_id(raw)).limit(1)) is not None:
         report.duplicates += 1
         return False
-    row, parents = _new_row(list_id, seq, post)
+    row, parents = _new_row(list_id, seq, post, body_text(raw, post.message))
     if not post.message_id:
         report.generated_ids.append((index, row.message_id))
     await _store(session, row, parents)

@@ -17,6 +17,7 @@ from nacl.signing import SigningKey
 
 from listserv.app import App, running
 from listserv.errors import ConfigError
+from listserv.offload import INLINE_BELOW
 from listserv.outbound.signing import Key, Signer, present_headers
 from listserv.settings import DkimKey, Settings, load_settings
 from tests.helpers import make_message, run_listserv
@@ -97,12 +98,16 @@ async def signing_app(settings: Settings, key_pair: KeyPair) -> AsyncIterator[Ap
         yield running_app
 
 
+# A big post is decided, rendered and signed in a worker thread (listserv.offload).
+@pytest.mark.parametrize("lines", [1, 2000], ids=["small", "big"])
 @pytest.mark.parametrize("personalize", ["none", "verp", "full"])
 async def test_every_copy_carries_a_signature_of_the_list_domain_that_verifies(
-        signing_app: App, sink: Sink, key_pair: KeyPair, personalize: str) -> None:
+        signing_app: App, sink: Sink, key_pair: KeyPair, personalize: str, lines: int) -> None:
     await setup_list(signing_app, personalize=personalize,
                      footer="Sent to {member_address}", reply_to="list")
-    await post(signing_app, make_message(subject="Valve seals"))
+    body = "Which seals hold up best at 180 degrees? We keep replacing ours.\n" * lines
+    assert (len(body) > INLINE_BELOW) == (lines > 1)
+    await post(signing_app, make_message(subject="Valve seals", body=body))
     await signing_app.settle()
     assert sorted(sink.recipients()) == sorted(MEMBERS)
     for delivered in sink.delivered:

@@ -26,6 +26,7 @@ from listserv.db import outbox
 from listserv.db.digests import Pending
 from listserv.db.models import MailingList
 from listserv.handling.context import Work
+from listserv.offload import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ async def _send_owed(work: Work, mlist: MailingList, policy: ListPolicy,
 async def _queue(work: Work, list_id: int, policy: ListPolicy, mode: DeliveryMode,
                  issue: Issue, posts: Sequence[bytes], recipients: Sequence[str]) -> None:
     message_id = work.message_id()
-    raw = BUILDERS[mode](policy, issue, posts, message_id=message_id, now=work.now)
+    raw = await off_loop(sum(map(len, posts)), BUILDERS[mode], policy, issue, posts,
+                         message_id=message_id, now=work.now)
     await outbox.enqueue(work.session, list_id=list_id, kind=KIND, raw=raw,
                          message_id=message_id, mail_from=policy.sub_address("-bounces"),
                          personal=digest_personalization(policy), transactions=chunk(

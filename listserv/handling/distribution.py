@@ -16,6 +16,7 @@ from listserv.core.message import Post
 from listserv.db.digests import keep_for_digest
 from listserv.db.models import MailingList
 from listserv.handling.context import Work
+from listserv.offload import off_loop
 from listserv.outbound.queueing import queue_post
 
 
@@ -23,7 +24,7 @@ async def distribute(work: Work, mlist: MailingList, post: Post, message: EmailM
                      recipients: Sequence[str]) -> None:
     """Archive a decorated post, keep it for the digest, and queue it for its recipients."""
     policy = await work.policy(mlist)
-    kept = render(message)
+    kept = await off_loop(len(post.raw), render, message)
     if policy.archive:
         await archive_post(work.session, mlist.id, kept)
     keep_for_digest(work.session, mlist.id, kept)

@@ -32,6 +32,7 @@ from listserv.handling import notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
 from listserv.handling.plaintext import html_to_text
+from listserv.offload import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,12 @@ def already_decided(held: HeldMessage) -> str:
 
 
 async def _release(work: Work, mlist: MailingList, held: HeldMessage) -> None:
-    post = parse_post(held.raw, held.sender, mlist.address)
+    size = len(held.raw)
+    post = await off_loop(size, parse_post, held.raw, held.sender, mlist.address)
     roster = await work.roster(mlist)
-    outcome = approve(post, await work.policy(mlist), list(roster.values()), now=work.now,
-                      message_id=work.message_id(), html_to_text=html_to_text)
+    outcome = await off_loop(size, approve, post, await work.policy(mlist),
+                             list(roster.values()), now=work.now, message_id=work.message_id(),
+                             html_to_text=html_to_text)
     await distribute(work, mlist, post, outcome.message, outcome.recipients)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
         await history.mark_accepted(work.session, held.inbound_id)

@@ -31,6 +31,7 @@ from listserv.handling import approvals, moderation, notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
 from listserv.handling.plaintext import html_to_text
+from listserv.offload import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,11 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     """Decide on a post and carry the decision out; return the inbound row's disposition."""
     await _check_flood(work, mlist)
     policy = await work.policy(mlist)
-    post = parse_post(row.raw, row.mail_from, row.recipient)
+    size = len(row.raw)
+    post = await off_loop(size, parse_post, row.raw, row.mail_from, row.recipient)
     approved = await approvals.approved_post(work, mlist, row, post)
     if approved is not None:  # without the password: it reaches neither members nor archive
-        post = parse_post(approved, row.mail_from, row.recipient)
+        post = await off_loop(size, parse_post, approved, row.mail_from, row.recipient)
     roster = await work.roster(mlist)
     member = roster.get(post.author) if post.author else None
     window = timedelta(hours=policy.duplicate_window_hours)
@@ -51,8 +53,9 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
         exclude_id=row.id)
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
-    outcome = process(post, policy, facts, list(roster.values()),
-                      message_id=work.message_id(), now=work.now, html_to_text=html_to_text)
+    outcome = await off_loop(size, process, post, policy, facts, list(roster.values()),
+                             message_id=work.message_id(), now=work.now,
+                             html_to_text=html_to_text)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)

@@ -27,6 +27,7 @@ from listserv.core.authresults import (
     trusted,
     without_results,
 )
+from listserv.offload import off_loop
 from listserv.outbound.resolver import Failed, txt_cache
 from listserv.settings import Settings
 
@@ -59,15 +60,7 @@ async def verify(raw: bytes, settings: Settings) -> list[Result]:
     checked = [s for s in found if s.field == "dkim-signature"][:MAX_CHECKED]
     keys, failed = await _keys(
         [*checked, *[s for s in found if s.field != "dkim-signature"][:MAX_ARC_KEYS]], settings)
-
-    def published(name: bytes, timeout: int = 5) -> bytes:
-        return keys.get(name.decode("ascii", "replace").rstrip(".").lower(), b"")
-
-    verifier = _parsed(raw)
-    results = [_dkim(verifier, index, signature, keys, failed, published)
-               for index, signature in enumerate(checked)]
-    results = results or [Result("dkim", "none")]
-    results.append(Result("arc", _arc(raw, published)))
+    results = await off_loop(len(raw), _checked, raw, checked, keys, failed)
     if settings.trusted_authserv_id:
         results += [result for field in trusted(raw, settings.trusted_authserv_id)
                     for result in field.results if result.method in _CARRIED_OVER]
@@ -88,6 +81,19 @@ async def _keys(found: list[Signature],
         elif texts:
             keys[name] = texts[0].encode("utf-8")
     return keys, failed
+
+
+def _checked(raw: bytes, checked: list[Signature], keys: dict[str, bytes],
+             failed: set[str]) -> list[Result]:
+    """The results of the checked DKIM signatures and of the ARC chain, with the keys found."""
+
+    def published(name: bytes, timeout: int = 5) -> bytes:
+        return keys.get(name.decode("ascii", "replace").rstrip(".").lower(), b"")
+
+    verifier = _parsed(raw)
+    results = [_dkim(verifier, index, signature, keys, failed, published)
+               for index, signature in enumerate(checked)]
+    return [*(results or [Result("dkim", "none")]), Result("arc", _arc(raw, published))]
 
 
 def _parsed(raw: bytes) -> dkim.DKIM | None:

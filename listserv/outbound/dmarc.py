@@ -27,6 +27,7 @@ from listserv.core.dmarc import (
 from listserv.core.dmarc import strictest as strictest_policy
 from listserv.core.message import Post
 from listserv.core.policy import DmarcMitigation, ListPolicy
+from listserv.offload import off_loop
 from listserv.outbound.resolver import FAILED, Failed, Nameserver, TxtCache, txt_cache
 
 log = logging.getLogger(__name__)
@@ -89,4 +90,4 @@ async def mitigated(message: EmailMessage, post: Post, policy: ListPolicy,
     if mitigation is not DmarcMitigation.NONE:
         log.info("%s: DMARC policy %s, sent with %s", post.message_id or "(no Message-ID)",
                  found, mitigation)
-    return mitigate(message, post, policy, mitigation)
+    return await off_loop(len(post.raw), mitigate, message, post, policy, mitigation)

@@ -20,6 +20,7 @@ from listserv.core.personal import personalization
 from listserv.core.policy import ListPolicy
 from listserv.core.recipients import chunk
 from listserv.db import outbox
+from listserv.offload import off_loop
 from listserv.outbound import authentication, dmarc
 from listserv.settings import Settings
 
@@ -30,7 +31,7 @@ async def queue_post(session: AsyncSession, post: Post, message: EmailMessage, k
     """Queue the members' copies of a decorated post (kept: the message as rendered for
     the archive); return the jobs leased to the caller."""
     sent = await dmarc.mitigated(message, post, policy, settings.dns_nameserver)
-    raw = kept if sent is message else render(sent)
+    raw = kept if sent is message else await off_loop(len(kept), render, sent)
     if settings.seal_as:
         raw = await authentication.record(raw, post.raw, settings)
     return await outbox.enqueue(

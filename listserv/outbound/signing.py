@@ -19,7 +19,8 @@ The signature is made where the bytes are final, just before they go to the
 smarthost (workers._send_from): once per bulk job, once per personal copy.
 The jobs of one post carry the same bytes, so the last signatures are kept
 by digest and reused (an RSA signature costs milliseconds, a digest
-microseconds). Signing must never stop mail: a failure sends the message
+microseconds); a big message is signed in a worker thread (listserv.offload),
+several at once. Signing must never stop mail: a failure sends the message
 without that signature and is logged once per kind. This module reads the
 key files once, at start-up (settings checked them), and sends nothing.
 """
@@ -27,6 +28,7 @@ key files once, at start-up (settings checked them), and sends nothing.
 import functools
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +120,7 @@ class Signer:
         self._trusted = trusted  # the front MTA's authserv-id: forged ones are removed
         self._logged: set[str] = set()
         self._recent: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+        self._recent_lock = threading.Lock()  # sign runs in the sender tasks' threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Signer":
@@ -148,12 +151,14 @@ class Signer:
         if key is None:
             return raw
         digest = (domain, hashlib.sha256(recorded).digest())
-        prefix = self._recent.get(digest)
+        with self._recent_lock:
+            prefix = self._recent.get(digest)
         if prefix is None:
             prefix = self._signatures(raw, recorded, domain, key)
-            self._recent[digest] = prefix
-            if len(self._recent) > CACHED_SIGNATURES:
-                self._recent.popitem(last=False)
+            with self._recent_lock:
+                self._recent[digest] = prefix
+                if len(self._recent) > CACHED_SIGNATURES:
+                    self._recent.popitem(last=False)
         return prefix + raw
 
     def _signatures(self, raw: bytes, recorded: bytes, domain: str, key: Key) -> bytes:

@@ -28,6 +28,7 @@ from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
+from listserv.offload import off_loop
 from listserv.outbound.delivery import DeliveryResult, Smarthost
 from listserv.outbound.signing import Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
@@ -126,7 +127,7 @@ class Sender:
 
     async def _send_job(self, smarthost: Smarthost, job: outbox.Claimed) -> None:
         if job.personalize is Personalize.NONE:
-            raw = self._signer.sign(job.raw, job.mail_from)
+            raw = await off_loop(len(job.raw), self._signer.sign, job.raw, job.mail_from)
             results = await smarthost.send(job.mail_from, list(job.recipients),
                                            raw) if job.recipients else []
             await self._recorded(_attempt(job, results))
@@ -143,12 +144,16 @@ class Sender:
         copies = Copies(job.raw, job.mail_from,
                         Personalization(job.personalize, job.footer, job.web_url),
                         key=self._shared.settings.hmac_key, list_id=job.list_id)
-        shared = None if copies.varies else self._signer.sign(job.raw, job.mail_from)
+        size = len(job.raw)
+        shared = None if copies.varies else await off_loop(size, self._signer.sign, job.raw,
+                                                           job.mail_from)
         failed: list[DeliveryResult] = []
         for recipient, recipient_id in job.recipients.items():
-            copy = copies.copy(recipient)
-            raw = shared if shared is not None else self._signer.sign(copy.raw, copy.mail_from)
-            [result] = await smarthost.send(copy.mail_from, [recipient], raw)
+            if shared is None:  # a copy of its own, made and signed off the loop
+                mail_from, raw = await off_loop(size, self._signed_copy, copies, recipient)
+            else:
+                mail_from, raw = copies.copy(recipient).mail_from, shared
+            [result] = await smarthost.send(mail_from, [recipient], raw)
             if result.delivered:
                 await self._recorded(outbox.Attempt(job, [recipient_id], {}, {}, final=False))
             else:
@@ -160,6 +165,11 @@ class Sender:
         committed = asyncio.get_running_loop().create_future()
         self._results.put_nowait(_Results(attempt, committed))
         await committed
+
+    def _signed_copy(self, copies: Copies, recipient: str) -> tuple[str, bytes]:
+        """A member's envelope sender and signed copy."""
+        copy = copies.copy(recipient)
+        return copy.mail_from, self._signer.sign(copy.raw, copy.mail_from)
 
     async def _record_results(self) -> None:
         """Commit delivery results in batches: one transaction for all that are ready.
