@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The post pipeline: rules, the verdict of the first hit, decoration, recipients.
+"""The post pipeline: rules, the verdict of the first hit, decoration.
 
-process() is a pure function of the post, the list's policy, what the shell
-looked up, and the members; it returns an Outcome value. Nothing is sent or
-stored here.
+process() is a pure function of the post, the list's policy and what the
+shell looked up; it returns an Outcome value. Nothing is sent or stored here.
+Who gets an accepted post is core.recipients' choice, made by the shell a
+chunk of the roster at a time.
 """
 
 from collections.abc import Sequence
@@ -14,8 +15,7 @@ from email.message import EmailMessage
 from listserv.core import rules
 from listserv.core.decoration import decorate
 from listserv.core.message import Post
-from listserv.core.policy import Action, ListPolicy, Subscriber
-from listserv.core.recipients import regular_recipients
+from listserv.core.policy import Action, ListPolicy
 from listserv.core.rules import Facts, Hit
 
 HITS_HEADER = "X-Listserv-Rule-Hits"
@@ -23,10 +23,9 @@ HITS_HEADER = "X-Listserv-Rule-Hits"
 
 @dataclass(frozen=True, slots=True)
 class Distribute:
-    """Accepted: send the decorated message to the recipients and archive it."""
+    """Accepted: send the decorated message to the members and archive it."""
 
     message: EmailMessage
-    recipients: list[str]
     hits: list[Hit] = field(default_factory=list)
 
 
@@ -54,13 +53,13 @@ class Discard:
 Outcome = Distribute | Hold | Reject | Discard
 
 
-def process(post: Post, policy: ListPolicy, facts: Facts, subscribers: Sequence[Subscriber],
-            *, message_id: str, now: datetime) -> Outcome:
+def process(post: Post, policy: ListPolicy, facts: Facts, *, message_id: str,
+            now: datetime) -> Outcome:
     """Decide what happens to a post sent to the list's posting address."""
     hits = rules.check(post, policy, facts)
     match hits[0].action if hits else Action.ACCEPT:
         case Action.ACCEPT:
-            return accept(post, policy, subscribers, message_id=message_id, now=now, hits=hits)
+            return accept(post, policy, message_id=message_id, now=now, hits=hits)
         case Action.HOLD:
             return Hold(hits)
         case Action.REJECT:
@@ -69,11 +68,10 @@ def process(post: Post, policy: ListPolicy, facts: Facts, subscribers: Sequence[
             return Discard(hits)
 
 
-def accept(post: Post, policy: ListPolicy, subscribers: Sequence[Subscriber], *,
-           message_id: str, now: datetime, hits: Sequence[Hit] = ()) -> Distribute:
+def accept(post: Post, policy: ListPolicy, *, message_id: str, now: datetime,
+           hits: Sequence[Hit] = ()) -> Distribute:
     """Distribute a post: accepted by the rules, or approved by a moderator."""
-    message = decorate(post, policy, message_id=message_id, now=now)
-    return Distribute(message, regular_recipients(subscribers, post), list(hits))
+    return Distribute(decorate(post, policy, message_id=message_id, now=now), list(hits))
 
 
 def describe_hits(hits: Sequence[Hit]) -> str:

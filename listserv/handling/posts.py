@@ -35,16 +35,14 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     approved = approval.approved_post(row.raw, post.message, mlist.moderator_password_hash)
     if approved is not None:  # without the password: it reaches neither members nor archive
         post = parse_post(approved, row.mail_from, row.recipient)
-    roster = await work.roster(mlist)
-    member = roster.get(post.author) if post.author else None
+    member = await work.member(mlist, post.author)
     window = timedelta(hours=policy.duplicate_window_hours)
     duplicate = bool(policy.duplicate_window_hours) and await history.seen_message_id(
         work.session, list_id=mlist.id, message_id=row.message_id, since=work.now - window,
         exclude_id=row.id)
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
-    outcome = process(post, policy, facts, list(roster.values()),
-                      message_id=work.message_id(), now=work.now)
+    outcome = process(post, policy, facts, message_id=work.message_id(), now=work.now)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)
@@ -53,7 +51,7 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
-            await distribute(work, mlist, post, outcome.message, outcome.recipients)
+            await distribute(work, mlist, post, outcome.message)
             work.accepted[mlist.id] = work.accepted.get(mlist.id, 0) + 1
         case Hold():
             await moderation.hold(work, mlist, row, post, outcome.hits,
