@@ -6,7 +6,7 @@ digest_subscribers (only the digest members) and roster_addresses (the roster
 a public list shows).
 """
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,21 +22,15 @@ _SUBSCRIBER = (Member.address, Member.match_key, Member.role, Member.delivery_mo
                Member.moderated, Member.digest_since)
 
 
-async def subscriber_chunks(session: AsyncSession, list_id: int,
-                            size: int = ROSTER_CHUNK) -> AsyncIterator[list[Subscriber]]:
-    """Every member of the list once, in chunks of at most size, by keyset pagination
-    (each chunk one indexed query, however far into the roster)."""
-    after = 0
-    while True:
-        rows = (await session.execute(
-            select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
-            .order_by(Member.id).limit(size))).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        yield [Subscriber(*fields) for _, *fields in rows]
-        if len(rows) < size:
-            return
+async def subscriber_chunk(session: AsyncSession, list_id: int, after: int = 0,
+                           size: int = ROSTER_CHUNK) -> tuple[list[Subscriber], int | None]:
+    """Up to size members after the member id given (keyset pagination: one indexed query
+    however far into the roster), and the id to read on from (None: that was the last)."""
+    rows = (await session.execute(
+        select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
+        .order_by(Member.id).limit(size))).all()
+    following = rows[-1][0] if len(rows) == size else None
+    return [Subscriber(*fields) for _, *fields in rows], following
 
 
 async def find_subscriber(session: AsyncSession, list_id: int, key: str) -> Subscriber | None:

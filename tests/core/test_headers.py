@@ -29,7 +29,7 @@ from listserv.core.headers import (
 from listserv.core.message import address_keys, header_addresses, header_text, parse_post
 from listserv.core.pipeline import Distribute, process
 from listserv.core.policy import AuthorIn, ListPolicy, SenderStatus, Subscriber
-from listserv.core.recipients import regular_recipients
+from listserv.core.recipients import audience, regular_recipients
 from listserv.core.rules import Facts
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -154,7 +154,8 @@ def test_a_header_bomb_is_read_decorated_and_written_without_parsing_it_whole(
     post = parse_post(raw, "alice@example.org", "ops@example.com")
     outcome = process(post, LIST, MEMBER, message_id="<new@ops.example.com>", now=NOW)
     assert isinstance(outcome, Distribute)
-    assert regular_recipients([Subscriber("bob@example.org", "bob@example.org")], post) \
+    assert regular_recipients([Subscriber("bob@example.org", "bob@example.org")],
+                              audience(post)) \
         == ["bob@example.org"]
     output = render(outcome.message)
     for message in (outcome.message, munge_from(outcome.message, LIST),
