@@ -9,6 +9,7 @@ no mail system in use does, and a member who writes ``Alice@`` one day and
 folded: they are distinct mailboxes to every MTA that delivers them.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -42,6 +43,7 @@ class Mailbox:
         return f"{_fold_local(self.local_part)}@{ascii_domain(self.domain)}"
 
 
+@functools.lru_cache(maxsize=4096)  # rosters repeat their domains: an import of a million
 def ascii_domain(domain: str) -> str:
     """Lower-case a domain and encode it as IDNA (raises InvalidAddress)."""
     try:
@@ -95,7 +97,7 @@ def parse_address(text: str, max_local: int = _MAX_LOCAL) -> Mailbox:
         raise InvalidAddress(f"not an address: {text!r}")
     if not (_DOT_ATOM.fullmatch(local_part) or _QUOTED.fullmatch(local_part)):
         raise InvalidAddress(f"invalid local part in {text!r}")
-    if any("\ud800" <= char <= "\udfff" for char in text):  # undecodable bytes
+    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):  # undecodable
         raise InvalidAddress(f"not an address: {text!r}")
     if len(local_part.encode()) > max_local or len(text.encode()) > _MAX_ADDRESS:
         raise InvalidAddress(f"address too long: {text!r}")
