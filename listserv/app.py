@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 
-from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +29,7 @@ from listserv.metrics import Metrics
 from listserv.settings import Settings
 from listserv.smtp.handler import ListservHandler
 from listserv.smtp.intake import InboundWriter
+from listserv.smtp.protocol import LmtpSession, Session
 from listserv.web import create_app
 from listserv.web.context import WebContext
 from listserv.web.server import HttpServer, bind
@@ -69,6 +69,7 @@ async def running(settings: Settings) -> AsyncIterator[App]:
     async with AsyncExitStack() as stack:
         stack.enter_context(only_server(settings.async_database_url))
         _check_hostname(settings)
+        _check_postmaster(settings)
         engine, sessions = await stack.enter_async_context(
             open_database(settings.async_database_url, settings.database_wait_seconds))
         if settings.secret_key is None:
@@ -107,21 +108,23 @@ async def _listen_for_mail(stack: AsyncExitStack, app: App, writer: InboundWrite
     connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
     servers: list[asyncio.Server] = []
     stack.push_async_callback(_stop_accepting, app, servers, connections)
-    listeners = [("SMTP", "LISTSERV_SMTP_PORT", settings.smtp_port, SMTP)]
+    listeners: list[tuple[str, str, int, type[Session]]] = [
+        ("SMTP", "LISTSERV_SMTP_PORT", settings.smtp_port, Session)]
     if settings.lmtp_port is not None:
-        listeners.append(("LMTP", "LISTSERV_LMTP_PORT", settings.lmtp_port, LMTP))
+        listeners.append(("LMTP", "LISTSERV_LMTP_PORT", settings.lmtp_port, LmtpSession))
     for name, setting, port, protocol in listeners:
         handler = ListservHandler(lookups, settings.domains, writer.store,
-                                  lmtp=protocol is LMTP, hostname=settings.hostname,
+                                  lmtp=protocol is LmtpSession, hostname=settings.hostname,
                                   limits=HeaderLimits(settings.max_header_size,
                                                       settings.max_header_addresses),
-                                  metrics=app.metrics)
+                                  metrics=app.metrics,
+                                  postmaster=settings.postmaster is not None)
         app.handlers.append(handler)
         with _listening(setting, settings.listen_host, port):
             server = await asyncio.get_running_loop().create_server(
                 _factory(protocol, handler, settings, connections), settings.listen_host, port)
         bound = server.sockets[0].getsockname()[1]
-        if protocol is LMTP:
+        if protocol is LmtpSession:
             app.lmtp_port = bound
         else:
             app.smtp_port = bound
@@ -166,7 +169,14 @@ def _check_hostname(settings: Settings) -> None:
                     "the smarthost and the world know this server by", settings.hostname)
 
 
-def _factory(protocol: type[SMTP], handler: ListservHandler, settings: Settings,
+def _check_postmaster(settings: Settings) -> None:
+    if settings.postmaster is None:
+        log.warning("LISTSERV_POSTMASTER is not set: mail to postmaster@ the served domains "
+                    "is refused (550 5.1.1); RFC 5321 4.5.1 wants it taken, so set it unless "
+                    "an MTA in front of listserv takes postmaster@ itself")
+
+
+def _factory(protocol: type[Session], handler: ListservHandler, settings: Settings,
              connections: "weakref.WeakSet[SMTP]") -> Callable[[], SMTP]:
     def make() -> SMTP:
         connection = protocol(handler, data_size_limit=settings.max_message_size,

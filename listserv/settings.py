@@ -253,6 +253,20 @@ class Settings(BaseSettings):
                          AfterValidator(long_enough)] = None
     # Web forms that mail someone (subscribe, sign in), per client network per hour.
     web_forms_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 10
+    # Where mail to postmaster@ a served domain goes; unset: postmaster@ is refused.
+    postmaster: Annotated[str | None, BeforeValidator(empty_to_none)] = None
+
+    @model_validator(mode="after")
+    def _postmaster_elsewhere(self) -> "Settings":
+        if self.postmaster is None:
+            return self
+        local, at, domain = self.postmaster.strip().rpartition("@")
+        if not (local and at and domain):
+            raise ValueError(f"postmaster: not an address: {self.postmaster!r}")
+        if local.lower() == "postmaster" and idna(domain) in self.domains:
+            raise ValueError("postmaster: mail to it would come back here; name a mailbox "
+                             "elsewhere")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -8,11 +8,22 @@ from listserv.app import App
 from listserv.core import verp
 from listserv.core.bouncing import PROBES_PER_REPORT
 from listserv.core.policy import DeliveryStatus
-from listserv.db.models import BounceEvent, Member
-from tests.core.test_bounces import block, dsn
+from listserv.core.tokens import unsubscribe_token
+from listserv.db.models import BounceEvent, Member, now
+from tests.core.test_bounces import arf, block, dsn
 from tests.helpers import verp_address
 from tests.sink import Sink
-from tests.test_bounces import BOB, a_day_passes, bounce, events, member, probes, setup
+from tests.test_bounces import (
+    BOB,
+    OWNER,
+    a_day_passes,
+    bounce,
+    events,
+    mail_to,
+    member,
+    probes,
+    setup,
+)
 from tests.test_post_path import setup_list
 
 MEMBERS = [f"m{number:04d}@example.org" for number in range(1000)]
@@ -71,3 +82,33 @@ async def test_forged_and_unsigned_verp_tags_score_nobody(app: App, sink: Sink) 
     assert len(probes(sink, BOB)) == 1  # hearsay, so a probe: one a day
     await bounce(app, dsn(block(BOB.encode())), to=signed)
     assert (await member(app, BOB)).bounce_score == 1.0  # type: ignore[union-attr]
+
+
+async def test_forged_complaints_remove_nobody_and_the_owners_hear_of_them(
+        app: App, sink: Sink) -> None:
+    await setup(app)
+    async with app.sessions() as session:
+        list_id = (await session.scalars(select(Member.list_id))).first()
+    assert list_id is not None
+    key = app.settings.hmac_key
+    forged_sender = verp.sender("ops-bounces@example.com", BOB, b"another site's key" * 2,
+                                list_id)
+    assert forged_sender is not None
+    copy = (b"Return-Path: <" + forged_sender.encode() + b">\r\nList-Unsubscribe: "
+            b"<https://lists.example.com/u/" + unsubscribe_token(key, list_id + 1,
+                                                                 BOB).encode() +
+            b">\r\nFrom: Alice <alice@example.org>\r\nTo: ops@example.com\r\n"
+            b"Subject: [ops] Hi\r\n\r\nHi\r\n")  # a forged tag, another list's token
+    for forged in (arf(b"abuse", BOB.encode()), arf(b"opt-out", to=b"carol@example.org"),
+                   arf(b"abuse", returned=copy)):
+        await bounce(app, forged)
+    assert {m.address: m.delivery_status for m in await members(app)} == {
+        address: DeliveryStatus.ENABLED
+        for address in ("alice@example.org", BOB, "carol@example.org", OWNER)}
+    assert mail_to(sink, OWNER, "complaint") == []
+    await app.workers.housekeeping(now())
+    await app.settle()
+    [summary] = mail_to(sink, OWNER, "Delivery problems")
+    text = summary.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Complaints (feedback reports) that do not prove" in text
+    assert BOB in text and "carol@example.org" in text

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from listserv.app import App
+from listserv.app import App, running
 from listserv.core.addresses import parse_address
 from listserv.core.policy import DeliveryStatus, Role
 from listserv.db import lists as db_lists
@@ -17,6 +17,7 @@ from listserv.db import members as db_members
 from listserv.db.models import BounceEvent, BounceProbe, Inbound, InboundState, Member, now
 from listserv.handling import bounces
 from listserv.handling.context import unit_of_work
+from listserv.settings import Settings
 from tests.core.test_bounces import (
     ENTRIES,
     PERSONAL,
@@ -335,22 +336,46 @@ async def test_a_forward_that_comes_back_unrecognised_is_not_forwarded_again(
     assert len(mail_to(sink, OWNER, "Unrecognised bounce")) == 1
 
 
+async def complaint_about(app: App, sink: Sink, address: str, *, return_path: bool = True,
+                          feedback_type: bytes = b"abuse") -> bytes:
+    """A mailbox provider's feedback report returning the copy of a post that address got,
+    as it lay in the mailbox (with the Return-Path the last MTA added, or without)."""
+    await post(app, make_message(subject="Valve seals"))
+    await app.settle()
+    [copy] = [d for d in sink.to(address) if "Valve seals" in str(d.message["Subject"])]
+    mark = b"Return-Path: <" + copy.mail_from.encode() + b">\r\n" if return_path else b""
+    return arf(feedback_type, returned=mark + copy.raw)
+
+
 @pytest.mark.parametrize(("action", "left", "status"), [
     ("unsubscribe", False, None),
     ("disable", True, DeliveryStatus.DISABLED_BY_USER),
     ("none", True, DeliveryStatus.ENABLED),
 ])
-async def test_a_complaint_acts_as_the_list_says(app: App, sink: Sink, action: str,
-                                                 left: bool, status: DeliveryStatus) -> None:
-    await setup(app, complaint_action=action)
-    await bounce(app, arf(b"abuse", BOB.encode()))
+async def test_a_complaint_returning_a_members_verp_copy_acts_as_the_list_says(
+        app: App, sink: Sink, action: str, left: bool, status: DeliveryStatus) -> None:
+    await setup(app, complaint_action=action, personalize="verp")
+    report = await complaint_about(app, sink, BOB)
+    mailed = len(sink.to(BOB))
+    await bounce(app, report)  # to the plain -bounces address, as feedback loops send
     bob = await member(app, BOB)
     assert (bob is not None) is left
     if bob is not None:
         assert bob.delivery_status is status
     [told] = mail_to(sink, OWNER, "complaint")
     assert "abuse" in str(told["Subject"])
-    assert mail_to(sink, BOB, "") == []  # someone who complained gets no more mail
+    assert len(sink.to(BOB)) == mailed  # someone who complained gets no more mail
+    assert await member(app, "carol@example.org") is not None
+
+
+async def test_a_complaint_returning_a_copy_with_its_one_click_link_proves_its_member(
+        settings: Settings, sink: Sink) -> None:
+    async with running(settings.model_copy(
+            update={"base_url": "https://lists.example.com"})) as app:
+        await setup(app)
+        await bounce(app, await complaint_about(app, sink, BOB, return_path=False))
+        assert await member(app, BOB) is None
+        assert await member(app, "carol@example.org") is not None
 
 
 async def test_a_complaint_to_a_verp_address_names_the_member(app: App, sink: Sink) -> None:

@@ -64,7 +64,7 @@ async def test_every_list_address_is_accepted(app: App, recipient: str) -> None:
     ("ops-owner+x@example.com", 550, "5.1.1"),
     ("victim@elsewhere.org", 550, "5.7.1"),
     ("ops@example.com.evil.org", 550, "5.7.1"),
-    ("not-an-address", 501, "5.1.3"),
+    ("not-an-address", 553, "5.1.3"),
 ])
 async def test_unknown_recipients_and_other_domains_are_refused_at_rcpt(
         app: App, recipient: str, code: int, status: str) -> None:

@@ -9,6 +9,7 @@ make others that outlive its revocation.
 import argparse
 import sys
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.db import api_tokens
 from listserv.db.engine import open_database
@@ -17,7 +18,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("api", help="the admin API's bearer tokens")
+    parser = commands.add_parser("api", help=COMMANDS["api"][1])
     things = parser.add_subparsers(dest="thing", required=True, metavar="THING")
     token = things.add_parser("token", help="make, list and revoke API tokens")
     sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")

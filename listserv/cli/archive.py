@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from listserv import archive
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.search import terms
 from listserv.db.engine import create_engine, open_database
@@ -25,7 +26,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("archive", help="export, import and search list archives")
+    parser = commands.add_parser("archive", help=COMMANDS["archive"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     dump = sub.add_parser("export", help="write the archive to an mbox file (mboxrd)")

@@ -4,6 +4,7 @@
 import argparse
 from typing import Any
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.digests import zone
 from listserv.core.policy import DeliveryMode, ListPolicy
@@ -17,7 +18,7 @@ FORMATS = {DeliveryMode.DIGEST_MIME: "MIME", DeliveryMode.DIGEST_PLAIN: "plain"}
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("digests", help="send the pending digests now, or show them")
+    parser = commands.add_parser("digests", help=COMMANDS["digests"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     send = sub.add_parser("send", help="send the pending digests now, whatever the schedule "

@@ -24,6 +24,7 @@ from nacl.encoding import Base64Encoder
 from nacl.signing import SigningKey
 from pydantic import TypeAdapter, ValidationError
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands
 from listserv.errors import ListservError
 from listserv.settings import ED25519_SELECTOR, RSA_SELECTOR, Selector, Settings, idna
@@ -32,7 +33,7 @@ TXT_STRING = 255  # longest character-string in a TXT record (RFC 1035, 3.3)
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("dkim", help="DKIM signing keys")
+    parser = commands.add_parser("dkim", help=COMMANDS["dkim"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     keygen = sub.add_parser("keygen", help="make a signing key for a domain and print the "
                             "DNS TXT record to publish")

@@ -9,6 +9,7 @@ import argparse
 import getpass
 import sys
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.core.moderation import Decision, Verdict
 from listserv.db import held as db_held
@@ -23,7 +24,7 @@ _VERDICTS = {"approve": Verdict.APPROVE, "reject": Verdict.REJECT, "discard": Ve
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("held", help="posts held for moderation")
+    parser = commands.add_parser("held", help=COMMANDS["held"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     show_all = sub.add_parser("list", help="the posts waiting for a decision")

@@ -3,6 +3,7 @@
 
 import argparse
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import LIST_SETTINGS, parse_assignments
@@ -12,7 +13,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("lists", help="create, change and remove lists")
+    parser = commands.add_parser("lists", help=COMMANDS["lists"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     create = sub.add_parser("create", help="create a list")

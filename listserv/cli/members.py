@@ -7,11 +7,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, assignment, print_json
 from listserv.core.addresses import parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_assignments
 from listserv.core.policy import Role
-from listserv.core.roster import Roster, read_roster, split_roster, write_roster
+from listserv.core.roster import Roster, decode_roster, read_roster, split_roster, write_roster
 from listserv.db import members as db_members
 from listserv.db.engine import open_database
 from listserv.db.lists import get_list
@@ -22,7 +23,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    parser = commands.add_parser("members", help="add, change and remove members")
+    parser = commands.add_parser("members", help=COMMANDS["members"][1])
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     add = sub.add_parser("add", help="subscribe addresses (no confirmation is asked)")
@@ -81,12 +82,13 @@ async def add_members(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_roster(file: str) -> Roster:
     try:
-        if file == "-":
-            return split_roster(read_roster(sys.stdin))
-        with Path(file).open(encoding="utf-8", errors="replace", newline="") as handle:
-            return split_roster(read_roster(handle))
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise ListservError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        return split_roster(read_roster(decode_roster(data)))
+    except ListservError as exc:
+        raise ListservError(f"{file}: {exc}") from None
 
 
 async def import_members(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@
 import argparse
 from typing import Any
 
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands, add_json_flag, print_json
 from listserv.db.engine import open_database
 from listserv.db.models import now
@@ -12,7 +13,7 @@ from listserv.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
-    queue = commands.add_parser("queue", help="what waits to be processed or delivered, and why")
+    queue = commands.add_parser("queue", help=COMMANDS["queue"][1])
     add_json_flag(queue)
     queue.set_defaults(run=show_queue)
     actions = queue.add_subparsers(dest="action", metavar="ACTION")

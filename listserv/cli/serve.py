@@ -8,6 +8,7 @@ import signal
 
 from listserv import logs
 from listserv.app import running
+from listserv.cli import COMMANDS
 from listserv.cli.parser import Commands
 from listserv.db.engine import create_engine
 from listserv.db.migrate import upgrade
@@ -17,9 +18,9 @@ log = logging.getLogger("listserv")
 
 
 def add_commands(commands: Commands) -> None:
-    serve = commands.add_parser("serve", help="run the SMTP/LMTP listener and the workers")
+    serve = commands.add_parser("serve", help=COMMANDS["serve"][1])
     serve.set_defaults(run=run_server)
-    database = commands.add_parser("db", help="database maintenance")
+    database = commands.add_parser("db", help=COMMANDS["db"][1])
     sub = database.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("upgrade", help="apply pending migrations").set_defaults(run=upgrade_database)
 

@@ -76,6 +76,45 @@ def needs_smtputf8(address: str) -> bool:
     return not address.isascii() and not smtp_form(address).isascii()
 
 
+class Unreadable(StrEnum):
+    """Why an address from the SMTP dialogue cannot be read at all."""
+
+    NUL = "contains a NUL byte"
+    NOT_UTF8 = "is not valid UTF-8"
+
+
+def unreadable(text: str) -> Unreadable | None:
+    """Why the text cannot be an address whatever its syntax, or None.
+
+    aiosmtpd keeps octets that are not UTF-8 as lone surrogates; no database
+    column takes them, nor NUL (PostgreSQL refuses it in text).
+    """
+    if "\x00" in text:
+        return Unreadable.NUL
+    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):
+        return Unreadable.NOT_UTF8  # the isascii() test first: an import checks a million
+    return None
+
+
+def is_postmaster(address: str) -> bool:
+    """Whether the address is postmaster@ some domain or the bare <Postmaster> (RFC 5321
+    4.5.1 and 4.1.1.3: a case-insensitive local part)."""
+    local, _, _ = address.rpartition("@")
+    return (local or address).lower() == "postmaster"
+
+
+def unclosed_path(argument: str | None, keyword: str) -> bool:
+    """Whether a MAIL FROM or RCPT TO argument opens its path with "<" and never closes it.
+
+    RFC 5321 4.1.2: a path is "<" mailbox ">". aiosmtpd takes the "<" alone
+    (the email package's parser only notes the defect).
+    """
+    if not argument or argument[:len(keyword)].upper() != keyword:
+        return False
+    path = argument[len(keyword):].lstrip()
+    return path.startswith("<") and ">" not in path
+
+
 def _fold_local(local_part: str) -> str:
     """Unquote a quoted local part where quoting changes nothing, then lower-case."""
     if local_part.startswith('"'):
@@ -97,7 +136,7 @@ def parse_address(text: str, max_local: int = _MAX_LOCAL) -> Mailbox:
         raise InvalidAddress(f"not an address: {text!r}")
     if not (_DOT_ATOM.fullmatch(local_part) or _QUOTED.fullmatch(local_part)):
         raise InvalidAddress(f"invalid local part in {text!r}")
-    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):  # undecodable
+    if unreadable(text):
         raise InvalidAddress(f"not an address: {text!r}")
     if len(local_part.encode()) > max_local or len(text.encode()) > _MAX_ADDRESS:
         raise InvalidAddress(f"address too long: {text!r}")

@@ -15,12 +15,14 @@ import re
 from dataclasses import dataclass
 from email import quoprimime
 from email.message import Message
+from enum import StrEnum
 from html.entities import codepoint2name
 from html.parser import HTMLParser
 
 from listserv.core.message import parse_post
 from listserv.core.passwords import verify_password
 
+FAILURES_PER_HOUR = 10  # wrong passwords a list takes before it ignores the password
 _HEADERS = frozenset({"approved", "approve", "x-approved", "x-approve"})
 _APPROVAL_LINE = re.compile(r"[\s\ufeff]*(?:x-)?approved?\s*:\s*(?P<password>.*?)\s*", re.I)
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
@@ -68,28 +70,37 @@ def find_password(message: Message) -> str | None:
         return None
 
 
-def is_approved(message: Message, password_hash: str) -> bool:
-    """Whether the post carries the list's moderator password."""
-    if not password_hash:
-        return False
-    password = find_password(message)
+class Approval(StrEnum):
+    NONE = "none"  # no password offered, or the list has none
+    WRONG = "wrong"
+    RIGHT = "right"
+
+
+def check_approval(message: Message, password_hash: str) -> Approval:
+    """Whether the post carries the list's moderator password, a wrong one or none."""
+    password = find_password(message) if password_hash else None
     if password is None:
-        return False
+        return Approval.NONE
     try:
-        return verify_password(password, password_hash)
+        right = verify_password(password, password_hash)
     except (ValueError, OverflowError):  # a malformed stored hash; a password with surrogates
-        return False
+        right = False
+    return Approval.RIGHT if right else Approval.WRONG
 
 
-def approved_post(raw: bytes, message: Message, password_hash: str) -> bytes | None:
-    """The post to distribute when it carries the moderator password, without the body line.
+def is_locked(failures: int) -> bool:
+    """Whether a list's password is past guessing: FAILURES_PER_HOUR wrong ones within the
+    hour, after which posts are moderated as if they carried none (the right one too)."""
+    return failures >= FAILURES_PER_HOUR
 
-    None when it carries no valid password, and also when a body password
-    could not be removed: then the post is moderated like any other rather
-    than sending the password to every member.
+
+def approved_post(raw: bytes) -> bytes | None:
+    """The post to distribute, once it is known to carry the moderator password: without
+    the body line.
+
+    None when a body password could not be removed: then the post is
+    moderated like any other rather than sending the password to every member.
     """
-    if not is_approved(message, password_hash):
-        return None
     stripped = strip_approval(raw)
     try:
         left = _body_password(parse_post(stripped).message)

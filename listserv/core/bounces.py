@@ -22,8 +22,9 @@ from enum import StrEnum
 from flufl.bounce import all_failures
 
 from listserv.core import reports
-from listserv.core.message import header_text, header_texts
+from listserv.core.message import header_addresses, header_text, header_texts
 from listserv.core.reports import address_in, key, reason_near, status_in
+from listserv.core.urls import unsubscribe_tokens
 
 
 class Kind(StrEnum):
@@ -69,6 +70,11 @@ class Classification:
     failures: tuple[Failure, ...] = ()
     feedback_type: str = ""  # of a feedback report: abuse, opt-out, auth-failure…
     complained: tuple[str, ...] = ()  # the addresses a complaint is about
+    # What the copy a complaint returns carries that only listserv can have made, and that
+    # proves whom it went to: the extensions of its Return-Path (a signed VERP address)
+    # and the tokens of its one-click unsubscribe URLs.
+    returned_verp: tuple[str, ...] = ()
+    returned_tokens: tuple[str, ...] = ()
 
 
 # Feedback types (RFC 5965, 6591) by which a recipient says they want no more of this mail;
@@ -243,7 +249,16 @@ def _complaint(message: Message, fields: Message) -> Classification:
         named = reports.returned_recipients(message)
     complained = tuple(dict.fromkeys(a for field in named if (a := address_in(field))))
     report = Report.COMPLAINT if feedback_type in COMPLAINT_TYPES else Report.NOTICE
-    return Classification(report, feedback_type=feedback_type, complained=complained)
+    returned = reports.returned_headers(message)
+    if returned is None:
+        return Classification(report, feedback_type=feedback_type, complained=complained)
+    verp = (address.partition("@")[0].partition("+")[2]
+            for _, address in header_addresses(returned, "Return-Path"))
+    tokens = (token for value in header_texts(returned, "List-Unsubscribe")
+              for token in unsubscribe_tokens(value))
+    return Classification(report, feedback_type=feedback_type, complained=complained,
+                          returned_verp=tuple(dict.fromkeys(e for e in verp if e)),
+                          returned_tokens=tuple(dict.fromkeys(tokens)))
 
 
 def _is_auto_reply(message: Message) -> bool:

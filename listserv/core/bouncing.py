@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from enum import StrEnum
 
 from listserv.core.addresses import normalise
-from listserv.core.bounces import Failure
+from listserv.core.bounces import Failure, Report
 from listserv.core.message import header_block, parse_post
 from listserv.core.notices import ATTACH_WHOLE_LIMIT, list_name, notice
 from listserv.core.policy import BounceRules, ListPolicy
@@ -46,6 +46,7 @@ class Source(StrEnum):
 
 
 HEARSAY = (Source.PLAIN, Source.UNVERIFIED)
+COMPLAINT_KIND = str(Report.COMPLAINT)  # bounce_event.kind of a feedback report
 
 
 class FollowUp(StrEnum):
@@ -154,9 +155,18 @@ def summary(policy: ListPolicy, events: Sequence[Event], probes: int, *,
             to: Sequence[str], message_id: str, now: datetime) -> EmailMessage:
     """List for the owners what counted against nobody: reports without proof (and the
     probes they set off), and failures of kinds that never count."""
-    hearsay = [event for event in events if event.source in HEARSAY]
+    complaints = [event for event in events
+                  if event.source in HEARSAY and event.kind == COMPLAINT_KIND]
+    hearsay = [event for event in events
+               if event.source in HEARSAY and event.kind != COMPLAINT_KIND]
     others = [event for event in events if event.source not in HEARSAY]
     parts = []
+    if complaints:
+        parts.append(
+            "Complaints (feedback reports) that do not prove listserv mailed the member they "
+            "name changed nothing: a report counts only when it comes to a member's signed "
+            "VERP address or returns the member's copy with its signed Return-Path or "
+            f"one-click unsubscribe link.\n\n{_lines(complaints)}")
     if hearsay or probes:
         parts.append(
             f"Reports sent to {policy.sub_address('-bounces')} itself, or to a VERP address "

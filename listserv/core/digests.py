@@ -5,8 +5,9 @@ A digest goes out when the posts collected reach the list's size, or once a
 scheduled moment (daily, or weekly on a set day, at an hour of the list's
 time zone) has passed since the oldest of them arrived; so a digest that fell
 due while the server was down goes out when it is back. The MIME digest
-carries each post byte for byte in a multipart/digest (RFC 2046 section
-5.1.5); the plain one (RFC 1153) carries each post's text, with a one-line
+carries each post in a multipart/digest (RFC 2046 section 5.1.5), its
+attachments listed by name (digest_attachments=list, core.digest_parts) or
+kept; the plain one (RFC 1153) carries each post's text, with a one-line
 note for every part that is not text. Nothing here raises: a post that cannot
 be read still gets its line in the table of contents and its place.
 """
@@ -22,6 +23,7 @@ from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
 from listserv.core.decoration import add_list_headers, render
+from listserv.core.digest_parts import list_attachments, note, parts_of, readable, size_text
 from listserv.core.footer import (
     MAX_LINE,
     content_type,
@@ -31,7 +33,14 @@ from listserv.core.footer import (
 )
 from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
 from listserv.core.personal import MEMBER_FIELD
-from listserv.core.policy import DigestPeriod, ListPolicy, Schedule, VolumePeriod, Weekday
+from listserv.core.policy import (
+    DigestAttachments,
+    DigestPeriod,
+    ListPolicy,
+    Schedule,
+    VolumePeriod,
+    Weekday,
+)
 from listserv.core.replies import body_text
 
 RFC1153_START = "-" * 70  # between the table of contents and the first post
@@ -146,7 +155,7 @@ def new_volume(last: Issue) -> Issue:
 
 
 def digest_name(policy: ListPolicy) -> str:
-    return f"{_readable(policy.display_name).strip() or policy.address.partition('@')[0]} Digest"
+    return f"{readable(policy.display_name).strip() or policy.address.partition('@')[0]} Digest"
 
 
 def digest_subject(policy: ListPolicy, issue: Issue) -> str:
@@ -179,11 +188,10 @@ def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], 
                       message_id: str, now: datetime) -> bytes:
     """The MIME digest as octets for SMTP: multipart/mixed holding the table of contents,
     a multipart/digest with each post as message/rfc822, and the footer."""
-    footer = footer_text(policy)
     bodies: list[bytes] = []
     entries: list[Topic] = []
     for raw in posts:  # one parse a post, none of them kept
-        body, topic = _attached(raw, footer)
+        body, topic = _attached(raw, policy)
         bodies.append(body)
         entries.append(topic)
     texts = [_text_part(table_of_contents(policy, issue, entries), "Table of contents")]
@@ -223,20 +231,25 @@ def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes],
                   RFC1153_SEPARATOR, ""]
     end = f"End of {digest_subject(policy, issue)}"
     lines += [end, "*" * len(end)]
-    text = _readable("\n".join(lines) + "\n")
+    text = readable("\n".join(lines) + "\n")
     message = _head(policy, issue, message_id, now)
     message.set_content(text, cte=_transfer_encoding(text))
     return render(message)
 
 
-def _attached(raw: bytes, footer: str) -> tuple[bytes, Topic]:
-    """The post as a MIME digest carries it, without the footer decoration gave it (as
-    kept if it has none), and its entry in the table of contents: from one parse."""
-    if not footer:
+def _attached(raw: bytes, policy: ListPolicy) -> tuple[bytes, Topic]:
+    """The post as a MIME digest carries it, and its entry in the table of contents, from
+    one parse: without the footer decoration gave it, and with its attachments listed
+    unless the list keeps them; as kept if neither applies."""
+    footer = footer_text(policy)
+    listing = policy.digest_attachments is DigestAttachments.LIST
+    if not footer and not listing:
         return _as_attached(raw), _topic(parse_post(header_block(raw) + b"\r\n\r\n"))
     post = parse_post(raw)
-    kept = render(post.message) if _remove_footer(post.message, footer) else raw
-    return _as_attached(kept), _topic(post)
+    topic = _topic(post)
+    changed = bool(footer) and _remove_footer(post.message, footer)
+    changed = (listing and list_attachments(post.message)) or changed
+    return _as_attached(render(post.message) if changed else raw), topic
 
 
 def _remove_footer(message: EmailMessage, footer: str) -> bool:
@@ -269,7 +282,7 @@ def _head(policy: ListPolicy, issue: Issue, message_id: str, now: datetime) -> E
 
 def _text_part(text: str, description: str) -> bytes:
     part = MIMEPart(policy=POLICY)
-    text = _readable(text)
+    text = readable(text)
     part.set_content(text, cte=_transfer_encoding(text))
     part["Content-Description"] = description
     return render(part)
@@ -312,21 +325,21 @@ def _as_attached(raw: bytes) -> bytes:
 
 
 def _topic(post: Post) -> Topic:
-    return Topic(_readable(post.subject) or "(no subject)",
-                 _readable(post.author_name) or post.author or "unknown sender")
+    return Topic(readable(post.subject) or "(no subject)",
+                 readable(post.author_name) or post.author or "unknown sender")
 
 
 def _plain_post(post: Post) -> str:
     """One post of a plain digest: Date, From, Subject and Message-ID, then its text."""
     lines = []
     for name in ("Date", "From", "Subject", "Message-ID"):
-        value = _readable(header_text(post.message, name))
+        value = readable(header_text(post.message, name))
         if value or name == "Subject":
             lines.append(f"{name}: {value or '(no subject)'}")
     try:
         text = _post_text(post.message)
     except Exception:  # the email package raises on MIME nobody foresaw
-        text = f"[This post could not be read ({_size(len(post.raw))}); it is not included.]"
+        text = f"[This post could not be read ({size_text(len(post.raw))}); it is not included.]"
     return "\n".join(lines) + "\n\n" + _escaped(text)
 
 
@@ -341,7 +354,7 @@ def _post_text(message: Message) -> str:
         elif content_type(part).startswith("multipart/"):  # one the parser could not split
             pieces.append(str(part.get_payload())[:TEXT_LIMIT].strip("\r\n"))
         else:
-            pieces.append(_note(part))
+            pieces.append(note(part))
     return "\n\n".join(piece for piece in pieces if piece)
 
 
@@ -354,15 +367,6 @@ def _main_body(message: Message) -> Message | None:
     return None
 
 
-def _children(part: Message) -> list[Message] | None:
-    """The parts of a multipart; None for a leaf (an attached message counts as one)."""
-    if content_type(part).startswith("message/") or not part.is_multipart():
-        return None
-    payload = part.get_payload()
-    return [sub for sub in payload if isinstance(sub, Message)] if isinstance(payload, list) \
-        else None
-
-
 def _leaves(message: Message, body: Message | None) -> list[Message]:
     """The leaf parts in order; of alternatives, only the one holding the body (or the
     plain one) is kept."""
@@ -371,7 +375,7 @@ def _leaves(message: Message, body: Message | None) -> list[Message]:
     stack = [message]
     while stack and len(leaves) < MAX_PARTS:
         part = stack.pop()
-        children = _children(part)
+        children = parts_of(part)
         if children is None:
             leaves.append(part)
             continue
@@ -388,7 +392,7 @@ def _path_to(message: Message, body: Message | None) -> set[int]:
     stack = [message]
     while stack:
         part = stack.pop()
-        for child in _children(part) or []:
+        for child in parts_of(part) or []:
             parents[id(child)] = part
             stack.append(child)
     path, node = set(), body
@@ -398,53 +402,6 @@ def _path_to(message: Message, body: Message | None) -> set[int]:
     return path
 
 
-def _note(part: Message) -> str:
-    """What stands for a part that is not text: its name, type and size."""
-    kind, name = content_type(part), ""
-    try:
-        payload = part.get_payload()
-        if kind.startswith("message/") and isinstance(payload, list) and payload \
-                and isinstance(payload[0], Message):
-            name = header_text(payload[0], "Subject")
-        else:
-            name = part.get_filename() or ""
-    except Exception:  # malformed parameters
-        pass
-    shown = f'"{_readable(name)}"' if name else "(no name)"
-    return f"[Attachment not included: {shown}, {kind}, {_size(_encoded_size(part))}]"
-
-
-def _encoded_size(part: Message) -> int:
-    """About how many octets the part holds once decoded."""
-    total = 0
-    try:
-        for leaf in part.walk():
-            payload = leaf.get_payload()
-            if isinstance(payload, str):
-                octets = len(payload) - payload.count("\n") - payload.count("\r")
-                base64 = header_text(leaf, "Content-Transfer-Encoding").lower() == "base64"
-                total += octets * 3 // 4 if base64 else octets
-    except Exception:  # a structure walk() cannot follow; the size is only shown
-        pass
-    return total
-
-
-def _size(octets: int) -> str:
-    if octets < 1024:
-        return f"{octets} bytes"
-    if octets < 1024 * 1024:
-        return f"{octets / 1024:.0f} KB"
-    return f"{octets / (1024 * 1024):.1f} MB"
-
-
 def _escaped(text: str) -> str:
     """The text with LF line ends, separator-like lines indented by a space."""
     return _SEPARATOR_LIKE.sub(r" \1", "\n".join(text.splitlines()))
-
-
-def _readable(text: str) -> str:
-    """Text that UTF-8 can carry: octets the parser kept undecoded are read as UTF-8."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a lone surrogate that stands for no octet
-        return text.encode("utf-8", "replace").decode("utf-8")

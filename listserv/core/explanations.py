@@ -91,6 +91,12 @@ def _duplicate_message_id(post: Post, policy: ListPolicy) -> str:
             "than sending the old one again.")
 
 
+def _content_filter(post: Post, policy: ListPolicy) -> str:
+    return ("Nothing is left of it once the parts the list does not carry (such as "
+            "attachments of some types, or HTML) are removed. Send the text itself, in the "
+            "body of the message.")
+
+
 # Keyed by the rule's name (Hit.rule, the rule function's name).
 EXPLANATIONS: dict[str, Explain] = {
     "loop": _loop,
@@ -105,6 +111,7 @@ EXPLANATIONS: dict[str, Explain] = {
     "implicit_destination": _implicit_destination,
     "header_match": _header_match,
     "duplicate_message_id": _duplicate_message_id,
+    "content_filter": _content_filter,  # core.pipeline's, after the rules
 }
 
 

@@ -86,7 +86,8 @@ def _filter(part: Message, rules: ContentFilter, html_to_text: HtmlToText,
         content = _children(part)[:1]
         removed.append("the signature (multipart/signed)")
         return _filter(content[0], rules, html_to_text, removed) if content else None
-    if part.is_multipart():
+    # An attached message (message/rfc822) is one part: filtered or kept whole.
+    if part.is_multipart() and not ctype.startswith("message/"):
         return _filter_multipart(part, rules, html_to_text, removed)
     if _filtered_out(part, rules):
         removed.append(_describe(part))
@@ -115,10 +116,12 @@ def _filter_multipart(part: Message, rules: ContentFilter, html_to_text: HtmlToT
             and len(kept) == len(children):
         return part
     rebuilt = EmailMessage(policy=POLICY)
-    for name, value in part.items():
-        rebuilt[name] = value
+    for name, value in part.raw_items():
+        rebuilt.set_raw(name, value)
     parts: list[Message | str] = [*kept]
     rebuilt.set_payload(parts)
+    if part.get_content_type() == "multipart/related" and part.get_param("type"):
+        rebuilt.set_param("type", kept[0].get_content_type())  # its root's (RFC 2387)
     return rebuilt
 
 
@@ -174,13 +177,15 @@ def _as_plain_text(part: Message, html_to_text: HtmlToText) -> Message:
 
 def _with_top_headers(original: EmailMessage, body: Message) -> EmailMessage:
     """body as the whole message: its content headers, the original's others."""
+    # Raw values: the headers go out as the author wrote them (Date, folding, encoded words).
+    content = {header.lower() for header in _CONTENT_HEADERS}
     message = EmailMessage(policy=POLICY)
-    for name, value in original.items():
-        if name.lower() not in {header.lower() for header in _CONTENT_HEADERS}:
-            message[name] = value
+    for name, value in original.raw_items():
+        if name.lower() not in content:
+            message.set_raw(name, value)
     message["MIME-Version"] = "1.0"
-    for name in _CONTENT_HEADERS[:-1]:
-        if (value := body.get(name)) is not None:
-            message[name] = value
+    for name, value in body.raw_items():
+        if name.lower() in content - {"mime-version"}:
+            message.set_raw(name, value)
     message.set_payload(body.get_payload())
     return message

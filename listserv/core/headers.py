@@ -100,6 +100,8 @@ class HeaderProblem(StrEnum):
 
     TOO_BIG = "header section too big"
     TOO_MANY_ADDRESSES = "too many addresses in the header"
+    NUL_IN_MESSAGE_ID = "a NUL byte in the Message-ID"
+    MESSAGE_ID_NOT_UTF8 = "a Message-ID that is not UTF-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,11 @@ def header_section_problem(raw: bytes, limits: HeaderLimits) -> HeaderProblem | 
 
     Like Postfix's header_size_limit and header_address_token_limit, these
     keep headers that no mail program writes from costing the server anything.
+    So is a Message-ID with a NUL (no PostgreSQL text keeps it: the sender
+    would get 451s for days) or with octets that are not UTF-8 (read as
+    U+FFFD, distinct ids would be one to duplicate detection).
     """
-    size, addresses, in_address_field = 0, 0, False
+    size, addresses, in_address_field, in_message_id = 0, 0, False, False
     for line in _LINE.finditer(raw):
         text = line.group()
         if text in (b"\r\n", b"\n", b""):
@@ -125,11 +130,24 @@ def header_section_problem(raw: bytes, limits: HeaderLimits) -> HeaderProblem | 
         if limits.max_size and size > limits.max_size:
             return HeaderProblem.TOO_BIG
         if text[:1] not in (b" ", b"\t"):  # a new field, not a folded line of the last one
-            in_address_field = text.partition(b":")[0].strip().lower() in ADDRESS_FIELDS
+            name = text.partition(b":")[0].strip().lower()
+            in_address_field, in_message_id = name in ADDRESS_FIELDS, name == b"message-id"
+        if in_message_id and (problem := _unstorable_message_id(text)):
+            return problem
         if in_address_field:
             addresses += text.count(b"@")
             if limits.max_addresses and addresses > limits.max_addresses:
                 return HeaderProblem.TOO_MANY_ADDRESSES
+    return None
+
+
+def _unstorable_message_id(line: bytes) -> HeaderProblem | None:
+    if b"\x00" in line:
+        return HeaderProblem.NUL_IN_MESSAGE_ID
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return HeaderProblem.MESSAGE_ID_NOT_UTF8
     return None
 
 

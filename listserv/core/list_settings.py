@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from listserv.core import patterns, policy
+from listserv.core import filtering, patterns, policy
 from listserv.core.addresses import ascii_domain, parse_address
 from listserv.errors import InvalidAddress, SettingError
 
@@ -180,6 +180,31 @@ def _compile(pattern: str) -> None:
         raise SettingError(f"bad regular expression {pattern!r}: {reason}")
 
 
+# RFC 2045 section 5.1: a type is a token, a subtype too (lower case, as compared).
+_MIME_TOKEN = r"[a-z0-9!#$&^_.+-]+"
+_MIME_TYPE = re.compile(rf"{_MIME_TOKEN}(/{_MIME_TOKEN})?")
+
+
+def _mime_types(text: str) -> list[str]:
+    """MIME types (application/pdf) or major types (image), comma-separated."""
+    types = [item.lower() for item in _items(text, "MIME types")]
+    for kind in types:
+        if not _MIME_TYPE.fullmatch(kind):
+            raise SettingError(f"expected a MIME type such as image/png or a major type "
+                               f"such as image, got {kind!r}")
+    return list(dict.fromkeys(types))
+
+
+def _extensions(text: str) -> list[str]:
+    """File name extensions, comma-separated, with or without their dot: exe, .scr"""
+    extensions = [item.lower().removeprefix(".") for item in _items(text, "extensions")]
+    for extension in extensions:
+        if not re.fullmatch(r"[a-z0-9_+~-]+", extension):
+            raise SettingError(f"expected a file name extension such as exe, got "
+                               f"{extension!r}")
+    return list(dict.fromkeys(extensions))
+
+
 def _expiry_action(text: str) -> policy.Action:
     action = policy.Action(_choice(policy.Action)(text))
     if action not in (policy.Action.DISCARD, policy.Action.REJECT):
@@ -288,6 +313,28 @@ _LIST: tuple[Setting, ...] = (
             "when the DMARC lookup fails (timeout, SERVFAIL): mitigate or none"),
     Setting("dkim_keep_incoming", parse_bool,
             "keep the author's DKIM-Signature headers (munged posts lose them anyway)"),
+    Setting("filter_content", parse_bool,
+            "remove the parts of posts the filter settings below name, before anything else"),
+    Setting("filter_types", _mime_types,
+            "MIME types or major types removed, comma-separated: image, application/x-msdownload"),
+    Setting("pass_types", _mime_types,
+            "when set, only parts of these MIME types or major types are kept"),
+    Setting("filter_extensions", _extensions,
+            "file name extensions removed, comma-separated: exe,scr,bat,js"),
+    Setting("pass_extensions", _extensions,
+            "when set, only named files with these extensions are kept"),
+    Setting("collapse_alternatives", parse_bool,
+            "of multipart/alternative keep only the text/plain part (else the first)"),
+    Setting("convert_html_to_plaintext", parse_bool,
+            "HTML left after filtering becomes plain text, its links kept as text"),
+    Setting("filter_action", _choice(filtering.FilterAction),
+            "a post nothing is left of: discard, hold (for the moderators), reject (the "
+            "author is told) or forward (to the owners)"),
+    Setting("filter_signed", _choice(filtering.FilterSigned),
+            "a signed post (multipart/signed): keep it whole, or strip the signature and "
+            "filter its content"),
+    Setting("digest_attachments", _choice(policy.DigestAttachments),
+            "MIME digests: list the posts' attachments by name and size, or keep them"),
     Setting("moderator_replies_need_auth", parse_bool,
             "decide by mail only from an authenticated From: passing DMARC/DKIM at the "
             "trusted front MTA, or without one, an envelope sender that is the From"),

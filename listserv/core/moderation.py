@@ -15,7 +15,7 @@ from email.utils import formataddr
 from enum import StrEnum
 
 from listserv.core.message import parse_post
-from listserv.core.notices import about, list_name, notice, paragraphs
+from listserv.core.notices import about, attachable, kib, list_name, notice, paragraphs
 from listserv.core.policy import ListPolicy
 from listserv.core.replies import answer_subject
 
@@ -131,19 +131,24 @@ Reply to this message to decide. The first line of your reply is the decision:
 
 
 def held_notice(policy: ListPolicy, held: HeldPost, raw: bytes, *, to: Sequence[str],
-                message_id: str, now: datetime) -> EmailMessage:
-    """Tell the moderators a post is held: why, how to answer, and the post itself."""
+                size_limit: int, message_id: str, now: datetime) -> EmailMessage:
+    """Tell the moderators a post is held: why, how to answer, and the post itself, cut
+    short where it would take the notice past size_limit (the site's largest message)."""
     reasons = "\n".join(f"  - {reason}" for reason in held.reasons)
+    copy = attachable(raw, size_limit)
+    cut = "" if copy is raw else (
+        f"The post is too large to attach whole to this notice: the attached copy is cut "
+        f"after its first {kib(len(copy))}. A decision applies to the whole post.\n\n")
     body = (f"A post to {policy.address} is held for moderation:\n\n"
             f"  From:    {held.author or '(unknown sender)'}\n"
             f"  Subject: {held.subject or '(no subject)'}\n"
-            f"  Size:    {-(-held.size // 1024)} KB\n\n"
-            f"It was held because\n{reasons}\n\n{HOW_TO_ANSWER}\n"
+            f"  Size:    {kib(held.size)}\n\n"
+            f"It was held because\n{reasons}\n\n{cut}{HOW_TO_ANSWER}\n"
             f"Undecided, it expires on {held.expires_at:%Y-%m-%d %H:%M} UTC.\n")
     message = _staff_notice(policy, to, f"{policy.subject_prefix} Held: {held.describe()}".strip(),
                             body, message_id=message_id, now=now,
                             reply_to=reply_address(policy, held.token))
-    message.add_attachment(parse_post(raw).message, disposition="inline")
+    message.add_attachment(parse_post(copy).message, disposition="inline")
     return message
 
 
@@ -208,3 +213,20 @@ def flood_notice(policy: ListPolicy, posts: int, minutes: int, *, to: Sequence[s
             f"  listserv lists set {policy.address} emergency=false\n")
     return _staff_notice(policy, to, f"{policy.subject_prefix} Flood: emergency moderation "
                          "is on".strip(), body, message_id=message_id, now=now)
+
+
+def password_notice(policy: ListPolicy, senders: Sequence[str], *, to: Sequence[str],
+                    message_id: str, now: datetime) -> EmailMessage:
+    """Tell the owners the moderator password is ignored for a while: too many wrong ones."""
+    listed = "\n".join(f"  - {sender or '(no sender)'}" for sender in senders)
+    body = (f"{len(senders)} posts to {policy.address} within the last hour carried a wrong "
+            "moderator password (an Approved: header or first line). Someone may be "
+            "guessing it.\n\n"
+            "Until fewer than that come within an hour, listserv ignores the password in "
+            "posts, the right one too: they are moderated as if they carried none. You "
+            "are told at most once an hour.\n\n"
+            f"The wrong passwords came from\n{listed}\n\n"
+            "If the password may be known, change it:\n\n"
+            f"  listserv lists set {policy.address} moderator_password=NEW\n")
+    return _staff_notice(policy, to, f"{policy.subject_prefix} Moderator password ignored "
+                         "after wrong guesses".strip(), body, message_id=message_id, now=now)

@@ -68,7 +68,7 @@ def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_li
     notice stays within size_limit (the site's largest message), else its header section."""
     whole = len(post.raw) + NOTICE_ROOM <= size_limit
     left_out = "" if whole else (
-        f"Your message ({-(-len(post.raw) // 1024):,} KB) is too large to send back whole: "
+        f"Your message ({kib(len(post.raw))}) is too large to send back whole: "
         "its header section is attached, its body is left out.\n\n")
     body = (f"Your message to {policy.address} was rejected.\n\n{paragraphs(reasons)}\n\n"
             f"{left_out}Questions go to the list's owners at "
@@ -76,14 +76,50 @@ def rejection(post: Post, policy: ListPolicy, reasons: Sequence[str], *, size_li
     message = notice(policy, post.mail_from,
                      about(f"Your message to {list_name(policy)} was rejected", post.subject),
                      body, message_id=message_id, now=now)
+    _attach(message, post, whole)
+    if post.message_id:
+        message["In-Reply-To"] = post.message_id
+    return message
+
+
+def filtered_out(post: Post, policy: ListPolicy, reason: str, *, to: Sequence[str],
+                 size_limit: int, message_id: str, now: datetime) -> EmailMessage:
+    """Give the owners a post that content filtering left nothing of, attached (whole while
+    the notice stays within size_limit): it went to nobody else (filter_action=forward)."""
+    whole = len(post.raw) + NOTICE_ROOM <= size_limit
+    author = post.author or post.mail_from or "an unknown sender"
+    body = (f"A message to {policy.address} from {author} was not sent to the members:\n\n"
+            f"{paragraphs([reason])}\n\n"
+            f"The list's filter_action is forward: this is the only copy of it that was "
+            f"sent{'' if whole else ' (too large to attach whole: its header section)'}.\n")
+    message = notice(policy, ", ".join(to),
+                     about(f"Content filtered out of a message to {list_name(policy)}",
+                           post.subject), body, message_id=message_id, now=now)
+    _attach(message, post, whole)
+    return message
+
+
+def _attach(message: EmailMessage, post: Post, whole: bool) -> None:
+    """Attach the post whole, or its header section alone."""
     if whole:
         message.add_attachment(parse_post(post.raw).message, disposition="inline")
     else:
         headers = header_block(post.raw).decode("ascii", "replace")
         message.add_attachment(headers, subtype="rfc822-headers", disposition="inline")
-    if post.message_id:
-        message["In-Reply-To"] = post.message_id
-    return message
+
+
+def attachable(raw: bytes, size_limit: int) -> bytes:
+    """The post a notice attaches: whole while the notice stays within size_limit (the site's
+    largest message), else cut at a line end before the room the notice's own text needs."""
+    if len(raw) + NOTICE_ROOM <= size_limit:
+        return raw
+    room = max(size_limit - NOTICE_ROOM, size_limit // 2)
+    return raw[:raw.rfind(b"\n", 0, room) + 1 or room]
+
+
+def kib(size: int) -> str:
+    """A size in KB as notices write it, rounded up."""
+    return f"{-(-size // 1024):,} KB"
 
 
 def paragraphs(texts: Sequence[str]) -> str:

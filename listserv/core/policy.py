@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from listserv.core.addresses import sub_address
+from listserv.core.filtering import ContentFilter
 
 
 class Role(StrEnum):
@@ -148,6 +149,13 @@ class HeaderMatch:
     action: Action
 
 
+class DigestAttachments(StrEnum):
+    """What a MIME digest does with the attachments of the posts it carries."""
+
+    LIST = "list"  # each becomes a line naming it, as in the plain digest
+    KEEP = "keep"  # carried whole, as Mailman's MIME digest does
+
+
 class VolumePeriod(StrEnum):
     YEARLY = "yearly"  # the first digest of a year (in the list's time zone) starts a volume
     MANUAL = "manual"  # only an operator starts one (listserv digests send --new-volume)
@@ -242,6 +250,8 @@ class ListPolicy:
     complaint_action: ComplaintAction = ComplaintAction.UNSUBSCRIBE
     digest: Schedule = field(default_factory=Schedule)
     digest_volume_period: VolumePeriod = VolumePeriod.YEARLY
+    digest_attachments: DigestAttachments = DigestAttachments.LIST
+    content: ContentFilter = field(default_factory=ContentFilter)  # applied once, before decoration
     archive_visibility: ArchiveVisibility = ArchiveVisibility.PRIVATE
     archive_addresses: ArchiveAddresses = ArchiveAddresses.OBFUSCATE
     web_url: str = ""  # the site's public base URL (LISTSERV_BASE_URL); '' without a web side

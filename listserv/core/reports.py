@@ -143,18 +143,21 @@ def feedback_fields(message: Message) -> Message | None:
     return None
 
 
-def returned_recipients(message: Message) -> list[str]:
-    """The addresses in the To of the message a report returns (whole or its headers)."""
+def returned_headers(message: Message) -> Message | None:
+    """The header section of the message a report returns (whole or its headers), if any."""
     for part in report_parts(message):
         if part.get_content_type() == "message/rfc822" and part.is_multipart():
             returned = part.get_payload(0)
-            headers = returned if isinstance(returned, Message) else Message()
-        elif is_returned(part):
-            headers = HeaderParser(policy=compat32).parsestr(_decoded(part))
-        else:
-            continue
-        return [address for _, address in header_addresses(headers, "To")]
-    return []
+            return returned if isinstance(returned, Message) else None
+        if is_returned(part):
+            return HeaderParser(policy=compat32).parsestr(_decoded(part))
+    return None
+
+
+def returned_recipients(message: Message) -> list[str]:
+    """The addresses in the To of the message a report returns."""
+    headers = returned_headers(message)
+    return [address for _, address in header_addresses(headers, "To")] if headers else []
 
 
 def not_recipients(message: Message, text: str) -> set[str]:

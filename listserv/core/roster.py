@@ -1,5 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading and writing member rosters: one address per line, or CSV ``name,address``."""
+"""Reading and writing member rosters: one address per line, or CSV ``name,address``.
+
+A roster comes as UTF-8 or not at all (decode_roster). A CSV cell that a
+spreadsheet would run as a formula (OWASP, "CSV Injection": one starting
+with = + - @, a tab or a carriage return) is written with a single quote
+before it, and read back without: see escape_cell.
+"""
 
 import csv
 import io
@@ -8,9 +14,10 @@ from dataclasses import dataclass
 
 from listserv.core.addresses import Mailbox, parse_mailbox
 from listserv.core.list_settings import MEMBER_SETTINGS, parse_values
-from listserv.errors import InvalidAddress, SettingError
+from listserv.errors import InvalidAddress, ListservError, SettingError
 
 HEADER = ("name", "address")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,38 @@ def read_roster(lines: Iterable[str]) -> Iterator[RosterEntry | RosterError]:
         if (name.lower(), address.lower()) == HEADER:
             continue
         yield roster_entry(number, name, address)
+
+
+def decode_roster(data: bytes) -> list[str]:
+    """The roster's lines, as a file opened with universal newlines reads them.
+
+    Raises ListservError naming the first line that is not UTF-8: a guess at
+    its encoding would store names and addresses nobody wrote.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = _lines(data[:exc.start].decode("utf-8"))
+        line = len(before) + (not before or before[-1].endswith(("\n", "\r")))
+        raise ListservError(f"line {line} is not UTF-8 text; nothing was imported "
+                            "(save the file as UTF-8)") from None
+    return _lines(text)
+
+
+def _lines(text: str) -> list[str]:
+    return io.StringIO(text, newline="").readlines()
+
+
+def escape_cell(text: str) -> str:
+    """A cell as written to CSV: with a single quote before it where a spreadsheet would read
+    a formula, and before one that starts with quotes and then that, so that read_roster can
+    tell the quotes it must take off from those of the value (unescape_cell)."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """A CSV cell as escape_cell wrote it, back as it was."""
+    return text[1:] if text.startswith("'") and escape_cell(text[1:]) == text else text
 
 
 def roster_entry(number: int, name: str, address: str) -> RosterEntry | RosterError:
@@ -72,7 +111,7 @@ def _split_line(text: str) -> tuple[str, str]:
         return "", text
     fields = next(csv.reader([text], skipinitialspace=True))
     if len(fields) == 2:
-        return fields[0].strip(), fields[1].strip()
+        return unescape_cell(fields[0].strip()), unescape_cell(fields[1].strip())
     return "", text  # reported as an invalid address below
 
 
@@ -81,5 +120,5 @@ def write_roster(rows: Iterable[tuple[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows(rows)
+    writer.writerows((escape_cell(name), escape_cell(address)) for name, address in rows)
     return buffer.getvalue()

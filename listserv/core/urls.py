@@ -60,6 +60,15 @@ def unsubscribe_path(token: str) -> str:
     return f"/u/{token}"
 
 
+# The token in a one-click unsubscribe URL (core.tokens: base64url fields, a dot, the tag).
+_UNSUBSCRIBE_TOKEN = re.compile(r"/u/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)(?![A-Za-z0-9_.-])")
+
+
+def unsubscribe_tokens(text: str) -> list[str]:
+    """The tokens of the one-click unsubscribe URLs in a text (a List-Unsubscribe value)."""
+    return _UNSUBSCRIBE_TOKEN.findall(text)
+
+
 def absolute(base_url: str, path: str) -> str:
     """The public URL of a path under the site's base URL (no trailing slash)."""
     return base_url.rstrip("/") + path

@@ -126,7 +126,29 @@ def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
 
 
 def _begin_immediate(connection: Connection) -> None:
+    # The safety level is the connection's and cannot change inside a transaction.
+    level = "FULL" if connection.get_execution_options().get(_SYNCED, True) else "NORMAL"
+    if connection.info.get(_SYNCED) != level:
+        connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+        connection.info[_SYNCED] = level
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_SYNCED = "listserv_synced_commit"
+
+
+async def commit_unsynced(session: AsyncSession) -> None:
+    """Let the session's transaction (call this first in it) commit without waiting for
+    the disk: it survives a crash of this process, not of the machine.
+
+    Only for what is safe to lose that way: delivery results (a lost one repeats a
+    delivery, as a crash does). SQLite in WAL mode with synchronous=NORMAL, and
+    PostgreSQL's synchronous_commit=off, keep the database consistent; the next
+    synced commit makes it durable too.
+    """
+    connection = await session.connection(execution_options={_SYNCED: False})
+    if connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _durable_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -71,9 +71,17 @@ def _pending(connection: Connection) -> bool:
     return current != ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# The key of the PostgreSQL advisory lock held while migrating (any number all listserv
+# processes agree on): replicas starting together migrate one after the other, and
+# whoever comes second finds nothing left to do.
+MIGRATION_LOCK = 0x6C6973747376  # "listsv"
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     command.upgrade(alembic_config(connection), "head")
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from listserv.core import policy
+from listserv.core.filtering import FilterAction, FilterSigned
 
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER
 
@@ -170,6 +171,19 @@ class MailingList(Base):
     archive_addresses: Mapped[policy.ArchiveAddresses] = mapped_column(
         state(policy.ArchiveAddresses), default=policy.ArchiveAddresses.OBFUSCATE)
     one_click_unsubscribe: Mapped[bool] = mapped_column(default=True)
+    filter_content: Mapped[bool] = mapped_column(default=False)
+    filter_types: Mapped[list[Any]] = mapped_column(default=list)
+    pass_types: Mapped[list[Any]] = mapped_column(default=list)
+    filter_extensions: Mapped[list[Any]] = mapped_column(default=list)
+    pass_extensions: Mapped[list[Any]] = mapped_column(default=list)
+    collapse_alternatives: Mapped[bool] = mapped_column(default=True)
+    convert_html_to_plaintext: Mapped[bool] = mapped_column(default=False)
+    filter_action: Mapped[FilterAction] = mapped_column(
+        state(FilterAction), default=FilterAction.DISCARD)
+    filter_signed: Mapped[FilterSigned] = mapped_column(
+        state(FilterSigned), default=FilterSigned.KEEP)
+    digest_attachments: Mapped[policy.DigestAttachments] = mapped_column(
+        state(policy.DigestAttachments), default=policy.DigestAttachments.LIST)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
@@ -464,6 +478,18 @@ class ArchivedMessage(Base):
     thread_id: Mapped[int | None] = mapped_column(Id, index=True)
     body_text: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ApprovalFailure(Base):
+    """A post whose moderator password was wrong: what the list's hourly limit counts."""
+
+    __tablename__ = "approval_failure"
+    __table_args__ = (Index("ix_approval_failure_list_failed", "list_id", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(320))
+    failed_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class NoticeLog(Base):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core import patterns
+from listserv.core.filtering import ContentFilter
 from listserv.core.policy import (
     Action,
     BounceRules,
@@ -124,9 +125,25 @@ def _policy(mlist: MailingList, aliases: tuple[str, ...], web_url: str) -> ListP
             timezone=mlist.timezone,
         ),
         digest_volume_period=mlist.digest_volume_period,
+        digest_attachments=mlist.digest_attachments,
+        content=_content_filter(mlist),
         archive_visibility=mlist.archive_visibility,
         archive_addresses=mlist.archive_addresses,
         one_click_unsubscribe=mlist.one_click_unsubscribe,
         web_url=web_url,
     )
 
+
+
+def _content_filter(mlist: MailingList) -> ContentFilter:
+    return ContentFilter(
+        enabled=mlist.filter_content,
+        filter_types=tuple(mlist.filter_types),
+        pass_types=tuple(mlist.pass_types),
+        filter_extensions=tuple(mlist.filter_extensions),
+        pass_extensions=tuple(mlist.pass_extensions),
+        collapse_alternatives=mlist.collapse_alternatives,
+        convert_html_to_plaintext=mlist.convert_html_to_plaintext,
+        signed=mlist.filter_signed,
+        action=mlist.filter_action,
+    )

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from listserv.core import bouncing
 from listserv.core.addresses import parse_address
-from listserv.core.bounces import Failure, Kind, Report, classify, refusal
+from listserv.core.bounces import Classification, Failure, Kind, Report, classify, refusal
 from listserv.core.bouncing import FollowUp, Source
 from listserv.core.message import parse_post
 from listserv.core.policy import ComplaintAction, DeliveryStatus, ListPolicy, Role
@@ -52,8 +52,7 @@ async def handle_bounce(work: Work, mlist: MailingList, row: Inbound, extension:
              "".join(f"; {f.address} {f.kind} {f.status}".rstrip() for f in failures[:5]),
              f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
     if result.report is Report.COMPLAINT:
-        for address in result.complained:
-            await _complaint(work, mlist, address, result.feedback_type, row.id)
+        await _complaints(work, mlist, result, source, member, row.id)
         return str(Report.COMPLAINT)
     if member is None:
         await probes.hearsay(work, mlist, result, source, post, row.id)
@@ -167,12 +166,31 @@ async def _remove(work: Work, mlist: MailingList, member: Member, policy: ListPo
                        "Mail to it kept bouncing after every warning.")
 
 
+async def _complaints(work: Work, mlist: MailingList, result: Classification, source: Source,
+                      member: str | None, inbound_id: int) -> None:
+    """Act on a feedback report for the members it proves listserv mailed: the one its
+    signed VERP address names, or those the copy it returns was made for. Anyone can
+    send a report naming anyone: one that proves nothing is only recorded, for the
+    owners' daily summary."""
+    proved = result.complained if member else await probes.proved(work, mlist, result)
+    for address in proved:
+        await _complaint(work, mlist, address, result.feedback_type, inbound_id)
+    if proved:
+        return
+    for address in result.complained or ("",):
+        db_bounces.add_event(work.session, list_id=mlist.id, member_id=None, address=address,
+                             kind=bouncing.COMPLAINT_KIND, reason=result.feedback_type,
+                             source=source, inbound_id=inbound_id, now=work.now)
+    log.info("%s: %s complaint that proves no member was mailed; recorded for the owners",
+             work.origin, result.feedback_type)
+
+
 async def _complaint(work: Work, mlist: MailingList, address: str, feedback_type: str,
                      inbound_id: int) -> None:
     """Unsubscribe or disable a member who complained, as the list says."""
     member = await _member(work, mlist, Failure(address, "", Kind.UNKNOWN))
     db_bounces.add_event(work.session, list_id=mlist.id, member_id=member.id if member else None,
-                         address=address, kind="complaint", reason=feedback_type,
+                         address=address, kind=bouncing.COMPLAINT_KIND, reason=feedback_type,
                          source=Source.COMPLAINT, inbound_id=inbound_id, now=work.now)
     if member is None:
         log.info("%s: complaint about %s, no member of %s", work.origin, address,

@@ -18,7 +18,7 @@ from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import Decision, HeldPost, Verdict
 from listserv.core.notices import rejection
-from listserv.core.pipeline import accept
+from listserv.core.pipeline import approve
 from listserv.core.policy import Action
 from listserv.core.rules import Hit
 from listserv.db import held as db_held
@@ -31,6 +31,7 @@ from listserv.errors import Conflict
 from listserv.handling import notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
+from listserv.handling.plaintext import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ async def _tell_moderators(work: Work, mlist: MailingList, held: HeldMessage) ->
                     held.message_id or "(no Message-ID)", mlist.address)
         return
     message = moderation.held_notice(policy, held_post(held), held.raw, to=staff, now=work.now,
+                                     size_limit=work.settings.max_message_size,
                                      message_id=work.message_id())
     await notices.send(work, mlist, message, staff, "held")
 
@@ -172,8 +174,8 @@ def already_decided(held: HeldMessage) -> str:
 
 async def _release(work: Work, mlist: MailingList, held: HeldMessage) -> None:
     post = parse_post(held.raw, held.sender, mlist.address)
-    outcome = accept(post, await work.policy(mlist), now=work.now,
-                     message_id=work.message_id())
+    outcome = approve(post, await work.policy(mlist), now=work.now,
+                      message_id=work.message_id(), html_to_text=html_to_text)
     await distribute(work, mlist, post, outcome.message)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
         await history.mark_accepted(work.session, held.inbound_id)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Mail to the list address: check the flood limit and the moderator password, let
+"""Mail to the list address: check the flood limit and the moderator password (approvals), let
 core.pipeline decide, and carry out its decision (distribute, hold, reject, discard).
 
 This module decides nothing about a post itself: the rules and moderation
@@ -9,20 +9,28 @@ are the core's.
 import logging
 from datetime import timedelta
 
-from listserv.core import approval
 from listserv.core.explanations import explanations
 from listserv.core.message import Post, parse_post
 from listserv.core.moderation import flood_notice
-from listserv.core.notices import rejection
-from listserv.core.pipeline import Distribute, Hold, Outcome, Reject, process, with_hits_header
-from listserv.core.policy import Action, SenderStatus
+from listserv.core.notices import filtered_out, rejection
+from listserv.core.pipeline import (
+    Distribute,
+    Forward,
+    Hold,
+    Outcome,
+    Reject,
+    process,
+    with_hits_header,
+)
+from listserv.core.policy import Action, Role, SenderStatus
 from listserv.core.rules import Facts, Hit
 from listserv.db import history
 from listserv.db.models import Inbound, MailingList
 from listserv.db.roster import staff_addresses
-from listserv.handling import moderation, notices
+from listserv.handling import approvals, moderation, notices
 from listserv.handling.context import Work
 from listserv.handling.distribution import distribute
+from listserv.handling.plaintext import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +40,7 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     await _check_flood(work, mlist)
     policy = await work.policy(mlist)
     post = parse_post(row.raw, row.mail_from, row.recipient)
-    approved = approval.approved_post(row.raw, post.message, mlist.moderator_password_hash)
+    approved = await approvals.approved_post(work, mlist, row, post)
     if approved is not None:  # without the password: it reaches neither members nor archive
         post = parse_post(approved, row.mail_from, row.recipient)
     member = await work.member(mlist, post.author)
@@ -42,7 +50,8 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
         exclude_id=row.id)
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
-    outcome = process(post, policy, facts, message_id=work.message_id(), now=work.now)
+    outcome = process(post, policy, facts, message_id=work.message_id(), now=work.now,
+                      html_to_text=html_to_text)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)
@@ -51,6 +60,9 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
              f" ({outcome.hits[0].rule}: {outcome.hits[0].reason})" if outcome.hits else "")
     match outcome:
         case Distribute():
+            if outcome.removed:
+                log.info("%s: content filtering removed %s", post.message_id
+                         or "(no Message-ID)", "; ".join(outcome.removed))
             await distribute(work, mlist, post, outcome.message)
             work.accepted[mlist.id] = work.accepted.get(mlist.id, 0) + 1
         case Hold():
@@ -58,6 +70,8 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
                                   with_hits_header(post.raw, outcome.hits))
         case Reject():
             await _reject(work, mlist, post, outcome.hits)
+        case Forward():
+            await _forward(work, mlist, post, outcome.hits[0].reason)
     return disposition
 
 
@@ -84,8 +98,8 @@ async def _check_flood(work: Work, mlist: MailingList) -> None:
 
 
 def _disposition(outcome: Outcome) -> str:
-    return {Distribute: history.ACCEPTED, Hold: "held", Reject: "rejected"}.get(
-        type(outcome), "discarded")
+    return {Distribute: history.ACCEPTED, Hold: "held", Reject: "rejected",
+            Forward: "forwarded"}.get(type(outcome), "discarded")
 
 
 async def _reject(work: Work, mlist: MailingList, post: Post, hits: list[Hit]) -> None:
@@ -94,3 +108,16 @@ async def _reject(work: Work, mlist: MailingList, post: Post, hits: list[Hit]) -
                        size_limit=work.settings.max_message_size,
                        message_id=work.message_id(), now=work.now)
     await notices.answer(work, mlist, post, notice, "rejection")
+
+
+async def _forward(work: Work, mlist: MailingList, post: Post, reason: str) -> None:
+    """Send the owners a post that content filtering left nothing of (Mailman's forward)."""
+    owners = await staff_addresses(work.session, mlist.id, (Role.OWNER,))
+    if not owners:  # nobody to forward to: as discard
+        log.warning("%s: %s has no owners to forward the filtered post to",
+                    post.message_id or "(no Message-ID)", mlist.address)
+        return
+    notice = filtered_out(post, await work.policy(mlist), reason, to=owners,
+                          size_limit=work.settings.max_message_size,
+                          message_id=work.message_id(), now=work.now)
+    await notices.send(work, mlist, notice, owners, "filtered")

@@ -19,6 +19,7 @@ from listserv.core.addresses import normalise
 from listserv.core.bounces import Classification, Report
 from listserv.core.bouncing import Source
 from listserv.core.message import Post, header_text
+from listserv.core.tokens import read_unsubscribe_token
 from listserv.db import bounces as db_bounces
 from listserv.db import members as db_members
 from listserv.db.models import MailingList
@@ -48,6 +49,17 @@ async def origin(work: Work, mlist: MailingList, extension: str) -> tuple[Source
             probe.bounced_at = work.now  # what comes back to a probe counts once
             return Source.PROBE, found.address
     return Source.UNVERIFIED, None
+
+
+async def proved(work: Work, mlist: MailingList, result: Classification) -> list[str]:
+    """The members a complaint sent to the plain address proves listserv mailed: by the
+    signed VERP address the copy it returns came from, or that copy's one-click token."""
+    key = work.settings.hmac_key
+    found = [decoded.address for extension in result.returned_verp
+             if (decoded := verp.decode(extension)) and verp.verifies(decoded, key, mlist.id)]
+    found += [named[1] for token in result.returned_tokens
+              if (named := read_unsubscribe_token(key, token)) and named[0] == mlist.id]
+    return list(dict.fromkeys(found))
 
 
 async def hearsay(work: Work, mlist: MailingList, result: Classification, source: Source,

@@ -8,20 +8,24 @@ owners, replies to -confirm+TOKEN to confirmations, commands to
 module decides nothing about the message itself.
 """
 
-from listserv.core.addresses import Destination, split_recipient
+from listserv.core.addresses import Destination, is_postmaster, split_recipient
 from listserv.db.models import Inbound, InboundState
 from listserv.errors import Unprocessable
-from listserv.handling import bounces, commands, confirmations, owners, posts
+from listserv.handling import bounces, commands, confirmations, owners, postmaster, posts
 from listserv.handling.context import Work
 
 
 async def process_stored(work: Work, row: Inbound) -> str:
-    """Process one inbound row; return its list's address. The caller commits (or marks
-    the row failed on an exception)."""
+    """Process one inbound row; return its list's address ('' for the postmaster's mail).
+    The caller commits (or marks the row failed on an exception)."""
     work.origin = row.message_id or "(no Message-ID)"
     recipient = split_recipient(row.recipient)
     mlist = await work.find_list(recipient.list_key) if recipient else None
     row.claimed_at, row.claimed_by, row.attempts = work.now, work.worker, row.attempts + 1
+    if mlist is None and is_postmaster(row.recipient):  # a list of that name would come first
+        row.disposition = await postmaster.forward(work, row)
+        row.state, row.processed_at = InboundState.DONE, work.now
+        return ""
     if recipient is None or mlist is None:
         raise Unprocessable(f"no list for {row.recipient} any more")
     row.list_id = mlist.id

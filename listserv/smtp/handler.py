@@ -10,9 +10,17 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from listserv.core.addresses import Destination, ascii_domain, parse_address, split_recipient
+from listserv.core.addresses import (
+    Destination,
+    Unreadable,
+    ascii_domain,
+    is_postmaster,
+    parse_address,
+    split_recipient,
+    unreadable,
+)
 from listserv.core.headers import HeaderLimits, HeaderProblem, header_section_problem
 from listserv.core.message import derived_message_id, message_id
 from listserv.db.engine import Sessions
@@ -27,22 +35,32 @@ RECIPIENT_OK = "250 2.1.5 Recipient ok"
 STORED = "250 2.0.0 Message accepted"
 SENDER_OK = "250 2.1.0 Sender ok"
 SENDER_TOO_LONG = "553 5.1.7 Sender address too long"
-BAD_SYNTAX = "501 5.1.3 Bad recipient address syntax"
+# RFC 5321 4.2.2: 553 "mailbox name not allowed (e.g., mailbox syntax incorrect)".
+BAD_SYNTAX = "553 5.1.3 Bad recipient address syntax"
 NO_SUCH_LIST = "550 5.1.1 No such list here"
 RELAY_DENIED = "550 5.7.1 Relaying denied: this server only takes mail for its lists"
 STORE_FAILED = "451 4.3.0 Could not store the message; please try again later"
 HEADER_TOO_BIG = "552 5.3.4 Message header section too big"
 TOO_MANY_ADDRESSES = "554 5.6.0 Too many addresses in the message header"
+NUL_IN_MESSAGE_ID = "554 5.6.0 Message-ID contains a NUL byte"
+MESSAGE_ID_NOT_UTF8 = "554 5.6.0 Message-ID is not valid UTF-8"
 HEADER_REFUSALS = {HeaderProblem.TOO_BIG: HEADER_TOO_BIG,
-                   HeaderProblem.TOO_MANY_ADDRESSES: TOO_MANY_ADDRESSES}
+                   HeaderProblem.TOO_MANY_ADDRESSES: TOO_MANY_ADDRESSES,
+                   HeaderProblem.NUL_IN_MESSAGE_ID: NUL_IN_MESSAGE_ID,
+                   HeaderProblem.MESSAGE_ID_NOT_UTF8: MESSAGE_ID_NOT_UTF8}
+# Permanent: an address that is no text at all never becomes one on a retry.
+UNREADABLE_SENDER = {reason: f"553 5.1.7 Sender address {reason}" for reason in Unreadable}
+UNREADABLE_RECIPIENT = {reason: f"553 5.1.3 Recipient address {reason}"
+                        for reason in Unreadable}
 
 MAX_PATH = 256
 NO_LIMITS = HeaderLimits()
 
 Store = Callable[[Sequence[Received]], Awaitable[None]]
 # Where a recipient's mail goes: the list (by id, so an alias is the list), the
-# sub-address and its extension. One transaction is one message: one row each.
-Target = tuple[int, Destination, str]
+# sub-address and its extension; or the site's postmaster. One transaction is one
+# message: one row each.
+Target = tuple[int, Destination, str] | Literal["postmaster"]
 
 
 class ListservHandler:
@@ -50,8 +68,10 @@ class ListservHandler:
 
     def __init__(self, sessions: Sessions, domains: Sequence[str], store: Store,
                  *, lmtp: bool = False, limits: HeaderLimits = NO_LIMITS,
-                 hostname: str = "listserv.invalid", metrics: Metrics | None = None) -> None:
+                 hostname: str = "listserv.invalid", metrics: Metrics | None = None,
+                 postmaster: bool = False) -> None:
         self._sessions = sessions
+        self._postmaster = postmaster  # whether postmaster@ is taken (LISTSERV_POSTMASTER)
         self._metrics = metrics
         self._domains = frozenset(domains)
         self._store = store
@@ -65,6 +85,9 @@ class ListservHandler:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
+        if reason := unreadable(address):
+            log.info("refused MAIL FROM from %s: the address %s", _peer(session), reason)
+            return UNREADABLE_SENDER[reason]
         # RFC 5321 4.5.3.1.3: a path is at most 256 octets. A longer one would
         # not fit the inbound row, and the sender would get 451s for ever.
         if len(address.encode()) > MAX_PATH:
@@ -94,6 +117,10 @@ class ListservHandler:
 
     async def _recipient(self, address: str) -> tuple[str, Target | None]:
         """The reply RCPT TO gets, and where an accepted recipient's mail goes."""
+        if reason := unreadable(address):
+            return UNREADABLE_RECIPIENT[reason], None
+        if self._postmaster and address.lower() == "postmaster":  # RFC 5321 4.1.1.3
+            return RECIPIENT_OK, "postmaster"
         try:
             domain = ascii_domain(parse_address(address).domain)
         except InvalidAddress:
@@ -104,6 +131,8 @@ class ListservHandler:
                     list_id := await find_list_id(session, recipient.list_key)):
                 return RECIPIENT_OK, (list_id, recipient.destination, recipient.extension)
             if domain in self._domains or await served_domain(session, domain):
+                if self._postmaster and is_postmaster(address):
+                    return RECIPIENT_OK, "postmaster"
                 return NO_SUCH_LIST, None
         return RELAY_DENIED, None
 
@@ -154,8 +183,7 @@ class ListservHandler:
         return once
 
     def _reply(self, status: str, recipients: int) -> str:
-        # RFC 2033: after DATA an LMTP server answers once per accepted recipient.
-        return "\r\n".join([status] * recipients) if self._lmtp else status
+        return each_recipient(status, recipients) if self._lmtp else status
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd would answer an unexpected error with a permanent 500, and the
@@ -164,6 +192,11 @@ class ListservHandler:
             raise error
         log.error("SMTP session error: %r", error, exc_info=error)
         return STORE_FAILED
+
+
+def each_recipient(status: str, recipients: int) -> str:
+    """The LMTP answer to DATA: RFC 2033 wants one reply per accepted recipient."""
+    return "\r\n".join([status] * recipients)
 
 
 def _peer(session: Any) -> str:

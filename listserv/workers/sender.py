@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The delivery loop: claim due jobs, send them over one smarthost connection per sender
-task, and record the results in batches.
+task, and record the results as each transaction is answered.
+
+A sender task waits until the results of its transaction are committed before
+it starts the next one, so a crash repeats at most the one transaction each
+connection had in flight or answered; the recorder commits the results of all
+the connections that are waiting in one transaction (a group commit).
 
 On stop, every job already claimed is still sent and recorded, so a clean
 shutdown leaves no lease behind. What failed for good goes to
@@ -10,6 +15,8 @@ that member, a message refused as a whole a notice to the owners.
 
 import asyncio
 import logging
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from listserv import logs
@@ -17,6 +24,7 @@ from listserv.core.backoff import RetryPolicy
 from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.db import outbox
+from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
@@ -25,6 +33,8 @@ from listserv.outbound.signing import Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
 
 log = logging.getLogger(__name__)
+
+GATHER_SECONDS = 0.005  # the longest a result waits for those of the other connections
 
 
 class Sender:
@@ -37,7 +47,9 @@ class Sender:
         self._retry = RetryPolicy(timedelta(seconds=settings.retry_initial_seconds),
                                   timedelta(seconds=settings.retry_max_seconds),
                                   timedelta(hours=settings.retry_give_up_hours))
-        self._results: asyncio.Queue[outbox.Attempt | None] = asyncio.Queue()
+        self._results: asyncio.Queue[_Results | None] = asyncio.Queue()
+        self._recorder: asyncio.Task[None] | None = None
+        self._busy = 0  # sender tasks busy with a job
 
     def busy(self) -> bool:
         """Whether results wait to be recorded."""
@@ -49,7 +61,7 @@ class Sender:
         connections = shared.settings.delivery_connections
         queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
         senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
-        recorder = asyncio.create_task(self._record_results())
+        recorder = self._recorder = asyncio.create_task(self._record_results())
         try:
             while not shared.stopping.is_set():
                 if recorder.done():  # it failed: stop sending what we could not record
@@ -100,8 +112,15 @@ class Sender:
         smarthost = Smarthost(self._shared.settings)
         try:
             while (job := await queue.get()) is not None:
-                with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"):
-                    await self._send_job(smarthost, job)
+                if self._recorder is None or self._recorder.done():
+                    continue  # nothing can be recorded: leave the job to its lease
+                self._busy += 1
+                try:
+                    with logs.about(message_id=job.message_id, queue_id=f"job:{job.job_id}"), \
+                            suppress(_Unrecorded):
+                        await self._send_job(smarthost, job)
+                finally:
+                    self._busy -= 1
         finally:
             await smarthost.close()
 
@@ -110,7 +129,7 @@ class Sender:
             raw = self._signer.sign(job.raw, job.mail_from)
             results = await smarthost.send(job.mail_from, list(job.recipients),
                                            raw) if job.recipients else []
-            self._results.put_nowait(_attempt(job, results))
+            await self._recorded(_attempt(job, results))
         else:
             await self._send_personal(smarthost, job)
 
@@ -131,23 +150,61 @@ class Sender:
             raw = shared if shared is not None else self._signer.sign(copy.raw, copy.mail_from)
             [result] = await smarthost.send(copy.mail_from, [recipient], raw)
             if result.delivered:
-                self._results.put_nowait(outbox.Attempt(job, [recipient_id], {}, {},
-                                                        final=False))
+                await self._recorded(outbox.Attempt(job, [recipient_id], {}, {}, final=False))
             else:
                 failed.append(result)
-        self._results.put_nowait(_attempt(job, failed))
+        await self._recorded(_attempt(job, failed))
+
+    async def _recorded(self, attempt: outbox.Attempt) -> None:
+        """Hand a transaction's results to the recorder and wait until they are committed."""
+        committed = asyncio.get_running_loop().create_future()
+        self._results.put_nowait(_Results(attempt, committed))
+        await committed
 
     async def _record_results(self) -> None:
-        """Commit delivery results in batches: one transaction for all that are ready."""
-        shared = self._shared
-        done = False
-        while not done:
-            batch = [await self._results.get()]
+        """Commit delivery results in batches: one transaction for all that are ready.
+
+        If recording fails, every sender waiting for it is told (_Unrecorded) and
+        sends no more: what it sent and could not record is sent again when its
+        lease runs out.
+        """
+        batch: list[_Results | None] = []
+        try:
+            while None not in batch:
+                batch = await self._gather()
+                waiting = [results for results in batch if results is not None]
+                await self._record([results.attempt for results in waiting])
+                for results in waiting:
+                    results.committed.set_result(None)
+        except BaseException:
             while not self._results.empty():
                 batch.append(self._results.get_nowait())
-            done = None in batch
-            attempts = [attempt for attempt in batch if attempt is not None]
+            for left in batch:
+                if left is not None and not left.committed.done():
+                    left.committed.set_exception(_Unrecorded())
+            raise
+
+    async def _gather(self) -> "list[_Results | None]":
+        """The results to commit together: those of every sender busy with a job, or what
+        came within GATHER_SECONDS of the first (a commit per result would cost far more)."""
+        batch = [await self._results.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_SECONDS
+        while len(batch) < self._busy and None not in batch \
+                and (left := deadline - loop.time()) > 0:
+            with suppress(TimeoutError):
+                batch.append(await asyncio.wait_for(self._results.get(), left))
+        while not self._results.empty():
+            batch.append(self._results.get_nowait())
+        return batch
+
+    async def _record(self, attempts: list[outbox.Attempt]) -> None:
+        shared = self._shared
+        if attempts:
             async with shared.unit(origin="delivery") as work:
+                # A crash of the machine may lose them, and repeat these deliveries; a
+                # commit that waits for the disk would slow every connection down.
+                await commit_unsynced(work.session)
                 failed = await outbox.record(work.session, attempts, work.now, self._retry)
                 await refusals.record(work, failed)  # refused by the smarthost, or in vain
             _count(shared.metrics, attempts, work.now)
@@ -155,6 +212,18 @@ class Sender:
             retried = sum(1 for attempt in attempts if attempt.temporary)
             if retried:
                 log.warning("%d delivery jobs have recipients to retry", retried)
+
+
+class _Unrecorded(Exception):
+    """The results of a transaction could not be recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Results:
+    """A transaction's results, and the future the recorder sets once they are committed."""
+
+    attempt: outbox.Attempt
+    committed: "asyncio.Future[None]"
 
 
 def _count(metrics: Metrics, attempts: list[outbox.Attempt], moment: datetime) -> None:

@@ -4,7 +4,14 @@ from email.message import Message
 
 import pytest
 
-from listserv.core.approval import approved_post, find_password, is_approved, strip_approval
+from listserv.core.approval import (
+    Approval,
+    approved_post,
+    check_approval,
+    find_password,
+    is_locked,
+    strip_approval,
+)
 from listserv.core.message import parse_post
 from listserv.core.passwords import hash_password
 
@@ -113,18 +120,21 @@ def test_find_password_reads_the_text_body_only(raw: bytes, expected: str | None
     assert find_password(message(raw)) == expected
 
 
+R, W, N = Approval.RIGHT, Approval.WRONG, Approval.NONE
+
+
 @pytest.mark.parametrize(("raw", "password_hash", "expected"), [
-    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), HASH, True),
-    (plain(b"Approved: correct horse\r\n\r\nHello\r\n"), HASH, True),
-    (plain(b"Hello\r\n", b"Approved: Correct Horse\r\n"), HASH, False),
-    (plain(b"Hello\r\nApproved: correct horse\r\n"), HASH, False),
-    (plain(b"Hello\r\n"), HASH, False),
-    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), "", False),
-    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), "scrypt$x$8$1$zz$00", False),
+    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), HASH, R),
+    (plain(b"Approved: correct horse\r\n\r\nHello\r\n"), HASH, R),
+    (plain(b"Hello\r\n", b"Approved: Correct Horse\r\n"), HASH, W),
+    (plain(b"Hello\r\nApproved: correct horse\r\n"), HASH, N),
+    (plain(b"Hello\r\n"), HASH, N),
+    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), "", N),
+    (plain(b"Hello\r\n", b"Approved: correct horse\r\n"), "scrypt$x$8$1$zz$00", W),
 ])
-def test_is_approved_checks_the_password_against_the_hash(raw: bytes, password_hash: str,
-                                                          expected: bool) -> None:
-    assert is_approved(message(raw), password_hash) is expected
+def test_check_approval_checks_the_password_against_the_hash(raw: bytes, password_hash: str,
+                                                             expected: Approval) -> None:
+    assert check_approval(message(raw), password_hash) is expected
 
 
 @pytest.mark.parametrize(("before", "after"), [
@@ -258,7 +268,13 @@ def test_strip_approval_returns_mail_without_an_approval_line_unchanged(raw: byt
 def test_an_approved_post_is_given_without_its_password() -> None:
     raw = (b"From: a@example.org\r\nSubject: x\r\n\r\nApproved: correct horse\r\n\r\n"
            b"Dear all\r\n")
-    approved = approved_post(raw, parse_post(raw).message, HASH)
+    assert check_approval(parse_post(raw).message, HASH) is Approval.RIGHT
+    approved = approved_post(raw)
     assert approved is not None and b"correct horse" not in approved
     wrong = raw.replace(b"correct", b"wrong")
-    assert approved_post(wrong, parse_post(wrong).message, HASH) is None
+    assert check_approval(parse_post(wrong).message, HASH) is Approval.WRONG
+    assert check_approval(parse_post(wrong).message, "") is Approval.NONE
+
+
+def test_the_password_is_ignored_from_the_tenth_wrong_one_within_the_hour() -> None:
+    assert [is_locked(failures) for failures in (0, 9, 10, 11)] == [False, False, True, True]

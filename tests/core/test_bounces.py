@@ -324,17 +324,18 @@ def block(address: bytes, status: bytes = b"5.1.1", action: bytes = b"failed",
 
 
 def arf(feedback_type: bytes = b"abuse", rcpt_to: bytes = b"",
-        to: bytes = b"ops@example.com") -> bytes:
-    """An ARF feedback report (RFC 5965) about list mail."""
+        to: bytes = b"ops@example.com", returned: bytes | None = None) -> bytes:
+    """An ARF feedback report (RFC 5965) about list mail (returned: the copy it returns)."""
     fields = b"Original-Rcpt-To: " + rcpt_to + b"\r\n" if rcpt_to else b""
+    returned = returned or (b"From: Alice <alice@example.org>\r\nTo: " + to +
+                            b"\r\nSubject: [ops] Hi\r\n\r\nHi\r\n")
     return (b"From: feedbackloop@isp.example\r\nTo: ops-bounces@example.com\r\n"
             b"Subject: Abuse report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
             b"report-type=feedback-report; boundary=\"f\"\r\n\r\n--f\r\nContent-Type: "
             b"text/plain\r\n\r\nA complaint.\r\n--f\r\nContent-Type: message/feedback-report"
             b"\r\n\r\nFeedback-Type: " + feedback_type + b"\r\nUser-Agent: FBL/1.0\r\n"
             b"Version: 1\r\n" + fields + b"\r\n--f\r\nContent-Type: message/rfc822\r\n\r\n"
-            b"From: Alice <alice@example.org>\r\nTo: " + to + b"\r\nSubject: [ops] Hi\r\n\r\n"
-            b"Hi\r\n--f--\r\n")
+            + returned + b"\r\n--f--\r\n")
 
 
 VACATION = (b"From: Bob <bob@example.net>\r\nTo: ops-bounces@example.com\r\n"
@@ -432,6 +433,17 @@ def test_a_verp_address_names_the_member_whatever_address_the_report_gives(
     assert result.report is report
     [failure] = result.failures
     assert (failure.address, failure.kind) == ("bob@example.net", kind)
+
+
+def test_a_complaint_carries_the_signed_marks_of_the_copy_it_returns() -> None:
+    copy = (b"Return-Path: <ops-bounces+bob=example.net+k3xq7vw2ma@example.com>\r\n"
+            b"From: Alice <alice@example.org>\r\nTo: ops@example.com\r\n"
+            b"List-Unsubscribe: <https://lists.example.com/u/eyJh.c2ln>,\r\n"
+            b" <mailto:ops-leave@example.com>\r\nSubject: [ops] Hi\r\n\r\nHi\r\n")
+    result = of(arf(b"abuse", returned=copy))
+    assert result.returned_verp == ("bob=example.net+k3xq7vw2ma",)
+    assert result.returned_tokens == ("eyJh.c2ln",)
+    assert of(arf()).returned_verp == of(arf()).returned_tokens == ()
 
 
 def test_with_verp_a_complaint_names_the_member_and_an_auto_reply_stays_one() -> None:

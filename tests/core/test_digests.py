@@ -30,6 +30,7 @@ from listserv.core.message import parse_post
 from listserv.core.policy import (
     DeliveryMode,
     DeliveryStatus,
+    DigestAttachments,
     DigestPeriod,
     ListPolicy,
     Subscriber,
@@ -395,8 +396,48 @@ def test_the_mime_digest_carries_the_footer_once_as_its_last_part() -> None:
         "text/plain", "multipart/mixed", "multipart/alternative"]
     assert posts[0].get_content().replace("\r\n", "\n") == "Which seals do you use?\n"
     assert [part.get_content_type() for part in posts[1].iter_parts()] == [
-        "text/plain", "application/pdf"]
+        "text/plain", "text/plain"]  # the PDF listed (digest_attachments=list)
     assert not [defect for part in message.walk() for defect in part.defects]
+
+
+def mime_posts(policy: ListPolicy, posts: list[bytes]) -> list[EmailMessage]:
+    message = parsed(build_mime_digest(policy, Issue(1, 1), posts, message_id=MID, now=NOW))
+    return [part.get_content() for part in list(message.iter_parts())[1].iter_parts()]
+
+
+def test_a_mime_digest_lists_attachments_by_name_and_keeps_text_and_html() -> None:
+    pdf, alternative, forward = mime_posts(replace(LIST, footer=""),
+                                           [WITH_PDF, ALTERNATIVE, FORWARD])
+    text, listed = pdf.iter_parts()
+    assert text.get_content().strip() == "See the report."
+    assert listed.get_content().strip() == (
+        '[Attachment not included: "pump report.pdf", application/pdf, 3 KB]')
+    assert ATTACHED[:40] not in pdf.as_string()
+    assert [part.get_content_type() for part in alternative.walk()] == [
+        "multipart/alternative", "text/plain", "text/html"]
+    assert "Old thread" in str(list(forward.iter_parts())[1].get_content())
+    assert "Old words." not in forward.as_string()
+
+
+def test_a_mime_digest_of_a_list_that_keeps_attachments_carries_them() -> None:
+    keep = replace(LIST, footer="", digest_attachments=DigestAttachments.KEEP)
+    digest = build_mime_digest(keep, Issue(1, 1), [WITH_PDF, FORWARD], message_id=MID,
+                               now=NOW)
+    assert FORWARD in digest and ATTACHED[:40].encode() in digest
+
+
+def test_a_mime_digest_leaves_a_signed_post_whole() -> None:
+    signed = raw("[ops] Signed", '--s\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n'
+                 "--m\r\nContent-Type: text/plain\r\n\r\nSigned.\r\n--m\r\n"
+                 "Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+                 'filename="a.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n'
+                 "--m--\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\n"
+                 "-----BEGIN PGP SIGNATURE-----\r\n--s--\r\n",
+                 extra='MIME-Version: 1.0\r\nContent-Type: multipart/signed; boundary="s"; '
+                 'protocol="application/pgp-signature"\r\n')
+    digest = build_mime_digest(replace(LIST, footer=""), Issue(1, 1), [signed],
+                               message_id=MID, now=NOW)
+    assert signed in digest
 
 
 def test_the_plain_digest_carries_the_footer_once_before_its_trailer() -> None:

@@ -151,3 +151,56 @@ def test_a_signed_post_is_kept_whole_or_its_signature_removed_explicitly() -> No
     stripped = filter_content(post, ContentFilter(True, signed=FilterSigned.STRIP), to_text)
     assert types(stripped.message) == ["text/plain"]
     assert stripped.removed == ["the signature (multipart/signed)"]
+
+
+def forwarded() -> EmailMessage:
+    message = base("Fwd: Valves")
+    message.set_content("See below.\n")
+    inner = base("Old thread")
+    inner.set_content("Old words.\n")
+    inner.add_attachment(b"MZ", maintype="application", subtype="x-msdownload",
+                         filename="old.exe")
+    message.add_attachment(inner)
+    return parsed(message)
+
+
+def test_an_attached_message_is_one_part_kept_whole_or_filtered_by_its_type() -> None:
+    post = forwarded()
+    kept = filter_content(post, ContentFilter(True, filter_extensions=("exe",)), to_text)
+    assert kept.message is post
+    gone = filter_content(post, ContentFilter(True, filter_types=("message/rfc822",)), to_text)
+    assert types(gone.message) == ["text/plain"]
+    assert gone.removed == ["message/rfc822"]
+
+
+def test_pass_extensions_keep_only_named_files_with_them_and_every_unnamed_part() -> None:
+    result = filter_content(with_exe(), ContentFilter(True, pass_extensions=("pdf",)), to_text)
+    assert types(result.message) == ["multipart/mixed", "text/plain", "application/pdf"]
+    assert result.removed == ["application/x-msdownload (tool.exe)"]
+
+
+def test_an_html_part_among_others_is_converted_in_its_place() -> None:
+    message = base()
+    message.set_content("<p>Rich.</p>", subtype="html")
+    message.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="a.pdf")
+    result = filter_content(parsed(message),
+                            ContentFilter(True, convert_html_to_plaintext=True), to_text)
+    assert types(result.message) == ["multipart/mixed", "text/plain", "application/pdf"]
+
+
+def test_a_related_multipart_names_its_new_root_and_keeps_the_authors_headers() -> None:
+    message = base()
+    message.set_content("<p>See <img src='cid:logo'></p>", subtype="html")
+    message.add_related(PNG, maintype="image", subtype="png", cid="<logo>", filename="logo.png")
+    message.replace_header("Content-Type", message["Content-Type"] + '; type="text/html"')
+    message["Date"] = "Tue, 3 Dec 2024 09:14:27 +0000"
+    message.add_attachment(b"MZ", maintype="application", subtype="x-msdownload",
+                           filename="a.exe")
+    rules = ContentFilter(True, filter_extensions=("exe",), convert_html_to_plaintext=True)
+    # As written by the client; the email package would write "03 Dec".
+    raw = message.as_bytes(policy=SMTP).replace(b"Tue, 03 Dec", b"Tue, 3 Dec")
+    result = filter_content(parse_post(raw).message, rules, to_text)
+    assert types(result.message) == ["multipart/related", "text/plain", "image/png"]
+    assert result.message is not None
+    assert result.message.get_param("type") == "text/plain"
+    assert b"\r\nDate: Tue, 3 Dec 2024 09:14:27 +0000\r\n" in result.message.as_bytes(policy=SMTP)

@@ -152,7 +152,8 @@ def test_a_header_bomb_is_read_decorated_and_written_without_parsing_it_whole(
         name: str, parsed_lengths: list[int]) -> None:
     raw = bomb(BOMBS[name])
     post = parse_post(raw, "alice@example.org", "ops@example.com")
-    outcome = process(post, LIST, MEMBER, message_id="<new@ops.example.com>", now=NOW)
+    outcome = process(post, LIST, MEMBER, message_id="<new@ops.example.com>", now=NOW,
+                      html_to_text=str)
     assert isinstance(outcome, Distribute)
     assert regular_recipients([Subscriber("bob@example.org", "bob@example.org")],
                               audience(post)) \

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
+from listserv.core.filtering import FilterAction, FilterSigned
 from listserv.core.list_settings import (
     LIST_SETTINGS,
     MEMBER_SETTINGS,
     parse_assignments,
     parse_values,
 )
-from listserv.core.policy import Action, ArchiveAddresses, DeliveryMode
+from listserv.core.policy import Action, ArchiveAddresses, DeliveryMode, DigestAttachments
 from listserv.errors import SettingError
 
 
@@ -51,6 +52,12 @@ def test_member_delivery_mode() -> None:
     ("display_name=a\x00b", "display_name: contains a NUL character or a lone surrogate"),
     ("footer=a\udc00", "footer: contains a NUL character or a lone surrogate"),
     ("strip_headers=[1]", "expected header names, got 1"),
+    ("filter_types=image/", "filter_types: expected a MIME type such as image/png"),
+    ("pass_types=text/plain; charset=utf-8", "expected a MIME type"),
+    ("filter_extensions=tar.gz", "filter_extensions: expected a file name extension"),
+    ("filter_action=bounce", "filter_action: expected one of discard|hold|reject|forward"),
+    ("filter_signed=verify", "filter_signed: expected one of keep|strip"),
+    ("digest_attachments=drop", "digest_attachments: expected one of list|keep"),
 ])
 def test_bad_settings_name_the_problem(assignment: str, message: str) -> None:
     with pytest.raises(SettingError, match=message):
@@ -69,3 +76,17 @@ def test_lists_of_values_are_comma_separated_or_a_json_array(name: str, text: st
                 "dmarc_always": ["bank.example", "ceo@corp.example"],
                 "ban_list": ["spam@example.net", "^.*@junk\\.example$"]}[name]
     assert parse_values([(name, text)], LIST_SETTINGS) == {name: expected}
+
+
+def test_content_filter_settings_are_parsed_to_lower_case_names_without_dots() -> None:
+    values = parse_assignments(
+        ["filter_content=on", "filter_types=Image, application/X-MSDownload, image",
+         "pass_types=", "filter_extensions=.EXE,scr, bat", "filter_action=Forward",
+         "filter_signed=strip", "collapse_alternatives=no", "digest_attachments=keep"],
+        LIST_SETTINGS)
+    assert values == {"filter_content": True,
+                      "filter_types": ["image", "application/x-msdownload"],
+                      "pass_types": [], "filter_extensions": ["exe", "scr", "bat"],
+                      "filter_action": FilterAction.FORWARD, "filter_signed": FilterSigned.STRIP,
+                      "collapse_alternatives": False,
+                      "digest_attachments": DigestAttachments.KEEP}

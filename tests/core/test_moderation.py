@@ -61,7 +61,8 @@ def test_parse_withdrawal(lines: list[str], withdraws: bool) -> None:
 
 def test_the_held_notice_answers_to_the_posts_own_address() -> None:
     raw = b"From: boss@partner.example\r\nSubject: Partnership\r\n\r\nHello\r\n"
-    notice = held_notice(POLICY, HELD, raw, to=["mo@example.org"], message_id="<n@x>", now=NOW)
+    notice = held_notice(POLICY, HELD, raw, to=["mo@example.org"], size_limit=1 << 20,
+                         message_id="<n@x>", now=NOW)
     assert reply_address(POLICY, HELD.token) == f"ops-confirm+{'a' * 32}@example.com"
     assert notice["Reply-To"] == reply_address(POLICY, HELD.token)
     assert notice["Subject"] == '[ops] Held: "Partnership" from boss@partner.example'

@@ -39,7 +39,8 @@ Builder = Callable[[ListPolicy, str], EmailMessage]
 BUILDERS: dict[str, Builder] = {
     "rejection": lambda p, s: rejection(parse_post(post_with(s), ADDRESS), p, ["No."],
                                         size_limit=1 << 20, **IDS),
-    "held_notice": lambda p, s: moderation.held_notice(p, held(s), post_with(s), to=TO, **IDS),
+    "held_notice": lambda p, s: moderation.held_notice(p, held(s), post_with(s), to=TO,
+                                                       size_limit=1 << 20, **IDS),
     "held_summary": lambda p, s: moderation.held_summary(p, [held(s)], to=TO, **IDS),
     "author_notice": lambda p, s: moderation.author_notice(p, held(s), "b" * 32, why=["No."],
                                                            to=ADDRESS, **IDS),
@@ -142,3 +143,27 @@ def test_a_rejection_too_large_to_send_back_carries_the_headers_and_says_so() ->
     text = " ".join(notice.get_body(("plain",)).get_content().split())
     assert "Your message (69 KB) is too large to send back whole" in text
     assert "its body is left out" in text
+
+
+def test_a_held_notice_attaches_the_post_whole_within_the_size_limit() -> None:
+    raw = post_with("Valve seals", b"Pressure holds at 40 bar.\r\n" * 3000)
+    notice = moderation.held_notice(POLICY, held("Valve seals"), raw, to=TO,
+                                    size_limit=len(raw) + NOTICE_ROOM, **IDS)
+    assert attached(notice).get_content().as_bytes().count(b"40 bar") == 3000
+    assert "cut" not in notice.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("size_limit", [200_000, 40_000])
+def test_a_held_notice_past_the_size_limit_attaches_a_copy_cut_at_a_line_and_says_so(
+        size_limit: int) -> None:
+    raw = post_with("Valve seals", b"Pressure holds at 40 bar.\r\n" * (size_limit // 27))
+    notice = moderation.held_notice(POLICY, held("Valve seals"), raw, to=TO,
+                                    size_limit=size_limit, **IDS)
+    assert len(notice.as_bytes()) <= size_limit
+    copy = attached(notice).get_content()
+    assert copy["Subject"] == "Valve seals"
+    lines = copy.get_payload(decode=True).splitlines()
+    assert 0 < len(lines) < size_limit // 27 and set(lines) == {b"Pressure holds at 40 bar."}
+    text = " ".join(notice.get_body(("plain",)).get_content().split())
+    assert "The post is too large to attach whole to this notice: the attached copy is cut " \
+           "after its first" in text

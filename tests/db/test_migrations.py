@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
+import asyncio
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, MetaData, String, inspect, text
+from sqlalchemy import Column, Connection, MetaData, String, inspect, make_url, text
 from sqlalchemy import create_engine as create_sync_engine
 
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS
@@ -133,3 +134,40 @@ def test_the_search_index_is_filled_for_posts_archived_before_it(tmp_path: Path)
                 "MATCH 'leak'")) == 1
     finally:
         engine.dispose()
+
+
+async def _autocommit(url: str, *statements: str) -> None:
+    """Run statements outside a transaction (CREATE and DROP DATABASE need that)."""
+    engine, _ = create_engine(async_url(url))
+    try:
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _fresh_database(url: str, tmp_path: Path) -> str:
+    """An empty database beside the test one: a new file, or a new PostgreSQL database."""
+    if not url.startswith("postgresql"):
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    name = f"{make_url(url).database}_fresh"
+    await _autocommit(url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def test_processes_starting_together_migrate_a_new_database_once(
+        database_url: str, tmp_path: Path) -> None:
+    # Two replicas of a deployment start at the same moment on an empty database.
+    fresh = await _fresh_database(database_url, tmp_path)
+    engines = [create_engine(async_url(fresh))[0] for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        if fresh.startswith("postgresql"):
+            await _autocommit(database_url, f"DROP DATABASE {make_url(fresh).database}")

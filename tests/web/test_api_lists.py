@@ -225,6 +225,8 @@ async def test_import_takes_json_or_csv_and_reports_as_the_cli_does(
     (b'[{"addr": "a@example.org"}]', "application/json", 422, "0.address: Field required"),
     (b'{"address": "a@example.org"}', "application/json", 422,
      "body: Input should be a valid array"),
+    ("carol@example.org\nRené,rene@example.org\n".encode("latin-1"), "text/csv", 400,
+     "line 2 is not UTF-8 text; nothing was imported"),
 ])
 async def test_an_import_body_that_cannot_be_read_changes_nothing(
         api: httpx.AsyncClient, ops: None, content: bytes, media: str, status: int,

@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
-from listserv.core.roster import Roster, read_roster, roster_entry, split_roster
+from listserv.core.roster import (
+    Roster,
+    decode_roster,
+    read_roster,
+    roster_entry,
+    split_roster,
+)
 
 JSON = "application/json"
 TEXT = ("text/csv", "text/plain")
@@ -39,7 +45,7 @@ def read_body(headers: Headers, body: bytes) -> Roster:
         return split_roster(roster_entry(number, entry.name, entry.address)
                             for number, entry in enumerate(_parse_json(body), start=1))
     if media in TEXT:
-        return split_roster(read_roster(body.decode("utf-8", "replace").splitlines()))
+        return split_roster(read_roster(decode_roster(body)))
     raise HTTPException(415, f"send the members as {JSON} or {' or '.join(TEXT)}")
 
 
