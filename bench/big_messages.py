@@ -13,7 +13,7 @@ intake now refuses.
 Each goes two ways:
 
 - in this process, stage by stage (CPU time), as the worker runs them on its event loop:
-  parse_post, the pipeline (rules, decoration, recipients), render, DMARC
+  parse_post, the pipeline (rules, content filtering, decoration), render, DMARC
   munging (munge_from and render), the archive's text extraction
   (mail-parser), listserv's DKIM and ARC check of the post as received (with
   an author's DKIM signature), and signing with DKIM and an ARC seal (RSA-2048);
@@ -56,8 +56,9 @@ from listserv.core.dmarc import munge_from
 from listserv.core.headers import HeaderLimits, header_section_problem
 from listserv.core.message import parse_post
 from listserv.core.pipeline import Distribute, process
-from listserv.core.policy import ListPolicy, SenderStatus, Subscriber
+from listserv.core.policy import ListPolicy, SenderStatus
 from listserv.core.rules import Facts
+from listserv.handling.plaintext import html_to_text
 from listserv.outbound.signing import Key, Signer
 
 LISTSERV = Path(sys.executable).with_name("listserv")
@@ -176,8 +177,7 @@ def in_process(raw: bytes, key: Key, record: bytes) -> dict[str, float]:
     post, ms["parse"] = timed(lambda: parse_post(raw, MEMBERS[0], LIST))
     outcome, ms["pipeline"] = timed(lambda: process(
         post, policy, Facts(SenderStatus(MEMBERS[0], is_member=True)),
-        [Subscriber(MEMBERS[1], MEMBERS[1])], message_id=f"<new@{HOST}>",
-        now=datetime.now(UTC)))
+        message_id=f"<new@{HOST}>", now=datetime.now(UTC), html_to_text=html_to_text))
     assert isinstance(outcome, Distribute)
     kept, ms["render"] = timed(lambda: render(outcome.message))
     _, ms["munge"] = timed(lambda: render(munge_from(outcome.message, policy)))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from listserv.cli import main
+from listserv.db.members import IMPORT_CHUNK
 from tests.helpers import LISTSERV, run_listserv
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -185,6 +186,24 @@ def test_import_reports_bad_lines_and_skips_existing(cli: Cli, tmp_path: Path) -
     assert "imported 2 members" in out
     assert [m["address"] for m in members_of(cli, "ops@example.com")] == [
         "alice@example.org", "bob@example.org", "carol@example.org"]
+
+
+def test_an_import_of_several_chunks_adds_every_member_once_with_its_defaults(
+        cli: Cli, tmp_path: Path) -> None:
+    cli("lists", "create", "ops@example.com")
+    cli("members", "add", "ops@example.com", f"m{IMPORT_CHUNK}@example.org")
+    count = 2 * IMPORT_CHUNK + 10
+    roster = tmp_path / "roster.txt"
+    roster.write_text("".join(f'"M {n}",m{n}@example.org\n' for n in range(count)))
+    code, out, _ = cli("members", "import", "ops@example.com", str(roster))
+    assert (code, out) == (0, f"imported {count - 1} members into ops@example.com; "
+                              "1 already members; 0 invalid lines\n")
+    members = members_of(cli, "ops@example.com")
+    assert sorted(m["address"] for m in members) == sorted(
+        f"m{n}@example.org" for n in range(count))
+    last = next(m for m in members if m["address"] == f"m{count - 1}@example.org")
+    assert (last["display_name"], last["role"], last["delivery_mode"]) == (
+        f"M {count - 1}", "member", "regular")
 
 
 def test_export_then_import_round_trips(cli: Cli, tmp_path: Path) -> None:

@@ -15,12 +15,14 @@ from sqlalchemy import func, select, text, update
 
 from listserv.app import App, running
 from listserv.archive import export_mbox
-from listserv.core.addresses import parse_address
+from listserv.core.addresses import parse_address, parse_mailbox
 from listserv.core.list_settings import LIST_SETTINGS, MEMBER_SETTINGS, parse_assignments
+from listserv.core.roster import RosterEntry
 from listserv.db import lists as db_lists
 from listserv.db import members as db_members
 from listserv.db.models import ArchivedMessage, HeldMessage, Inbound, InboundState, now
 from listserv.db.queue import queue_summary
+from listserv.db.roster import ROSTER_CHUNK
 from listserv.settings import Settings
 from tests.helpers import make_message, run_listserv, send_lmtp
 from tests.sink import Delivered, Sink
@@ -112,6 +114,24 @@ async def test_large_lists_go_out_in_chunks_grouped_by_domain(settings: Settings
     assert sorted(sink.recipients()) == sorted(members)
     assert sorted(len(d.recipients) for d in sink.delivered) == [5, 10, 10]
     assert all(len({r.split("@")[1] for r in d.recipients}) <= 2 for d in sink.delivered)
+
+
+async def test_a_roster_of_several_chunks_reaches_every_member_exactly_once(
+        app: App, sink: Sink) -> None:
+    """The roster is read and queued ROSTER_CHUNK members at a time; a member in any
+    chunk, the first or the last, gets the post once, and the choices hold in each."""
+    members = [f"m{n}@d{n % 7}.example.org" for n in range(2 * ROSTER_CHUNK + 50)]
+    async with app.sessions.begin() as session:
+        mlist = await db_lists.create_list(session, "ops@example.com")
+        await db_members.import_members(session, mlist, [
+            RosterEntry(n, "", parse_mailbox(address)[1]) for n, address in enumerate(members)])
+    await set_member(app, members[-1], delivery_mode="nomail")
+    await set_member(app, members[ROSTER_CHUNK + 1], delivery_mode="digest-mime")
+    await post(app, make_message(sender=members[ROSTER_CHUNK]), sender=members[ROSTER_CHUNK])
+    await app.settle()
+    got = sink.recipients()
+    assert len(got) == len(set(got))
+    assert set(got) == set(members) - {members[-1], members[ROSTER_CHUNK + 1]}
 
 
 async def test_a_nonmembers_post_is_held_with_its_reasons(app: App, sink: Sink) -> None:

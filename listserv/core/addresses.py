@@ -14,6 +14,7 @@ from an MTA is ``jürgen@müller.example``, the same member. The match key keeps
 domain in A-labels: ASCII wherever the local part is.
 """
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class Mailbox:
         return f"{_fold_local(self.local_part)}@{ascii_domain(self.domain)}"
 
 
+@functools.lru_cache(maxsize=4096)  # rosters repeat their domains: an import of a million
 def ascii_domain(domain: str) -> str:
     """Lower-case a domain and encode it as IDNA (raises InvalidAddress)."""
     try:
@@ -108,8 +110,8 @@ def unreadable(text: str) -> Unreadable | None:
     """
     if "\x00" in text:
         return Unreadable.NUL
-    if any("\ud800" <= char <= "\udfff" for char in text):
-        return Unreadable.NOT_UTF8
+    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):
+        return Unreadable.NOT_UTF8  # the isascii() test first: an import checks a million
     return None
 
 

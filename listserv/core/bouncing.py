@@ -16,7 +16,7 @@ delivery is off), then removed. What the core decides here,
 listserv.handling.bounces carries out.
 """
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -210,16 +210,23 @@ def _lines(events: Sequence[Event]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def named_keys(failures: Iterable[Failure]) -> set[str]:
+    """The match keys the failures that count name: the members whom_to_probe may choose
+    are among these (so the shell looks up only them, not the whole roster)."""
+    return {key for failure in failures if failure.counts for key in _keys(failure)}
+
+
 def _member_key(failure: Failure, members: Collection[str]) -> str | None:
     """The member a failure names: its address, else where delivery failed in the end."""
+    return next((key for key in _keys(failure) if key in members), None)
+
+
+def _keys(failure: Failure) -> Iterator[str]:
     for address in (failure.address, failure.final_recipient):
         try:
-            key = normalise(address)
+            yield normalise(address)
         except InvalidAddress:
             continue
-        if key in members:
-            return key
-    return None
 
 
 def _days(interval: timedelta) -> str:

@@ -2,6 +2,7 @@
 """Fan-out: who gets a copy of an accepted post, and in which transactions."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from listserv.core.addresses import needs_smtputf8
@@ -11,19 +12,32 @@ from listserv.core.policy import DeliveryMode, DeliveryStatus, Subscriber
 DIGEST_MODES = frozenset({DeliveryMode.DIGEST_MIME, DeliveryMode.DIGEST_PLAIN})
 
 
-def regular_recipients(subscribers: Iterable[Subscriber], post: Post) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """What fan-out needs of a post: its author and whom it names in To and Cc (match
+    keys), kept with a fan-out that outlives the post's transaction."""
+
+    author: str
+    addressed: frozenset[str] = frozenset()
+
+
+def audience(post: Post) -> Audience:
+    return Audience(post.author, frozenset(address_keys(post.message, "To", "Cc")))
+
+
+def regular_recipients(subscribers: Iterable[Subscriber], post: Audience) -> list[str]:
     """Members who get this post now, sorted by domain so transactions group well.
 
     Digest, nomail and disabled members get nothing here; members who asked
     not to see their own posts, or no list copy when addressed directly, are
     skipped accordingly.
     """
-    addressed = set(address_keys(post.message, "To", "Cc"))
     chosen = [s for s in subscribers
               if s.delivery_mode is DeliveryMode.REGULAR
               and s.delivery_status is DeliveryStatus.ENABLED
               and not (s.key == post.author and not s.receive_own_posts)
-              and not (s.skip_if_addressed and s.key in addressed and s.key != post.author)]
+              and not (s.skip_if_addressed and s.key in post.addressed
+                       and s.key != post.author)]
     return [s.address for s in sorted(chosen, key=_domain_order)]
 
 

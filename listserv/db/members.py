@@ -52,9 +52,10 @@ async def import_members(session: AsyncSession, mlist: MailingList,
         taken.add(key)
         rows.append({"list_id": mlist.id, "address": str(entry.mailbox), "match_key": key,
                      "display_name": entry.name, "created_at": stamp, "updated_at": stamp})
+    connection = await session.connection()  # core executemany: the ORM's costs double
     for start in range(0, len(rows), IMPORT_CHUNK):
         chunk = rows[start:start + IMPORT_CHUNK]
-        await session.execute(insert(Member), chunk)
+        await connection.execute(insert(Member.__table__), chunk)  # type: ignore[arg-type]
         progress(len(chunk))
     return ImportResult(len(rows), skipped)
 

@@ -374,6 +374,28 @@ class DeliveryJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class Fanout(Base):
+    """A post still being queued for a large list: the members after after_member_id are
+    queued a chunk per transaction, the cursor moving with each (so a crash repeats none)."""
+
+    __tablename__ = "fanout"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
+    after_member_id: Mapped[int] = mapped_column(BigInteger)
+    author: Mapped[str] = mapped_column(String(320))  # match keys, as core.recipients wants
+    addressed: Mapped[list[Any]] = mapped_column(default=list)
+    # The copy every member's job is made from, as delivery_job keeps it.
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    mail_from: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    personalize: Mapped[policy.Personalize] = mapped_column(
+        state(policy.Personalize), default=policy.Personalize.NONE)
+    footer: Mapped[str] = mapped_column(Text, default="")
+    web_url: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class RecipientState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"

@@ -42,6 +42,16 @@ class Claimed:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """What every job of one message is made from."""
+
+    raw: bytes
+    mail_from: str
+    message_id: str = ""
+    personal: Personalization = BULK
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """Jobs written already claimed: the process that queues them sends them itself."""
 

@@ -1,33 +1,65 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Read a list's roster fast, as the snapshots fan-out needs (no ORM objects)."""
+"""Read a list's roster as fan-out needs it (no ORM objects), a chunk at a time.
 
-from datetime import datetime
+A list may have a million members: nothing here reads them all at once but
+digest_subscribers (only the digest members) and roster_addresses (the roster
+a public list shows).
+"""
 
-from sqlalchemy import func, select
+from collections.abc import Collection
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.policy import Role, Subscriber
+from listserv.core.recipients import DIGEST_MODES
 from listserv.db.models import Member
 
+ROSTER_CHUNK = 5000  # members read at a time: bounded memory whatever the list's size
 
-async def load_subscribers(session: AsyncSession, list_id: int) -> list[Subscriber]:
-    rows = await session.execute(
-        select(Member.address, Member.match_key, Member.role, Member.delivery_mode,
+_SUBSCRIBER = (Member.address, Member.match_key, Member.role, Member.delivery_mode,
                Member.delivery_status, Member.receive_own_posts, Member.skip_if_addressed,
                Member.moderated, Member.digest_since)
-        .where(Member.list_id == list_id))
+
+
+async def subscriber_chunk(session: AsyncSession, list_id: int, after: int = 0,
+                           size: int = ROSTER_CHUNK) -> tuple[list[Subscriber], int | None]:
+    """Up to size members after the member id given (keyset pagination: one indexed query
+    however far into the roster), and the id to read on from (None: that was the last)."""
+    rows = (await session.execute(
+        select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
+        .order_by(Member.id).limit(size))).all()
+    following = rows[-1][0] if len(rows) == size else None
+    return [Subscriber(*fields) for _, *fields in rows], following
+
+
+async def find_subscriber(session: AsyncSession, list_id: int, key: str) -> Subscriber | None:
+    """The member with this match key, if any."""
+    row = (await session.execute(select(*_SUBSCRIBER).where(
+        Member.list_id == list_id, Member.match_key == key))).first()
+    return Subscriber(*row) if row is not None else None
+
+
+async def member_keys(session: AsyncSession, list_id: int,
+                      keys: Collection[str]) -> set[str]:
+    """Which of these match keys are the list's members."""
+    if not keys:
+        return set()
+    return set(await session.scalars(select(Member.match_key).where(
+        Member.list_id == list_id, Member.match_key.in_(keys))))
+
+
+async def digest_subscribers(session: AsyncSession, list_id: int) -> list[Subscriber]:
+    """The members who take the list as a digest."""
+    rows = await session.execute(select(*_SUBSCRIBER).where(
+        Member.list_id == list_id, Member.delivery_mode.in_(DIGEST_MODES)))
     return [Subscriber(*row) for row in rows]
 
 
-async def roster_version(session: AsyncSession, list_id: int) -> tuple[int, datetime | None]:
-    """What changes whenever the roster does: the member count and the latest updated_at.
-
-    Every change of a member row goes through the ORM (updated_at's onupdate)
-    or sets updated_at itself; a removal changes the count.
-    """
-    count, latest = (await session.execute(
-        select(func.count(), func.max(Member.updated_at)).where(Member.list_id == list_id))).one()
-    return int(count), latest
+async def roster_addresses(session: AsyncSession, list_id: int) -> list[str]:
+    """Every member's address, as the list shows its roster."""
+    return list(await session.scalars(select(Member.address).where(Member.list_id == list_id)
+                                      .order_by(Member.id)))
 
 
 async def staff_addresses(session: AsyncSession, list_id: int,

@@ -30,6 +30,7 @@ from listserv.core.replies import reply_lines, reply_subject
 from listserv.core.subscriptions import Request, Sender, sender_of
 from listserv.db.members import find_member
 from listserv.db.models import Inbound, MailingList
+from listserv.db.roster import roster_addresses
 from listserv.handling import notices, subscriptions
 from listserv.handling.context import Work
 
@@ -137,13 +138,12 @@ async def _change_delivery(work: Work, mlist: MailingList, post: Post, sender: S
 async def _who(work: Work, mlist: MailingList, sender: Sender) -> str:
     """The member list, where the list shows it to this sender; private by default."""
     policy = await work.policy(mlist)
-    roster = await work.roster(mlist)
     visibility = policy.roster_visibility
     member = sender.answered_directly and sender.mailbox is not None \
-        and sender.mailbox.key in roster
+        and await work.member(mlist, sender.mailbox.key) is not None
     if visibility is RosterVisibility.PUBLIC or (
             visibility is RosterVisibility.MEMBERS and member):
-        return texts.roster_text(policy, [entry.address for entry in roster.values()])
+        return texts.roster_text(policy, await roster_addresses(work.session, mlist.id))
     if visibility is RosterVisibility.MEMBERS:
         return (f"Only members get the member list of {policy.address}, asking from their "
                 "subscribed address.")

@@ -52,8 +52,7 @@ async def handle_reply(work: Work, mlist: MailingList, row: Inbound, token: str)
 
 async def _is_staff(work: Work, mlist: MailingList, post: Post) -> bool:
     """Whether the reply's From is a moderator or owner of the list."""
-    roster = await work.roster(mlist)
-    member = roster.get(post.author) if post.author else None
+    member = await work.member(mlist, post.author)
     return member is not None and member.role in (Role.MODERATOR, Role.OWNER)
 
 

@@ -2,11 +2,12 @@
 """One unit of work: a transaction, the site's settings, its moment, and the lists it read.
 
 Every flow in handling takes a Work (and the list it is about). The workers
-and the CLI build it the same way, with unit_of_work(). Lists, policies and
-rosters are read once per unit of work; rosters outlive it when the processor
-passes its own dict of them, and are re-read only when they changed. A change
-this transaction makes to a list or a member (through the ORM) makes the next
-read of that list's policy and roster fresh: nobody has to remember to forget.
+and the CLI build it the same way, with unit_of_work(). Lists and policies
+are read once per unit of work; members are looked up one at a time, or
+streamed (db.roster), never held all at once: a list may have a million. A
+change this transaction makes to a list or a member (through the ORM) makes
+the next read of that list's policy fresh, and is flushed before a member is
+looked up: nobody has to remember to forget.
 """
 
 from collections.abc import AsyncIterator
@@ -24,14 +25,11 @@ from listserv.core.policy import ListPolicy, Subscriber
 from listserv.db import outbox
 from listserv.db.engine import Sessions
 from listserv.db.lists import find_list
-from listserv.db.models import MailingList, Member, now
-from listserv.db.roster import load_subscribers, roster_version
+from listserv.db.models import MailingList, now
+from listserv.db.roster import find_subscriber
 from listserv.db.snapshots import load_policy
 from listserv.metrics import Metrics
 from listserv.settings import Settings
-
-# list id -> (roster version, members by match key)
-Rosters = dict[int, tuple[tuple[int, datetime | None], dict[str, Subscriber]]]
 
 
 @dataclass(eq=False)
@@ -44,14 +42,12 @@ class Work:
     origin: str = ""  # what is being handled, for the log: a Message-ID, "housekeeping"…
     worker: str = ""  # the process doing the work (host:pid), recorded on what it claims
     metrics: Metrics | None = None  # the running server's; None in the CLI
-    rosters: Rosters = field(default_factory=dict)  # may be shared between units of work
     lease: outbox.Lease | None = None  # jobs queued are leased to the worker that queues them
     leased: list[outbox.Claimed] = field(default_factory=list)
     queued: int = 0  # recipients queued in this transaction
     accepted: dict[int, int] = field(default_factory=dict)  # list id -> posts in flood window
     _lists: dict[str, MailingList | None] = field(default_factory=dict)
     _policies: dict[int, ListPolicy] = field(default_factory=dict)
-    _checked: set[int] = field(default_factory=set)  # rosters known current in this unit
 
     def __post_init__(self) -> None:
         event.listen(self.session.sync_session, "before_flush", self._before_flush)
@@ -74,17 +70,12 @@ class Work:
                                                          self.settings.base_url)
         return self._policies[mlist.id]
 
-    async def roster(self, mlist: MailingList) -> dict[str, Subscriber]:
-        """The list's members by match key, re-read only when the roster changed."""
+    async def member(self, mlist: MailingList, key: str | None) -> Subscriber | None:
+        """The list's member with this match key (None: nobody's)."""
+        if not key:
+            return None
         await self._flush_changes()
-        if mlist.id not in self._checked:
-            version = await roster_version(self.session, mlist.id)
-            known = self.rosters.get(mlist.id)
-            if known is None or known[0] != version:
-                members = await load_subscribers(self.session, mlist.id)
-                self.rosters[mlist.id] = (version, {s.key: s for s in members})
-            self._checked.add(mlist.id)
-        return self.rosters[mlist.id][1]
+        return await find_subscriber(self.session, mlist.id, key)
 
     async def _flush_changes(self) -> None:
         session = self.session
@@ -93,25 +84,15 @@ class Work:
 
     def _before_flush(self, session: Session, context: Any, instances: Any) -> None:
         for changed in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(changed, Member):
-                self._forget(changed.list_id)
-            elif isinstance(changed, MailingList):
-                self._forget(changed.id)
-
-    def _forget(self, list_id: int | None) -> None:
-        if list_id is None:
-            return
-        self._policies.pop(list_id, None)
-        self._checked.discard(list_id)
-        self.rosters.pop(list_id, None)
+            if isinstance(changed, MailingList):
+                self._policies.pop(changed.id, None)
 
 
 @asynccontextmanager
 async def unit_of_work(sessions: Sessions, settings: Settings, *, origin: str = "",
                        worker: str = "", moment: datetime | None = None,
-                       rosters: Rosters | None = None, lease: outbox.Lease | None = None,
+                       lease: outbox.Lease | None = None,
                        metrics: Metrics | None = None) -> AsyncIterator[Work]:
     """A Work in a new transaction, committed when the block ends without an error."""
     async with sessions.begin() as session:
-        yield Work(session, settings, moment or now(), origin, worker, metrics,
-                   rosters if rosters is not None else {}, lease)
+        yield Work(session, settings, moment or now(), origin, worker, metrics, lease)

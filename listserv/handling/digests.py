@@ -25,6 +25,7 @@ from listserv.db import digests as db_digests
 from listserv.db import outbox
 from listserv.db.digests import Pending
 from listserv.db.models import MailingList
+from listserv.db.roster import digest_subscribers
 from listserv.handling.context import Work
 from listserv.offload import off_loop
 
@@ -103,13 +104,13 @@ async def send_now(work: Work, mlist: MailingList, *, new_volume: bool = False) 
 async def preview(work: Work, mlist: MailingList) -> Preview:
     """What the list's next digest would hold (``listserv digests show``); sends nothing."""
     items = await db_digests.pending(work.session, mlist.id)
-    roster = await work.roster(mlist)
+    members = await digest_subscribers(work.session, mlist.id)
     owed = await db_digests.count_owed(work.session, mlist.id)
     policy = await work.policy(mlist)
     size = sum(len(item.raw) for item in items)
     oldest = min((item.created_at for item in items), default=None)
     issue = upcoming_issue(mlist, policy, work.now)
-    recipients = {mode: len(digest_recipients(roster.values(), mode)) for mode in BUILDERS}
+    recipients = {mode: len(digest_recipients(members, mode)) for mode in BUILDERS}
     return Preview(issue, digests.digest_subject(policy, issue),
                    digests.topics([item.raw for item in items]), size,
                    digests.is_due(policy.digest, size=size, oldest=oldest, now=work.now),
@@ -120,9 +121,9 @@ async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
     """Send what the list owes its members who left digests, then its digest if due."""
     await db_digests.lock_list(work.session, mlist)
     items = await db_digests.pending(work.session, mlist.id)
-    # The roster is read before the members owed a digest: a member who switches in
-    # between is then in both (a digest twice), never in neither (posts missed).
-    roster = await work.roster(mlist)
+    # The digest members are read before the members owed a digest: a member who switches
+    # in between is then in both (a digest twice), never in neither (posts missed).
+    members = await digest_subscribers(work.session, mlist.id)
     policy = await work.policy(mlist)
     issue = upcoming_issue(mlist, policy, work.now)
     owed = await _send_owed(work, mlist, policy, items, issue)
@@ -132,7 +133,7 @@ async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
             now=work.now)):
         return Sent(None, len(items), {}, owed)
     collected = [item.created_at for item in items]
-    groups = {mode: digest_groups(roster.values(), mode, collected) for mode in BUILDERS}
+    groups = {mode: digest_groups(members, mode, collected) for mode in BUILDERS}
     if not any(groups.values()):
         log.info("%s has no digest members for its %d posts; the digest goes unsent",
                  mlist.address, len(items))

@@ -176,11 +176,9 @@ def already_decided(held: HeldMessage) -> str:
 async def _release(work: Work, mlist: MailingList, held: HeldMessage) -> None:
     size = len(held.raw)
     post = await off_loop(size, parse_post, held.raw, held.sender, mlist.address)
-    roster = await work.roster(mlist)
-    outcome = await off_loop(size, approve, post, await work.policy(mlist),
-                             list(roster.values()), now=work.now, message_id=work.message_id(),
-                             html_to_text=html_to_text)
-    await distribute(work, mlist, post, outcome.message, outcome.recipients)
+    outcome = await off_loop(size, approve, post, await work.policy(mlist), now=work.now,
+                             message_id=work.message_id(), html_to_text=html_to_text)
+    await distribute(work, mlist, post, outcome.message)
     if held.inbound_id is not None:  # so that a repeat of it counts as a duplicate
         await history.mark_accepted(work.session, held.inbound_id)
 

@@ -45,17 +45,15 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
     approved = await approvals.approved_post(work, mlist, row, post)
     if approved is not None:  # without the password: it reaches neither members nor archive
         post = await off_loop(size, parse_post, approved, row.mail_from, row.recipient)
-    roster = await work.roster(mlist)
-    member = roster.get(post.author) if post.author else None
+    member = await work.member(mlist, post.author)
     window = timedelta(hours=policy.duplicate_window_hours)
     duplicate = bool(policy.duplicate_window_hours) and await history.seen_message_id(
         work.session, list_id=mlist.id, message_id=row.message_id, since=work.now - window,
         exclude_id=row.id)
     facts = Facts(member.status() if member else SenderStatus(post.author), duplicate,
                   approved is not None)
-    outcome = await off_loop(size, process, post, policy, facts, list(roster.values()),
-                             message_id=work.message_id(), now=work.now,
-                             html_to_text=html_to_text)
+    outcome = await off_loop(size, process, post, policy, facts, message_id=work.message_id(),
+                             now=work.now, html_to_text=html_to_text)
     row.rule_hits = [{"rule": h.rule, "reason": h.reason, "action": str(h.action)}
                      for h in outcome.hits]
     disposition = _disposition(outcome)
@@ -67,7 +65,7 @@ async def handle_post(work: Work, mlist: MailingList, row: Inbound) -> str:
             if outcome.removed:
                 log.info("%s: content filtering removed %s", post.message_id
                          or "(no Message-ID)", "; ".join(outcome.removed))
-            await distribute(work, mlist, post, outcome.message, outcome.recipients)
+            await distribute(work, mlist, post, outcome.message)
             work.accepted[mlist.id] = work.accepted.get(mlist.id, 0) + 1
         case Hold():
             await moderation.hold(work, mlist, row, post, outcome.hits,

@@ -23,6 +23,7 @@ from listserv.core.tokens import read_unsubscribe_token
 from listserv.db import bounces as db_bounces
 from listserv.db import members as db_members
 from listserv.db.models import MailingList
+from listserv.db.roster import member_keys
 from listserv.handling import notices
 from listserv.handling.context import Work
 
@@ -77,7 +78,8 @@ async def hearsay(work: Work, mlist: MailingList, result: Classification, source
                              reason=header_text(post.message, "Subject")[:200], source=source,
                              inbound_id=inbound_id, now=work.now)
     probed = await db_bounces.probed_since(work.session, mlist.id, work.now - DAY)
-    chosen = bouncing.whom_to_probe(result.failures, await work.roster(mlist), probed)
+    members = await member_keys(work.session, mlist.id, bouncing.named_keys(result.failures))
+    chosen = bouncing.whom_to_probe(result.failures, members, probed)
     for member_key in chosen:
         await _probe(work, mlist, member_key, inbound_id)
     if chosen:

@@ -201,8 +201,7 @@ _DECISIONS = (Verdict.APPROVE, Verdict.APPROVE_ALWAYS, Verdict.REJECT, Verdict.D
 async def _moderate(work: Work, mlist: MailingList, post: Post, row: PendingConfirmation,
                     decision: Decision | None) -> str:
     """A moderator's decision on a subscription; anyone else decides nothing."""
-    roster = await work.roster(mlist)
-    member = roster.get(post.author) if post.author else None
+    member = await work.member(mlist, post.author)
     if member is None or member.role not in (Role.MODERATOR, Role.OWNER):
         log.warning("%s: %s is no moderator of %s; subscription of %s not decided",
                     work.origin, post.author or "(no author)", mlist.address,

@@ -25,20 +25,27 @@ from listserv.outbound import authentication, dmarc
 from listserv.settings import Settings
 
 
-async def queue_post(session: AsyncSession, post: Post, message: EmailMessage, kept: bytes,
-                     recipients: Sequence[str], policy: ListPolicy, list_id: int,
-                     settings: Settings, lease: outbox.Lease | None) -> list[outbox.Claimed]:
-    """Queue the members' copies of a decorated post (kept: the message as rendered for
-    the archive); return the jobs leased to the caller."""
+async def post_template(post: Post, message: EmailMessage, kept: bytes, policy: ListPolicy,
+                        settings: Settings) -> outbox.Template:
+    """What the members' copies of a decorated post are made from (kept: the message as
+    rendered for the archive): DMARC-mitigated, with the findings to seal."""
     sent = await dmarc.mitigated(message, post, policy, settings.dns_nameserver)
     raw = kept if sent is message else await off_loop(len(kept), render, sent)
     if settings.seal_as:
         raw = await authentication.record(raw, post.raw, settings)
+    return outbox.Template(raw, policy.sub_address("-bounces"),
+                           str(message.get("Message-ID", "")),
+                           personalization(policy, random.random()))
+
+
+async def queue_copies(session: AsyncSession, template: outbox.Template,
+                       recipients: Sequence[str], list_id: int, settings: Settings,
+                       lease: outbox.Lease | None) -> list[outbox.Claimed]:
+    """Queue a post's copies for these members; return the jobs leased to the caller."""
     return await outbox.enqueue(
-        session, list_id=list_id, kind="post", raw=raw, mail_from=policy.sub_address("-bounces"),
-        message_id=str(message.get("Message-ID", "")), lease=lease,
-        transactions=chunk(list(recipients), settings.max_recipients_per_transaction),
-        personal=personalization(policy, random.random()))
+        session, list_id=list_id, kind="post", raw=template.raw, mail_from=template.mail_from,
+        message_id=template.message_id, lease=lease, personal=template.personal,
+        transactions=chunk(recipients, settings.max_recipients_per_transaction))
 
 
 async def queue_notice(session: AsyncSession, message: EmailMessage, to: Sequence[str],

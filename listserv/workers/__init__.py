@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from listserv.db import outbox
+from listserv.db import fanouts, outbox
 from listserv.db.engine import Sessions
 from listserv.db.inbound import count_incoming
 from listserv.db.models import now
@@ -90,7 +90,7 @@ class Workers:
         if self._shared.leased or self._sender.busy():
             return False
         async with self._shared.sessions() as session:
-            return not await count_incoming(session) \
+            return not await count_incoming(session) and not await fanouts.count(session) \
                 and not await outbox.count_due(session, now())
 
 

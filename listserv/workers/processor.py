@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The processing loop: stored mail, oldest first, through handling, a batch per transaction.
+"""The processing loop: stored mail, oldest first, through handling, a batch per transaction;
+between batches, the next chunk of members of a post to a large list.
 
 A message whose processing raises is marked failed with its traceback and
 kept for ``listserv queue``; it never blocks the queue or vanishes. In a
@@ -18,6 +19,7 @@ from listserv.db.inbound import claim_incoming
 from listserv.db.models import Inbound, InboundState, now
 from listserv.errors import Unprocessable
 from listserv.handling.context import Work
+from listserv.handling.distribution import continue_fanout
 from listserv.handling.processing import process_stored
 from listserv.workers.shared import LEASE, Shared
 
@@ -27,6 +29,10 @@ PROCESS_BATCH = 10  # messages per processing transaction
 FANOUT_PER_TRANSACTION = 1000  # recipients queued before a batch commits early
 GIVE_WAY_MAX = 1.0  # seconds processing may wait for a busy intake
 GIVE_WAY_STEP = 0.01
+# Jobs handed to the sender in memory before a large list's next chunk is queued: the
+# queue, not this process, holds the rest of a million members' jobs.
+HANDOFF_MAX = 150
+HANDOFF_WAIT = 0.05  # seconds
 
 
 class Processor:
@@ -35,6 +41,7 @@ class Processor:
     def __init__(self, shared: Shared, intake_busy: Callable[[], bool]) -> None:
         self._shared = shared
         self._intake_busy = intake_busy
+        self._fanning = True  # a post may be partly queued: look for it
 
     async def run(self) -> None:
         """Process stored messages until stopped."""
@@ -42,7 +49,8 @@ class Processor:
         while not shared.stopping.is_set():
             busy = await self._give_way_to_intake()
             # While mail pours in, hold the (SQLite) write lock only briefly.
-            if not await self.process_batch(limit=1 if busy else PROCESS_BATCH):
+            if not await self.process_batch(limit=1 if busy else PROCESS_BATCH) \
+                    and not await self.fan_out():
                 await shared.nap(shared.inbound_ready)
 
     async def _give_way_to_intake(self) -> bool:
@@ -74,12 +82,34 @@ class Processor:
                 done.append(await _process(work, row))
         for address, disposition in done:
             shared.metrics.processed.labels(address, disposition).inc()
-        if rows:
-            # Committed: the posts' jobs are ours to send, without claiming them again.
+        self._hand_off(work, lease)
+        self._fanning = self._fanning or bool(rows)  # a post to a large list goes on
+        return bool(rows)
+
+    async def fan_out(self) -> bool:
+        """Queue the next chunk of members of a post to a large list; False if none waits.
+
+        While the sender has a chunk's jobs in hand, this waits a moment instead, so
+        the jobs kept in memory stay few however large the list.
+        """
+        shared = self._shared
+        if len(shared.handoff) >= HANDOFF_MAX:
+            if self._fanning:
+                await asyncio.sleep(HANDOFF_WAIT)
+            return self._fanning
+        lease = outbox.Lease(shared.worker_id, now() + LEASE)
+        async with shared.unit(lease=lease, origin="fan-out") as work:
+            self._fanning = await continue_fanout(work)
+        self._hand_off(work, lease)
+        return self._fanning
+
+    def _hand_off(self, work: Work, lease: outbox.Lease) -> None:
+        """Committed: the jobs queued are ours to send, without claiming them again."""
+        shared = self._shared
+        if work.leased:
             shared.leased.update(job.job_id for job in work.leased)
             shared.handoff.extend((job, lease.until) for job in work.leased)
             shared.jobs_ready.set()
-        return bool(rows)
 
 
 async def _process(work: Work, row: Inbound) -> tuple[str, str]:

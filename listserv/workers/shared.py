@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from listserv.db import outbox
 from listserv.db.engine import Sessions
-from listserv.handling.context import Rosters, Work, unit_of_work
+from listserv.handling.context import Work, unit_of_work
 from listserv.metrics import Metrics
 from listserv.settings import Settings
 
@@ -34,7 +34,6 @@ class Shared:
     leased: set[int] = field(default_factory=set)  # jobs claimed and not yet recorded
     # Jobs leased at queueing, not yet sending, with the end of their lease.
     handoff: list[tuple[outbox.Claimed, datetime]] = field(default_factory=list)
-    rosters: Rosters = field(default_factory=dict)  # members per list, kept while unchanged
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -48,7 +47,7 @@ class Shared:
         """A unit of work in its own transaction, with this process's write turn."""
         async with self.writing(), unit_of_work(
                 self.sessions, self.settings, origin=origin, worker=self.worker_id,
-                moment=moment, rosters=self.rosters, lease=lease,
+                moment=moment, lease=lease,
                 metrics=self.metrics) as work:
             yield work
 

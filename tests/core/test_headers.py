@@ -29,6 +29,7 @@ from listserv.core.headers import (
 from listserv.core.message import address_keys, header_addresses, header_text, parse_post
 from listserv.core.pipeline import Distribute, process
 from listserv.core.policy import AuthorIn, ListPolicy, SenderStatus, Subscriber
+from listserv.core.recipients import audience, regular_recipients
 from listserv.core.rules import Facts
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -151,9 +152,12 @@ def test_a_header_bomb_is_read_decorated_and_written_without_parsing_it_whole(
         name: str, parsed_lengths: list[int]) -> None:
     raw = bomb(BOMBS[name])
     post = parse_post(raw, "alice@example.org", "ops@example.com")
-    outcome = process(post, LIST, MEMBER, [Subscriber("bob@example.org", "bob@example.org")],
-                      message_id="<new@ops.example.com>", now=NOW, html_to_text=str)
+    outcome = process(post, LIST, MEMBER, message_id="<new@ops.example.com>", now=NOW,
+                      html_to_text=str)
     assert isinstance(outcome, Distribute)
+    assert regular_recipients([Subscriber("bob@example.org", "bob@example.org")],
+                              audience(post)) \
+        == ["bob@example.org"]
     output = render(outcome.message)
     for message in (outcome.message, munge_from(outcome.message, LIST),
                     parse_post(output).message):

@@ -19,7 +19,7 @@ from listserv.core.pipeline import (
     approve,
     process,
 )
-from listserv.core.policy import Action, ListPolicy, SenderStatus, Subscriber
+from listserv.core.policy import Action, ListPolicy, SenderStatus
 from listserv.core.rules import Facts
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -27,7 +27,6 @@ EXE_ONLY = ContentFilter(True, filter_extensions=("exe",))
 LIST = ListPolicy(address="ops@example.com", subject_prefix="[ops]", footer="Ops list",
                   content=EXE_ONLY)
 MEMBER = Facts(SenderStatus("alice@example.org", is_member=True))
-BOB = [Subscriber("bob@example.org", "bob@example.org")]
 TOOL = (b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: Tool\r\n"
         b"Message-ID: <t@example.org>\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
@@ -41,7 +40,7 @@ ONLY_EXE = (b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: Tool\r\
 
 
 def decide(raw: bytes, policy: ListPolicy = LIST) -> object:
-    return process(parse_post(raw), policy, MEMBER, BOB, message_id="<n@ops>", now=NOW,
+    return process(parse_post(raw), policy, MEMBER, message_id="<n@ops>", now=NOW,
                    html_to_text=str)
 
 
@@ -73,12 +72,12 @@ def test_a_post_nothing_is_left_of_goes_to_the_filter_action(
 
 
 def test_a_post_a_moderator_approved_goes_out_whole_when_nothing_would_be_left() -> None:
-    outcome = approve(parse_post(ONLY_EXE), LIST, BOB, message_id="<n@ops>", now=NOW,
+    outcome = approve(parse_post(ONLY_EXE), LIST, message_id="<n@ops>", now=NOW,
                       html_to_text=str)
     assert "tool.exe" in outcome.message.as_string() and outcome.removed == []
 
 
 def test_a_post_a_moderator_approved_is_filtered_like_any_other() -> None:
-    outcome = approve(parse_post(TOOL), LIST, BOB, message_id="<n@ops>", now=NOW,
+    outcome = approve(parse_post(TOOL), LIST, message_id="<n@ops>", now=NOW,
                       html_to_text=str)
     assert "tool.exe" not in outcome.message.as_string()
