@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from listserv.core import verp
-from listserv.core.addresses import normalise
+from listserv.core.addresses import normalise, shown
 from listserv.core.bounces import (
     Classification,
     Failure,
@@ -182,9 +182,10 @@ OTHER_ADDRESS = {"lhost-office365-04.eml": "the corpus anonymised Sisimai's copy
 
 
 def _decoded(address: str) -> str:
-    """Sisimai writes some addresses as encoded words (=?utf-8?B?…?=@example.org)."""
+    """Sisimai writes some addresses as encoded words (=?utf-8?B?…?=@example.org), and IDN
+    domains in A-labels: the address as listserv shows it (its domain in U-labels)."""
     local, at, domain = address.rpartition("@")
-    return f"{make_header(decode_header(local))}@{domain}".lower() if at else address
+    return shown(f"{make_header(decode_header(local))}@{domain}".lower()) if at else address
 
 
 def expected_verdict(entries: list[dict[str, Any]]) -> str:
