@@ -81,9 +81,18 @@ async def held_list(request: Request) -> Response:
                       **session_values(request))
 
 
-async def _held(unit: Work, mlist: MailingList, request: Request) -> HeldMessage | None:
+async def _held(request: Request,
+                unit: Work) -> tuple[MailingList, Member, HeldMessage] | Response:
+    """The list, its signed-in staff member and the held post the URL names; else the
+    page to answer."""
+    found = await _staff(request, unit)
+    if isinstance(found, Response):
+        return found
+    mlist, member = found
     held = await unit.session.get(HeldMessage, request.path_params["held_id"])
-    return held if held is not None and held.list_id == mlist.id else None
+    if held is None or held.list_id != mlist.id:
+        return not_found(request)
+    return mlist, member, held
 
 
 def _readable(raw: bytes) -> tuple[list[tuple[str, str]], str]:
@@ -97,13 +106,10 @@ def _readable(raw: bytes) -> tuple[list[tuple[str, str]], str]:
 async def held_page(request: Request) -> Response:
     """GET: one held post, its headers and text (escaped), and the decisions."""
     async with work(request) as unit:
-        found = await _staff(request, unit)
+        found = await _held(request, unit)
         if isinstance(found, Response):
             return found
-        mlist, member = found
-        held = await _held(unit, mlist, request)
-        if held is None:
-            return not_found(request)
+        mlist, member, held = found
         values: dict[str, Any] = {
             "address": mlist.address, "held": moderation.held_post(held),
             "age": age(held.held_at, unit.now), "size": -(-len(held.raw) // 1024),
@@ -131,13 +137,10 @@ async def decide(request: Request) -> Response:
                                     "discard or ban.")
     reason = field(form, "reason")[:MAX_REASON] if verdict is Verdict.REJECT else ""
     async with work(request) as unit:
-        found = await _staff(request, unit)
+        found = await _held(request, unit)
         if isinstance(found, Response):
             return found
-        mlist, member = found
-        held = await _held(unit, mlist, request)
-        if held is None:
-            return not_found(request)
+        mlist, member, held = found
         closed = moderation.closed(held, unit.now)
         done = closed or await moderation.decide(unit, mlist, held, Decision(verdict, reason),
                                                  by=f"{member.address} (web)")
