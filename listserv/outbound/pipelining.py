@@ -12,13 +12,10 @@ the reply to RCPT is about the recipient.
 """
 
 import asyncio
-import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from listserv.core.refusals import Stage
-
-_STUFF = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2: dot-stuffing
 
 
 class Reply(NamedTuple):
@@ -171,11 +168,16 @@ class Session(asyncio.Protocol):
 
 
 def _body(raw: bytes) -> bytes:
-    """The message as DATA sends it: CRLF lines, dot-stuffed, ending in CRLF.CRLF."""
-    data = re.sub(rb"\r?\n", b"\r\n", raw)
+    """The message as DATA sends it: CRLF lines, dot-stuffed, ending in CRLF.CRLF.
+
+    bytes.replace rather than a regular expression: it is several times faster on a big
+    message, and this runs on the event loop for every transaction.
+    """
+    data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    return _STUFF.sub(b"..", data) + b".\r\n"
+    stuffed = data.replace(b"\r\n.", b"\r\n..")  # RFC 5321 4.5.2: dot-stuffing
+    return (b"." if stuffed.startswith(b".") else b"") + stuffed + b".\r\n"
 
 
 def _header_section(raw: bytes) -> bytes:
