@@ -8,10 +8,23 @@ hundreds of milliseconds (#14.2). Such calls go to a thread; the loop serves
 meanwhile. Only pure functions on plain values go there: never a database
 session or a row of it. Below INLINE_BELOW octets the work takes a few
 milliseconds at most, less than the hop would add to it, and runs on the loop.
+
+The threads are few: one per core beside the loop's. Python runs one thread
+at a time, and much of this work (the email parser, dkimpy's regular
+expressions over a whole body) holds the interpreter for 10 ms and more at a
+stretch. Each further busy thread is one more the loop waits behind every
+time it gives the interpreter up for a system call: with asyncio's default
+pool (up to 32 threads) four threads signing the same 1 MB post at once kept
+probes of the loop waiting up to 400 ms. Blocking I/O (DNS, files) keeps
+asyncio's default pool.
 """
 
 import asyncio
+import contextvars
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -25,4 +38,12 @@ async def off_loop(size: int, function: Callable[P, T], /, *args: P.args,
     """function(*args, **kwargs) in a worker thread when it works on size octets or more."""
     if size < INLINE_BELOW:
         return function(*args, **kwargs)
-    return await asyncio.to_thread(function, *args, **kwargs)
+    call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_workers(), call)
+
+
+@functools.cache
+def _workers() -> ThreadPoolExecutor:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ThreadPoolExecutor(max_workers=max(1, (cores or 1) - 1),
+                              thread_name_prefix="listserv-cpu")
