@@ -76,6 +76,7 @@ from processes import cpu_seconds, free_port, peak_rss_mb, wait_for_port
 LIST = "ops@example.com"
 WARMUP_LIST = "warmup@example.com"
 AUTHOR = "alice@example.org"
+POSTMASTER = "postmaster@example.org"  # elsewhere; unset, listserv warns at start
 BOUNCES = "ops-bounces@example.com"
 MESSAGE_SIZE = 5 * 1024
 POST_CONNECTIONS = 4
@@ -623,7 +624,8 @@ def prepare(work: Path, sink: Sink, scenario: Scenario,
                LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
                LISTSERV_HTTP_PORT="",
                LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
-               LISTSERV_HOSTNAME="lists.example.com", LISTSERV_LOG_LEVEL="WARNING")
+               LISTSERV_HOSTNAME="lists.example.com", LISTSERV_POSTMASTER=POSTMASTER,
+               LISTSERV_LOG_LEVEL="WARNING")
     env.pop("LISTSERV_CONFIG", None)
     roster = work / "members.txt"
     addresses = write_roster(roster, scenario.members)
