@@ -16,6 +16,8 @@ from email.message import EmailMessage
 
 from listserv.archive import archive_post
 from listserv.core.decoration import render
+from listserv.core.digest_entries import entry_for
+from listserv.core.footer import footer_text
 from listserv.core.message import Post
 from listserv.core.recipients import Audience, audience, regular_recipients
 from listserv.db import fanouts
@@ -34,7 +36,9 @@ async def distribute(work: Work, mlist: MailingList, post: Post, message: EmailM
     kept = await off_loop(len(post.raw), render, message)
     if policy.archive:
         await archive_post(work.session, mlist.id, kept)
-    keep_for_digest(work.session, mlist.id, kept)
+    # Read for the digest now, once, not by every digest it goes into (0.5 ms a post).
+    entry = await off_loop(len(kept), entry_for, kept, footer_text(policy))
+    keep_for_digest(work.session, mlist.id, kept, entry)
     template = await post_template(post, message, kept, policy, work.settings)
     following = await _queue_chunk(work, mlist.id, audience(post), template, after=0)
     if following is not None:
