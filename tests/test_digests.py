@@ -389,3 +389,15 @@ async def test_posts_are_kept_with_their_digest_form_and_older_ones_are_read_at_
         assert sum(text.count("Leave: ops-leave@example.com") for text in texts) == 1
     text = str(plain.message.get_content())
     assert "See the drawing." in text and '"a\x00b.pdf"' in text and "Hi all." in text
+
+
+async def test_a_post_to_a_list_without_digest_members_is_not_read_for_digests(
+        app: App, sink: Sink) -> None:
+    await setup_list(app, MEMBERS, footer="Leave: {unsubscribe_address}")
+    await post_all(app, "Valve seals")
+    await set_member(app, MIME, delivery_mode="digest-mime")
+    await post_all(app, "Night shift")
+    async with app.sessions.begin() as session:
+        kept = (await session.scalars(select(DigestItem.digest_subject)
+                                      .order_by(DigestItem.id))).all()
+    assert kept == [None, "[ops] Night shift"]

@@ -17,13 +17,17 @@ class Pending:
     """A post waiting for the list's next digest."""
 
     item_id: int
-    post: Entry | bytes  # the post itself when it was kept before its entry was (0021)
+    post: Entry | bytes  # the post itself when it was kept without its entry
     size: int  # octets of the post as kept
     created_at: datetime
 
 
-def keep_for_digest(session: AsyncSession, list_id: int, raw: bytes, entry: Entry) -> None:
-    """Keep the decorated post and the form digests carry it in."""
+def keep_for_digest(session: AsyncSession, list_id: int, raw: bytes,
+                    entry: Entry | None) -> None:
+    """Keep the decorated post, and the form digests carry it in if it was read for them."""
+    if entry is None:
+        session.add(DigestItem(list_id=list_id, raw=raw))
+        return
     session.add(DigestItem(
         list_id=list_id, raw=raw, digest_subject=entry.topic.subject,
         digest_author=entry.topic.author, digest_text=entry.text,

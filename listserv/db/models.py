@@ -242,7 +242,8 @@ class Member(Base):
     __tablename__ = "member"
     __table_args__ = (UniqueConstraint("list_id", "match_key"),
                       Index("ix_member_delivery_status", "delivery_status"),
-                      Index("ix_member_bounce_score", "bounce_score"))
+                      Index("ix_member_bounce_score", "bounce_score"),
+                      Index("ix_member_list_delivery_mode", "list_id", "delivery_mode"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
@@ -547,7 +548,8 @@ class DigestItem(Base):
     digest_issue: Mapped[int | None]
     digest_volume: Mapped[int | None]
     # The post as digests carry it (core.digest_entries.Entry), worked out when it was
-    # kept; all None for a post kept before migration 0021, which the digest reads then.
+    # kept; all None for a post the digest reads itself: one kept before migration 0021,
+    # or while the list had no digest members.
     digest_subject: Mapped[str | None] = mapped_column(OctetText)
     digest_author: Mapped[str | None] = mapped_column(OctetText)
     digest_text: Mapped[str | None] = mapped_column(OctetText)

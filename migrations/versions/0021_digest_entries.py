@@ -3,7 +3,8 @@
 
 A digest then joins what was kept instead of parsing every post again (and
 taking the list's footer off each). Posts kept before this revision have
-none; the digest reads those as before.
+none, nor do posts kept while the list has no digest members (an index
+answers that question); the digest reads those as before.
 
 Revision ID: 0021
 Revises: 0020
@@ -30,6 +31,7 @@ def upgrade() -> None:
     with op.batch_alter_table("digest_item") as batch:
         for name in COLUMNS:
             batch.add_column(sa.Column(name, sa.LargeBinary(), nullable=True))
+    op.create_index("ix_member_list_delivery_mode", "member", ["list_id", "delivery_mode"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql" and bind.scalar(HAS_LZ4):  # as 0008 does for raw
         for name in LARGE:
@@ -37,6 +39,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_member_list_delivery_mode", table_name="member")
     with op.batch_alter_table("digest_item") as batch:
         for name in reversed(COLUMNS):
             batch.drop_column(name)
