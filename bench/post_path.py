@@ -76,6 +76,7 @@ from processes import cpu_seconds, free_port, peak_rss_mb, wait_for_port
 LIST = "ops@example.com"
 WARMUP_LIST = "warmup@example.com"
 AUTHOR = "alice@example.org"
+POSTMASTER = "postmaster@example.org"  # elsewhere; unset, listserv warns at start
 BOUNCES = "ops-bounces@example.com"
 MESSAGE_SIZE = 5 * 1024
 POST_CONNECTIONS = 4
@@ -584,6 +585,7 @@ class Measured:
     sent: list[Sent] = field(default_factory=list)
     arrivals: dict[str, list[Arrival]] = field(default_factory=lambda: defaultdict(list))
     server_cpu: float = 0.0
+    server_cpus: list[float] = field(default_factory=list)  # each process's share
     sink_cpu: float = 0.0
     rss_mb: float = 0.0
     exit_code: int | None = None
@@ -623,7 +625,8 @@ def prepare(work: Path, sink: Sink, scenario: Scenario,
                LISTSERV_LISTEN_HOST="127.0.0.1", LISTSERV_SMTP_PORT=str(free_port()),
                LISTSERV_HTTP_PORT="",
                LISTSERV_SMARTHOST=f"127.0.0.1:{sink.port}", LISTSERV_DOMAINS="example.com",
-               LISTSERV_HOSTNAME="lists.example.com", LISTSERV_LOG_LEVEL="WARNING")
+               LISTSERV_HOSTNAME="lists.example.com", LISTSERV_POSTMASTER=POSTMASTER,
+               LISTSERV_LOG_LEVEL="WARNING")
     env.pop("LISTSERV_CONFIG", None)
     roster = work / "members.txt"
     addresses = write_roster(roster, scenario.members)
@@ -637,8 +640,12 @@ def prepare(work: Path, sink: Sink, scenario: Scenario,
     return env, addresses, imported
 
 
-def drive(scenario: Scenario, sink: Sink, work: Path, env: dict[str, str]) -> Measured:
-    """Start listserv serve (once per process), warm it up, post, wait for every copy, stop."""
+def drive(scenario: Scenario, sink: Sink, work: Path, env: dict[str, str],
+          cores: Sequence[set[int]] = ()) -> Measured:
+    """Start listserv serve (once per process), warm it up, post, wait for every copy, stop.
+
+    cores: the CPUs each process may run on, in order (os.sched_setaffinity); any if none.
+    """
     rng = random.Random(f"post-path-{scenario.key}")
     posts = [(token(scenario.key, n), LIST, make_post(token(scenario.key, n), LIST, rng))
              for n in range(scenario.posts)]
@@ -652,15 +659,19 @@ def drive(scenario: Scenario, sink: Sink, work: Path, env: dict[str, str]) -> Me
                                           env={**env, "LISTSERV_SMTP_PORT": str(port)},
                                           stderr=subprocess.STDOUT)
             servers.append((server, port))
+            if number < len(cores):
+                os.sched_setaffinity(server.pid, cores[number])
             wait_for_port(port, server, "listserv serve")
             warm_up(port, env, rng, number, sink, measured)
         pids = [server.pid for server, _ in servers]
-        server_cpu, sink_cpu = sum(map(cpu_seconds, pids)), sink.cpu()
+        server_cpus, sink_cpu = list(map(cpu_seconds, pids)), sink.cpu()
         measured.start, measured.sent = asyncio.run(asyncio.wait_for(
             post_spread([port for _, port in servers], posts), SEND_TIMEOUT))
         expected = {s.token: scenario.members for s in measured.accepted}
         complete = collect(sink, expected, measured.arrivals, scenario.stall_seconds)
-        measured.server_cpu = sum(map(cpu_seconds, pids)) - server_cpu
+        measured.server_cpus = [cpu_seconds(pid) - before
+                                for pid, before in zip(pids, server_cpus, strict=True)]
+        measured.server_cpu = sum(measured.server_cpus)
         measured.sink_cpu = sink.cpu() - sink_cpu
         measured.rss_mb = max(map(peak_rss_mb, pids))
         if not complete:

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from listserv.app import App, running
 from listserv.core.digests import RFC1153_SEPARATOR, RFC1153_START, Schedule, next_slot
@@ -350,3 +350,54 @@ async def test_digests_show_prints_what_the_next_digest_would_hold(
     assert sink.to(MIME) == []  # showing sends nothing
     missing = await listserv_cli("digests", "show", "nope@example.com", env=cli_env)
     assert missing.returncode == 1 and "no such list" in missing.stderr
+
+
+async def test_posts_are_kept_with_their_digest_form_and_older_ones_are_read_at_send(
+        app: App, sink: Sink, cli_env: dict[str, str]) -> None:
+    """A post is read for the digest once, when it is kept; one kept before that (its
+    digest form empty, migration 0021) still goes out the same way, footer off."""
+    await setup_digest_list(app)
+    # An attachment named with an encoded NUL: the plain digest's note on it holds one,
+    # which PostgreSQL's text could not.
+    await post(app, b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: Valve seals"
+               b'\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="q"\r\n\r\n'
+               b"--q\r\nContent-Type: text/plain\r\n\r\nSee the drawing.\r\n--q\r\n"
+               b"Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+               b"filename*=utf-8''a%00b.pdf\r\n\r\ndata\r\n--q--\r\n")
+    await post(app, make_message(subject="Night shift", html="<p>Handover at 06:00</p>"))
+    await app.settle()
+    async with app.sessions.begin() as session:
+        kept = (await session.execute(select(
+            DigestItem.digest_subject, DigestItem.digest_author, DigestItem.digest_text)
+            .order_by(DigestItem.id))).all()
+        assert [(subject, author) for subject, author, _ in kept] == [
+            ("[ops] Valve seals", "alice@example.org"),
+            ("[ops] Night shift", "alice@example.org")]
+        assert '"a\x00b.pdf", application/pdf' in kept[0][2]
+        assert all("Leave: ops-leave@example.com" not in text for *_, text in kept)
+        await session.execute(update(DigestItem).where(DigestItem.id == select(
+            func.max(DigestItem.id)).scalar_subquery()).values(
+            digest_subject=None, digest_author=None, digest_text=None, digest_body=None,
+            digest_listed=None))
+    await digests_send(app, cli_env)
+    [mime], [plain] = digests_to(sink, MIME), digests_to(sink, PLAIN)
+    assert attached_subjects(mime.message) == ["[ops] Valve seals", "[ops] Night shift"]
+    assert plain_subjects(plain.message) == ["[ops] Valve seals", "[ops] Night shift"]
+    for message in (mime.message, plain.message):
+        texts = [str(part.get_content()) for part in message.walk()
+                 if part.get_content_type() == "text/plain" and not part.is_multipart()]
+        assert sum(text.count("Leave: ops-leave@example.com") for text in texts) == 1
+    text = str(plain.message.get_content())
+    assert "See the drawing." in text and '"a\x00b.pdf"' in text and "Hi all." in text
+
+
+async def test_a_post_to_a_list_without_digest_members_is_not_read_for_digests(
+        app: App, sink: Sink) -> None:
+    await setup_list(app, MEMBERS, footer="Leave: {unsubscribe_address}")
+    await post_all(app, "Valve seals")
+    await set_member(app, MIME, delivery_mode="digest-mime")
+    await post_all(app, "Night shift")
+    async with app.sessions.begin() as session:
+        kept = (await session.scalars(select(DigestItem.digest_subject)
+                                      .order_by(DigestItem.id))).all()
+    assert kept == [None, "[ops] Night shift"]

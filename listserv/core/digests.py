@@ -13,25 +13,20 @@ be read still gets its line in the table of contents and its place.
 """
 
 import hashlib
-import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from email.message import EmailMessage, Message, MIMEPart
+from email import quoprimime
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr
 from zoneinfo import ZoneInfo
 
 from listserv.core.decoration import add_list_headers, render
-from listserv.core.digest_parts import list_attachments, note, parts_of, readable, size_text
-from listserv.core.footer import (
-    MAX_LINE,
-    content_type,
-    disposition,
-    footer_text,
-    remove_footer,
-)
-from listserv.core.message import POLICY, Post, header_block, header_text, parse_post
+from listserv.core.digest_entries import Entry, Topic, entry_for, escaped, topic_of
+from listserv.core.digest_parts import readable
+from listserv.core.footer import MAX_LINE, footer_text
+from listserv.core.message import POLICY, header_block
 from listserv.core.personal import MEMBER_FIELD
 from listserv.core.policy import (
     DigestAttachments,
@@ -41,17 +36,11 @@ from listserv.core.policy import (
     VolumePeriod,
     Weekday,
 )
-from listserv.core.replies import body_text
 
 RFC1153_START = "-" * 70  # between the table of contents and the first post
 RFC1153_SEPARATOR = "-" * 30  # after each post
-TEXT_LIMIT = 1 << 20  # octets of one part's text in a plain digest
-MAX_PARTS = 1000  # parts of one post shown in a plain digest
 PREAMBLE = b"This is a MIME digest: a table of contents, then each post as a part.\r\n"
 _WEEKDAYS = tuple(Weekday)
-# A body line like a separator would split the post for digest bursters (RFC 1153).
-_SEPARATOR_LIKE = re.compile(r"^(-{30,}[ \t]*)$", re.MULTILINE)
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +52,6 @@ class Issue:
 
     def __str__(self) -> str:
         return f"Vol {self.volume}, Issue {self.number}"
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    """A post's line in the table of contents."""
-
-    subject: str
-    author: str
 
 
 def zone(name: str) -> tzinfo:
@@ -163,9 +144,9 @@ def digest_subject(policy: ListPolicy, issue: Issue) -> str:
     return f"{digest_name(policy)}, {issue}"
 
 
-def topics(posts: Sequence[bytes]) -> list[Topic]:
-    """Each post's subject and author, from its headers alone."""
-    return [_topic(parse_post(header_block(raw) + b"\r\n\r\n")) for raw in posts]
+def topics(posts: Sequence[bytes | Entry]) -> list[Topic]:
+    """Each post's subject and author (of a post as received, from its headers alone)."""
+    return [post.topic if isinstance(post, Entry) else topic_of(post) for post in posts]
 
 
 def table_of_contents(policy: ListPolicy, issue: Issue, entries: Sequence[Topic]) -> str:
@@ -184,16 +165,21 @@ def table_of_contents(policy: ListPolicy, issue: Issue, entries: Sequence[Topic]
     return "\n".join(lines) + "\n"
 
 
-def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], *,
+def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes | Entry], *,
                       message_id: str, now: datetime) -> bytes:
     """The MIME digest as octets for SMTP: multipart/mixed holding the table of contents,
-    a multipart/digest with each post as message/rfc822, and the footer."""
+    a multipart/digest with each post as message/rfc822, and the footer.
+
+    Each post is an Entry made when it was collected, or the post itself (decorated
+    with the list's footer), which is then read here, one at a time.
+    """
+    footer, listing = footer_text(policy), policy.digest_attachments is DigestAttachments.LIST
     bodies: list[bytes] = []
     entries: list[Topic] = []
-    for raw in posts:  # one parse a post, none of them kept
-        body, topic = _attached(raw, policy)
-        bodies.append(body)
-        entries.append(topic)
+    for post in posts:
+        entry = _entry(post, footer)
+        bodies.append(entry.listed if listing and entry.listed is not None else entry.attached)
+        entries.append(entry.topic)
     texts = [_text_part(table_of_contents(policy, issue, entries), "Table of contents")]
     if footer := _footer(policy):
         texts.append(_text_part(footer, "Footer"))
@@ -211,53 +197,45 @@ def build_mime_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], 
             + eight_bit + b"\r\n" + PREAMBLE + _multipart(outer, [texts[0], digest, *texts[1:]]))
 
 
-def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes], *,
+def build_plain_digest(policy: ListPolicy, issue: Issue, posts: Sequence[bytes | Entry], *,
                        message_id: str, now: datetime) -> bytes:
     """The RFC 1153 digest as octets for SMTP: the table of contents, each post's headers
-    and text between separator lines, the footer and the trailer."""
+    and text between separator lines, the footer and the trailer (posts as for
+    build_mime_digest)."""
     footer = footer_text(policy)
     entries: list[Topic] = []
     texts: list[str] = []
-    for raw in posts:  # one parsed post at a time: 5,000 of them parsed at once take GBs
-        post = parse_post(raw)
-        _remove_footer(post.message, footer)
-        entries.append(_topic(post))
-        texts.append(_plain_post(post))
+    for post in posts:  # a post received as it is is parsed, used and dropped
+        entry = _entry(post, footer)
+        entries.append(entry.topic)
+        texts.append(entry.text)
     lines = [table_of_contents(policy, issue, entries), RFC1153_START, ""]
     for text in texts:
         lines += [text, "", RFC1153_SEPARATOR, ""]
     if footer := _footer(policy):
-        lines += ["Subject: Digest Footer", "", _escaped(footer), "",
+        lines += ["Subject: Digest Footer", "", escaped(footer), "",
                   RFC1153_SEPARATOR, ""]
     end = f"End of {digest_subject(policy, issue)}"
     lines += [end, "*" * len(end)]
     text = readable("\n".join(lines) + "\n")
+    cte = _transfer_encoding(text)
     message = _head(policy, issue, message_id, now)
-    message.set_content(text, cte=_transfer_encoding(text))
-    return render(message)
+    message.set_content("\n", cte=cte)  # for its headers: the body is written below
+    return header_block(render(message)) + b"\r\n\r\n" + _text_body(text, cte)
 
 
-def _attached(raw: bytes, policy: ListPolicy) -> tuple[bytes, Topic]:
-    """The post as a MIME digest carries it, and its entry in the table of contents, from
-    one parse: without the footer decoration gave it, and with its attachments listed
-    unless the list keeps them; as kept if neither applies."""
-    footer = footer_text(policy)
-    listing = policy.digest_attachments is DigestAttachments.LIST
-    if not footer and not listing:
-        return _as_attached(raw), _topic(parse_post(header_block(raw) + b"\r\n\r\n"))
-    post = parse_post(raw)
-    topic = _topic(post)
-    changed = bool(footer) and _remove_footer(post.message, footer)
-    changed = (listing and list_attachments(post.message)) or changed
-    return _as_attached(render(post.message) if changed else raw), topic
+def _entry(post: bytes | Entry, footer: str) -> Entry:
+    return post if isinstance(post, Entry) else entry_for(post, footer)
 
 
-def _remove_footer(message: EmailMessage, footer: str) -> bool:
-    """Take the list's footer off a post: the digest carries it once, at its end."""
-    try:
-        return remove_footer(message, footer)
-    except Exception:  # the email package raises on MIME nobody foresaw; keep the footer
-        return False
+def _text_body(text: str, cte: str) -> bytes:
+    """The text as set_content encodes it and render writes it, CRLF line ends: megabytes of
+    digest without the email generator's work for each line."""
+    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    if cte == "quoted-printable":
+        # set_content's line length: the message policy's (78)
+        body = quoprimime.body_encode(body.decode("latin-1"), POLICY.max_line_length or 78).encode()
+    return body.replace(b"\n", b"\r\n")
 
 
 def _footer(policy: ListPolicy) -> str:
@@ -311,97 +289,3 @@ def _boundary(kind: str, seed: str, parts: Sequence[bytes]) -> bytes:
         if not any(boundary in part for part in parts):
             return boundary
         attempt += 1
-
-
-def _as_attached(raw: bytes) -> bytes:
-    """The post as the body of a message/rfc822 part: CRLF line ends, no NUL, no line
-    longer than SMTP carries (decoration leaves such lines only in mail it cannot parse)."""
-    data = _LINE_END.sub(b"\r\n", raw.replace(b"\x00", b"")).removesuffix(b"\r\n")
-    lines = data.split(b"\r\n")
-    if max(map(len, lines)) > MAX_LINE:
-        lines = [line[start:start + MAX_LINE] for line in lines
-                 for start in range(0, len(line) or 1, MAX_LINE)]
-    return b"\r\n".join(lines) + b"\r\n"
-
-
-def _topic(post: Post) -> Topic:
-    return Topic(readable(post.subject) or "(no subject)",
-                 readable(post.author_name) or post.author or "unknown sender")
-
-
-def _plain_post(post: Post) -> str:
-    """One post of a plain digest: Date, From, Subject and Message-ID, then its text."""
-    lines = []
-    for name in ("Date", "From", "Subject", "Message-ID"):
-        value = readable(header_text(post.message, name))
-        if value or name == "Subject":
-            lines.append(f"{name}: {value or '(no subject)'}")
-    try:
-        text = _post_text(post.message)
-    except Exception:  # the email package raises on MIME nobody foresaw
-        text = f"[This post could not be read ({size_text(len(post.raw))}); it is not included.]"
-    return "\n".join(lines) + "\n\n" + _escaped(text)
-
-
-def _post_text(message: Message) -> str:
-    """The text of a post: its text parts in order, a note for every other part."""
-    body = _main_body(message)
-    pieces = []
-    for part in _leaves(message, body):
-        if part is body or (content_type(part) == "text/plain"
-                            and disposition(part) != "attachment"):
-            pieces.append(body_text(part, TEXT_LIMIT).strip("\r\n"))
-        elif content_type(part).startswith("multipart/"):  # one the parser could not split
-            pieces.append(str(part.get_payload())[:TEXT_LIMIT].strip("\r\n"))
-        else:
-            pieces.append(note(part))
-    return "\n\n".join(piece for piece in pieces if piece)
-
-
-def _main_body(message: Message) -> Message | None:
-    try:
-        if isinstance(message, EmailMessage):
-            return message.get_body(preferencelist=("plain", "html"))
-    except Exception:  # get_body trips over some broken structures
-        pass
-    return None
-
-
-def _leaves(message: Message, body: Message | None) -> list[Message]:
-    """The leaf parts in order; of alternatives, only the one holding the body (or the
-    plain one) is kept."""
-    path = _path_to(message, body)
-    leaves: list[Message] = []
-    stack = [message]
-    while stack and len(leaves) < MAX_PARTS:
-        part = stack.pop()
-        children = parts_of(part)
-        if children is None:
-            leaves.append(part)
-            continue
-        if content_type(part) == "multipart/alternative" and children:
-            children = [c for c in children if id(c) in path] or [next(
-                (c for c in children if content_type(c) == "text/plain"), children[0])]
-        stack.extend(reversed(children))
-    return leaves
-
-
-def _path_to(message: Message, body: Message | None) -> set[int]:
-    """The ids of the body part and of every part that contains it."""
-    parents: dict[int, Message] = {}
-    stack = [message]
-    while stack:
-        part = stack.pop()
-        for child in parts_of(part) or []:
-            parents[id(child)] = part
-            stack.append(child)
-    path, node = set(), body
-    while node is not None:
-        path.add(id(node))
-        node = parents.get(id(node))
-    return path
-
-
-def _escaped(text: str) -> str:
-    """The text with LF line ends, separator-like lines indented by a space."""
-    return _SEPARATOR_LIKE.sub(r" \1", "\n".join(text.splitlines()))

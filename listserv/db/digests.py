@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from listserv.core.digest_entries import Entry, Topic
 from listserv.db.models import DigestItem, MailingList, Member
 
 
@@ -16,20 +17,37 @@ class Pending:
     """A post waiting for the list's next digest."""
 
     item_id: int
-    raw: bytes
+    post: Entry | bytes  # the post itself when it was kept without its entry
+    size: int  # octets of the post as kept
     created_at: datetime
 
 
-def keep_for_digest(session: AsyncSession, list_id: int, raw: bytes) -> None:
-    session.add(DigestItem(list_id=list_id, raw=raw))
+def keep_for_digest(session: AsyncSession, list_id: int, raw: bytes,
+                    entry: Entry | None) -> None:
+    """Keep the decorated post, and the form digests carry it in if it was read for them."""
+    if entry is None:
+        session.add(DigestItem(list_id=list_id, raw=raw))
+        return
+    session.add(DigestItem(
+        list_id=list_id, raw=raw, digest_subject=entry.topic.subject,
+        digest_author=entry.topic.author, digest_text=entry.text,
+        digest_body=None if entry.attached == raw else entry.attached,
+        digest_listed=entry.listed))
 
 
 async def pending(session: AsyncSession, list_id: int) -> list[Pending]:
     rows = await session.execute(
-        select(DigestItem.id, DigestItem.raw, DigestItem.created_at)
+        select(DigestItem.id, func.length(DigestItem.raw), DigestItem.created_at,
+               # The post as a digest carries it, else the post itself (the same octets
+               # if no entry was kept); raw is not read twice.
+               func.coalesce(DigestItem.digest_body, DigestItem.raw),
+               DigestItem.digest_listed, DigestItem.digest_text, DigestItem.digest_subject,
+               DigestItem.digest_author)
         .where(DigestItem.list_id == list_id, DigestItem.digest_issue.is_(None))
         .order_by(DigestItem.id))
-    return [Pending(*row) for row in rows]
+    return [Pending(item_id, body if text is None else Entry(
+                Topic(subject or "", author or ""), body, listed, text), size, created_at)
+            for item_id, size, created_at, body, listed, text, subject, author in rows]
 
 
 async def pending_totals(session: AsyncSession) -> dict[int, tuple[int, datetime]]:

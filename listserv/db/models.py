@@ -53,6 +53,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+class OctetText(TypeDecorator[str]):
+    """Text stored as its UTF-8 octets: PostgreSQL's text holds no NUL, and text read
+    from mail may (an encoded word can carry one)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else value.encode("utf-8", "surrogatepass")
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.decode("utf-8", "surrogatepass")
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -228,7 +242,8 @@ class Member(Base):
     __tablename__ = "member"
     __table_args__ = (UniqueConstraint("list_id", "match_key"),
                       Index("ix_member_delivery_status", "delivery_status"),
-                      Index("ix_member_bounce_score", "bounce_score"))
+                      Index("ix_member_bounce_score", "bounce_score"),
+                      Index("ix_member_list_delivery_mode", "list_id", "delivery_mode"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))
@@ -532,3 +547,11 @@ class DigestItem(Base):
     # The issue it went out in: None while pending, 0 if the list had no digest members.
     digest_issue: Mapped[int | None]
     digest_volume: Mapped[int | None]
+    # The post as digests carry it (core.digest_entries.Entry), worked out when it was
+    # kept; all None for a post the digest reads itself: one kept before migration 0021,
+    # or while the list had no digest members.
+    digest_subject: Mapped[str | None] = mapped_column(OctetText)
+    digest_author: Mapped[str | None] = mapped_column(OctetText)
+    digest_text: Mapped[str | None] = mapped_column(OctetText)
+    digest_body: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: raw as it is
+    digest_listed: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: no attachments

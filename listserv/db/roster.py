@@ -56,6 +56,12 @@ async def digest_subscribers(session: AsyncSession, list_id: int) -> list[Subscr
     return [Subscriber(*row) for row in rows]
 
 
+async def has_digest_members(session: AsyncSession, list_id: int) -> bool:
+    """Whether any member takes the list as a digest (ix_member_list_delivery_mode)."""
+    return await session.scalar(select(Member.id).where(
+        Member.list_id == list_id, Member.delivery_mode.in_(DIGEST_MODES)).limit(1)) is not None
+
+
 async def roster_addresses(session: AsyncSession, list_id: int) -> list[str]:
     """Every member's address, as the list shows its roster."""
     return list(await session.scalars(select(Member.address).where(Member.list_id == list_id)

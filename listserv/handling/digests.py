@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from listserv.core import digests
-from listserv.core.digests import Issue, Topic
+from listserv.core.digest_entries import Entry, Topic
+from listserv.core.digests import Issue
 from listserv.core.personal import digest_personalization
 from listserv.core.policy import DeliveryMode, DeliveryStatus, ListPolicy
 from listserv.core.recipients import chunk, digest_groups, digest_recipients, posts_between
@@ -107,12 +108,12 @@ async def preview(work: Work, mlist: MailingList) -> Preview:
     members = await digest_subscribers(work.session, mlist.id)
     owed = await db_digests.count_owed(work.session, mlist.id)
     policy = await work.policy(mlist)
-    size = sum(len(item.raw) for item in items)
+    size = sum(item.size for item in items)
     oldest = min((item.created_at for item in items), default=None)
     issue = upcoming_issue(mlist, policy, work.now)
     recipients = {mode: len(digest_recipients(members, mode)) for mode in BUILDERS}
     return Preview(issue, digests.digest_subject(policy, issue),
-                   digests.topics([item.raw for item in items]), size,
+                   digests.topics([item.post for item in items]), size,
                    digests.is_due(policy.digest, size=size, oldest=oldest, now=work.now),
                    digests.next_slot(policy.digest, work.now), recipients, owed)
 
@@ -129,7 +130,7 @@ async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
     owed = await _send_owed(work, mlist, policy, items, issue)
     oldest = min((item.created_at for item in items), default=None)
     if oldest is None or not (force or digests.is_due(
-            policy.digest, size=sum(len(item.raw) for item in items), oldest=oldest,
+            policy.digest, size=sum(item.size for item in items), oldest=oldest,
             now=work.now)):
         return Sent(None, len(items), {}, owed)
     collected = [item.created_at for item in items]
@@ -142,7 +143,7 @@ async def _run(work: Work, mlist: MailingList, *, force: bool) -> Sent:
     # One digest per set of posts: members who left regular delivery lately get fewer.
     for mode, by_posts in groups.items():
         for chosen, addresses in by_posts.items():
-            await _queue(work, mlist.id, policy, mode, issue, [items[n].raw for n in chosen],
+            await _queue(work, mlist.id, policy, mode, issue, [items[n].post for n in chosen],
                          addresses)
     await db_digests.mark_sent(work.session, items, issue.number, issue.volume)
     mlist.digest_volume, mlist.digest_issue, mlist.digest_last_sent_at = \
@@ -160,7 +161,7 @@ async def _send_owed(work: Work, mlist: MailingList, policy: ListPolicy,
     for member in await db_digests.owed_members(work.session, mlist.id):
         until, mode = member.digest_owed_at, member.digest_owed_mode
         member.digest_owed_at = member.digest_owed_mode = None
-        posts = [items[n].raw for n in posts_between(collected, member.digest_since, until)]
+        posts = [items[n].post for n in posts_between(collected, member.digest_since, until)]
         if posts and mode is not None and mode in BUILDERS \
                 and member.delivery_mode is DeliveryMode.REGULAR \
                 and member.delivery_status is DeliveryStatus.ENABLED:
@@ -170,9 +171,9 @@ async def _send_owed(work: Work, mlist: MailingList, policy: ListPolicy,
 
 
 async def _queue(work: Work, list_id: int, policy: ListPolicy, mode: DeliveryMode,
-                 issue: Issue, posts: Sequence[bytes], recipients: Sequence[str]) -> None:
+                 issue: Issue, posts: Sequence[Entry | bytes], recipients: Sequence[str]) -> None:
     message_id = work.message_id()
-    raw = await off_loop(sum(map(len, posts)), BUILDERS[mode], policy, issue, posts,
+    raw = await off_loop(sum(map(_size, posts)), BUILDERS[mode], policy, issue, posts,
                          message_id=message_id, now=work.now)
     await outbox.enqueue(work.session, list_id=list_id, kind=KIND, raw=raw,
                          message_id=message_id, mail_from=policy.sub_address("-bounces"),
@@ -180,3 +181,7 @@ async def _queue(work: Work, list_id: int, policy: ListPolicy, mode: DeliveryMod
                              recipients, work.settings.max_recipients_per_transaction))
     log.info("%s: %s %s of %s: %d posts, %d octets, to %d members", message_id, mode, issue,
              policy.address, len(posts), len(raw), len(recipients))
+
+
+def _size(post: Entry | bytes) -> int:
+    return len(post.attached) if isinstance(post, Entry) else len(post)

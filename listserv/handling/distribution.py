@@ -16,13 +16,15 @@ from email.message import EmailMessage
 
 from listserv.archive import archive_post
 from listserv.core.decoration import render
+from listserv.core.digest_entries import entry_for
+from listserv.core.footer import footer_text
 from listserv.core.message import Post
 from listserv.core.recipients import Audience, audience, regular_recipients
 from listserv.db import fanouts
 from listserv.db.digests import keep_for_digest
 from listserv.db.models import MailingList
 from listserv.db.outbox import Template
-from listserv.db.roster import subscriber_chunk
+from listserv.db.roster import has_digest_members, subscriber_chunk
 from listserv.handling.context import Work
 from listserv.offload import off_loop
 from listserv.outbound.queueing import post_template, queue_copies
@@ -34,7 +36,11 @@ async def distribute(work: Work, mlist: MailingList, post: Post, message: EmailM
     kept = await off_loop(len(post.raw), render, message)
     if policy.archive:
         await archive_post(work.session, mlist.id, kept)
-    keep_for_digest(work.session, mlist.id, kept)
+    # Read for the digest now, once, not by every digest it goes into (0.7 ms a 5 KB post;
+    # half a second for 2,000 MIME parts, so only when someone takes digests).
+    entry = await off_loop(len(kept), entry_for, kept, footer_text(policy)) \
+        if await has_digest_members(work.session, mlist.id) else None
+    keep_for_digest(work.session, mlist.id, kept, entry)
     template = await post_template(post, message, kept, policy, work.settings)
     following = await _queue_chunk(work, mlist.id, audience(post), template, after=0)
     if following is not None:

@@ -10,6 +10,7 @@ from email.policy import default
 import pytest
 
 from listserv.core.decoration import decorate, render
+from listserv.core.digest_entries import entry_for
 from listserv.core.digests import (
     RFC1153_SEPARATOR,
     RFC1153_START,
@@ -26,6 +27,7 @@ from listserv.core.digests import (
     topics,
     zone,
 )
+from listserv.core.footer import footer_text
 from listserv.core.message import parse_post
 from listserv.core.policy import (
     DeliveryMode,
@@ -552,3 +554,37 @@ def test_the_time_of_day_of_the_schedule_is_kept_across_a_year() -> None:
         moment = slot + timedelta(minutes=1)
     assert hours == {6}
 
+
+
+# --- posts read once, when they are kept -------------------------------------------------
+
+SHAPES = [*FOOTED, WITH_PDF, ALTERNATIVE, HTML_ONLY, FORWARD, *BAD_POSTS.values()]
+
+
+@pytest.mark.parametrize("policy", [LIST, replace(LIST, digest_attachments=DigestAttachments.KEEP),
+                                    replace(LIST, footer="")], ids=["list", "keep", "no footer"])
+def test_entries_made_when_posts_are_kept_make_the_digests_the_posts_make(
+        policy: ListPolicy) -> None:
+    entries = [entry_for(post, footer_text(policy)) for post in SHAPES]
+    for build in (build_mime_digest, build_plain_digest):
+        assert build(policy, Issue(1, 1), entries, message_id=MID, now=NOW) == build(
+            policy, Issue(1, 1), SHAPES, message_id=MID, now=NOW)
+    assert topics(entries) == topics(SHAPES)
+
+
+def test_an_entry_keeps_a_post_without_its_footer_and_its_attachments_listed_apart() -> None:
+    text_post, pdf, alternative = (entry_for(post, footer_text(LIST)) for post in FOOTED)
+    assert all(FOOTER.encode() not in entry.attached and FOOTER not in entry.text
+               for entry in (text_post, pdf, alternative))
+    assert text_post.listed is None and alternative.listed is None
+    assert pdf.listed is not None and ATTACHED[:40].encode() in pdf.attached
+    assert ATTACHED[:40].encode() not in pdf.listed and b"pump report.pdf" in pdf.listed
+    assert (text_post.topic.subject, text_post.topic.author) == ("[ops] Valve seals", "Alice")
+
+
+def test_a_plain_digest_not_in_ascii_is_quoted_printable_as_set_content_writes_it() -> None:
+    post = raw("[ops] Grüße", "Grüße aus Köln, " + "x" * 1200 + "\r\n")
+    data = build_plain_digest(LIST, Issue(1, 1), [post], message_id=MID, now=NOW)
+    assert b"Content-Transfer-Encoding: quoted-printable" in data
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+    assert "Grüße aus Köln, " + "x" * 1200 in plain_text(data)
