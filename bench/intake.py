@@ -34,8 +34,10 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ import aiosmtplib
 import asyncpg  # type: ignore[import-untyped]
 from aiosmtpd.handlers import Sink
 from aiosmtpd.smtp import SMTP
-from processes import cpu_seconds, free_port, wait_for_port
+from processes import cpu_seconds, free_port, postgres_cpu_seconds, wait_for_port
 from sqlalchemy.engine import make_url
 
 from listserv.db.engine import create_engine
@@ -57,7 +59,7 @@ SENDER = "alice@example.org"
 MESSAGE_SIZE = 20 * 1024
 WARMUP_PER_CONNECTION = 3
 TARGET_RATIO = 0.80
-RUN_TIMEOUT = 120.0  # seconds for one server's warm-up and timed run
+RUN_TIMEOUT = 300.0  # seconds for the warm-ups and all timed turns
 LISTSERV = Path(sys.executable).with_name("listserv")
 
 WORDS = ("the valve on the north manifold was replaced during the night shift and "
@@ -145,25 +147,92 @@ async def serve_null(port: int, database_url: str) -> None:
 
 # --- the client -----------------------------------------------------------------------
 
+@dataclass
+class Server:
+    """One server under test, its client connections and what its timed turns added up to."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    # Stored messages left for its workers: they process them between its turns, so
+    # that they do not take the machine from the other servers' turns.
+    backlog: Callable[[], Awaitable[tuple[int, int]]] | None = None
+    clients: list[aiosmtplib.SMTP] = field(default_factory=list)
+    messages: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    database: float = 0.0
+    processed: int = 0  # messages its workers processed during its turns
+    turns: list[float] = field(default_factory=list)  # messages/s of each turn
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
 async def send(smtp: aiosmtplib.SMTP, messages: Sequence[bytes]) -> None:
     for message in messages:
         await smtp.sendmail(SENDER, [LIST], message)
 
 
-async def send_all(port: int, warmup: Sequence[bytes], timed: Sequence[bytes],
-                   connections: int, server_cpu: Callable[[], float]) -> tuple[float, float]:
-    """Send warmup, then timed, over the connections; return the timed wall and server CPU s."""
-    clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port) for _ in range(connections)]
-    await asyncio.gather(*(client.connect() for client in clients))
+async def send_over(server: Server, messages: Sequence[bytes]) -> None:
+    connections = len(server.clients)
+    await asyncio.gather(*(send(client, messages[i::connections])
+                           for i, client in enumerate(server.clients)))
+
+
+async def processed(server: Server) -> int:
+    return (await server.backlog())[1] if server.backlog else 0
+
+
+async def drain(server: Server) -> None:
+    """Wait until the server's workers have processed everything stored."""
+    while server.backlog:
+        stored, done = await server.backlog()
+        if done == stored:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def timed_turn(server: Server, messages: Sequence[bytes],
+                     database_cpu: Callable[[], float]) -> None:
+    """Send messages to the server and add the wall time and CPU they took to its totals."""
+    before = await processed(server)
+    cpu, database = cpu_seconds(server.process.pid), database_cpu()
+    start = time.perf_counter()
+    await send_over(server, messages)
+    seconds = time.perf_counter() - start
+    server.cpu += cpu_seconds(server.process.pid) - cpu
+    server.database += database_cpu() - database
+    server.processed += await processed(server) - before
+    server.turns.append(len(messages) / seconds)
+    server.seconds += seconds
+    server.messages += len(messages)
+    await drain(server)
+
+
+async def send_all(servers: Sequence[Server], warmup: Sequence[bytes], timed: Sequence[bytes],
+                   args: argparse.Namespace, database_cpu: Callable[[], float]) -> None:
+    """Warm every server up, then send the timed messages in turns.
+
+    The machine is shared: load from elsewhere comes and goes within seconds, so the
+    servers are measured side by side in short turns rather than one after another.
+    """
+    for server in servers:
+        server.clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port)
+                          for _ in range(args.connections)]
+        await asyncio.gather(*(client.connect() for client in server.clients))
     try:
-        await asyncio.gather(*(send(client, warmup[i::connections])
-                               for i, client in enumerate(clients)))
-        cpu, start = server_cpu(), time.perf_counter()
-        await asyncio.gather(*(send(client, timed[i::connections])
-                               for i, client in enumerate(clients)))
-        return time.perf_counter() - start, server_cpu() - cpu
+        for server in servers:
+            await send_over(server, warmup)
+            await drain(server)
+        size = -(-len(timed) // args.rounds)
+        for start in range(0, len(timed), size):
+            for server in servers:
+                await timed_turn(server, timed[start:start + size], database_cpu)
     finally:
-        await asyncio.gather(*(client.quit() for client in clients), return_exceptions=True)
+        await asyncio.gather(*(client.quit() for server in servers for client in server.clients),
+                             return_exceptions=True)
 
 
 # --- running servers ------------------------------------------------------------------
@@ -189,19 +258,12 @@ def server_process(argv: Sequence[str], env: dict[str, str], port: int,
             process.wait()
 
 
-def measure(name: str, argv: Sequence[str], env: dict[str, str], port: int, tmp: Path,
-            messages: Sequence[bytes], args: argparse.Namespace) -> float:
-    """Run one server and the client against it; return messages per second."""
-    warmup = messages[:WARMUP_PER_CONNECTION * args.connections]
-    timed = messages[len(warmup):]
-    with server_process(argv, env, port, tmp / f"{name}.log") as process:
-        seconds, cpu = asyncio.run(asyncio.wait_for(
-            send_all(port, warmup, timed, args.connections, lambda: cpu_seconds(process.pid)),
-            RUN_TIMEOUT))
-    rate = len(timed) / seconds
-    print(f"{name + ':':10} {len(timed)} messages in {seconds:6.2f} s = {rate:7.1f} messages/s"
-          f"   (server CPU {cpu:5.2f} s, {1000 * cpu / len(timed):.2f} ms/message)")
-    return rate
+def report(server: Server, postgres: bool) -> None:
+    per_message = 1000 / server.messages
+    print(f"{server.name + ':':10} {server.messages} messages in {server.seconds:6.2f} s = "
+          f"{server.rate:7.1f} messages/s   (server CPU {server.cpu * per_message:.2f} ms/message"
+          + (f", PostgreSQL's {server.database * per_message:.2f}" if postgres else "") + ")")
+    print(f"{'':10} turns: {', '.join(f'{rate:.0f}' for rate in server.turns)} messages/s")
 
 
 # --- the database ---------------------------------------------------------------------
@@ -234,22 +296,18 @@ async def drop_postgres(database_url: str) -> None:
 COUNT_INBOUND = "SELECT count(*), count(*) FILTER (WHERE state <> 'incoming') FROM inbound"
 
 
-async def count_postgres(database_url: str) -> tuple[int, int]:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        stored, processed = await connection.fetchrow(COUNT_INBOUND)
-        return int(stored), int(processed)
-    finally:
-        await connection.close()
-
-
-def count_inbound(database_url: str) -> tuple[int, int]:
+async def count_inbound(database_url: str) -> tuple[int, int]:
     """The rows in the inbound table, and how many of them the workers processed."""
     if is_postgres(database_url):
-        return asyncio.run(count_postgres(database_url))
-    with sqlite3.connect(str(make_url(database_url).database)) as connection:
-        stored, processed = connection.execute(COUNT_INBOUND).fetchone()
-        return int(stored), int(processed)
+        connection = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            stored, done = await connection.fetchrow(COUNT_INBOUND)
+        finally:
+            await connection.close()
+    else:
+        with sqlite3.connect(str(make_url(database_url).database)) as connection:
+            stored, done = connection.execute(COUNT_INBOUND).fetchone()
+    return int(stored), int(done)
 
 
 @contextmanager
@@ -293,18 +351,31 @@ def run(args: argparse.Namespace, tmp: Path, database_url: str) -> bool:
           f"connections; database {make_url(database_url).get_backend_name()}")
 
     me = [sys.executable, str(Path(__file__).resolve())]
-    port = free_port()
-    sink = measure("sink", [*me, "--sink-server", str(port)], env, port, tmp, messages, args)
-    port = free_port()
-    ceiling = measure("ceiling", [*me, "--null-server", str(port), database_url],
-                      env, port, tmp, messages, args)
-    port = free_port()
-    listserv = measure("listserv", [str(LISTSERV), "serve"],
-                       dict(env, LISTSERV_SMTP_PORT=str(port)), port, tmp, messages, args)
+    ports = [free_port() for _ in range(3)]
+    commands = [("sink", [*me, "--sink-server", str(ports[0])], env),
+                ("ceiling", [*me, "--null-server", str(ports[1]), database_url], env),
+                ("listserv", [str(LISTSERV), "serve"], dict(env, LISTSERV_SMTP_PORT=str(ports[2])))]
+    # On SQLite the database works inside the server process; PostgreSQL (when it runs on
+    # this machine) takes CPU of its own from the same cores.
+    postgres = is_postgres(database_url)
+    with ExitStack() as stack:
+        servers = [Server(name, stack.enter_context(server_process(argv, env, port,
+                                                                   tmp / f"{name}.log")),
+                          port, partial(count_inbound, database_url) if name == "listserv"
+                          else None)
+                   for (name, argv, env), port in zip(commands, ports, strict=True)]
+        warmup = messages[:WARMUP_PER_CONNECTION * args.connections]
+        asyncio.run(asyncio.wait_for(
+            send_all(servers, warmup, messages[len(warmup):], args,
+                     postgres_cpu_seconds if postgres else lambda: 0.0),
+            RUN_TIMEOUT))
+    for server in servers:
+        report(server, postgres)
+    sink, ceiling, listserv = (server.rate for server in servers)
 
-    (stored, processed), expected = count_inbound(database_url), len(messages)
-    print(f"inbound rows: {stored} (expected {expected}: {args.messages} + warm-up); "
-          f"processed meanwhile: {processed} (in a flood the workers give way to intake)")
+    (stored, _), expected = asyncio.run(count_inbound(database_url)), len(messages)
+    print(f"inbound rows: {stored} (expected {expected}: {args.messages} + warm-up); processed "
+          f"during the turns: {servers[2].processed} (in a flood the workers give way to intake)")
     ratio = listserv / ceiling
     print(f"listserv/ceiling: {ratio:.1%} (sink/ceiling: {sink / ceiling:.1%})")
     verdict = stored == expected and ratio >= TARGET_RATIO
@@ -318,6 +389,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="turns the servers take, each with its share of the messages")
     parser.add_argument("--database-url", help="postgresql://USER@HOST/NEWDB to run listserv "
                         "on PostgreSQL (created and dropped by the benchmark)")
     parser.add_argument("--null-server", nargs=2, metavar=("PORT", "DBURL"),

@@ -45,3 +45,22 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024 / 1e6
     return 0.0
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL server on this machine so far, its ended backends included
+    (0 where none runs here): every postgres process's own time, and the postmaster's
+    reaped children's."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # a backend may end while we read
+            text = stat.read_text()
+            name, fields = text[text.find("(") + 1:text.rfind(")")], text.rpartition(")")[2].split()
+            if name != "postgres":
+                continue
+            total += int(fields[11]) + int(fields[12])
+            if Path(stat.parent, "cmdline").read_bytes().startswith(b"/"):  # the postmaster
+                total += int(fields[13]) + int(fields[14])
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")

@@ -75,8 +75,8 @@ async def running(settings: Settings) -> AsyncIterator[App]:
         if settings.secret_key is None:
             settings = settings.model_copy(
                 update={"secret_key": SecretStr(await site_secret(sessions))})
-        writer = InboundWriter(engine)
         metrics = Metrics()
+        writer = InboundWriter(engine, metrics)
         workers = Workers(settings, engine, sessions, metrics, intake_busy=writer.busy,
                           write_lock=writer.write_lock)
         writer.on_commit = workers.inbound_ready.set

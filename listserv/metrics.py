@@ -23,6 +23,9 @@ class Metrics:
         registry = self.registry
         self.received = Counter("listserv_messages_received", "messages stored at intake, "
                                 "one per list recipient", registry=registry)
+        self.intake_commits = Counter("listserv_intake_commits", "commits that stored received "
+                                      "messages; several SMTP transactions share one in a "
+                                      "flood", registry=registry)
         self.processed = Counter("listserv_messages_processed", "stored messages processed, "
                                  "by list and what became of them", ["list", "disposition"],
                                  registry=registry)

@@ -4,11 +4,14 @@
 import asyncio
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
 from pathlib import Path
+
+from sqlalchemy import text
 
 from listserv.app import App
 from listserv.core import verp
@@ -97,3 +100,32 @@ async def send_lmtp(port: int, sender: str, recipients: Sequence[str], raw: byte
         return replies
     finally:
         writer.close()
+
+
+@asynccontextmanager
+async def storage_refused(app: App, recipient: str | None = None) -> AsyncIterator[None]:
+    """Make the database refuse inbound rows (for one recipient, or all), as a full disk
+    would."""
+    async with app.engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            when = "1" if recipient is None else f"NEW.recipient = '{recipient}'"
+            await connection.execute(text(
+                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
+                f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            when = "true" if recipient is None else f"NEW.recipient = '{recipient}'"
+            await connection.execute(text(
+                "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN "
+                f"IF {when} THEN RAISE EXCEPTION 'disk full'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"))
+            await connection.execute(text(
+                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
+                "FOR EACH ROW EXECUTE FUNCTION fail_insert()"))
+    try:
+        yield
+    finally:
+        async with app.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER fail_insert" + (
+                "" if connection.dialect.name == "sqlite" else " ON inbound")))
+            if connection.dialect.name != "sqlite":
+                await connection.execute(text("DROP FUNCTION fail_insert()"))

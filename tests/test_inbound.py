@@ -12,7 +12,7 @@ from listserv.app import App, running
 from listserv.db.lists import rename_list
 from listserv.db.models import Inbound, MailingList
 from listserv.settings import Settings
-from tests.helpers import make_list, make_message
+from tests.helpers import make_list, make_message, storage_refused
 
 
 async def stored(app: App) -> list[Inbound]:
@@ -121,35 +121,9 @@ async def test_many_concurrent_messages_are_all_stored(app: App) -> None:
     assert len(await stored(app)) == 50
 
 
-async def _break_storage_for(app: App, recipient: str) -> None:
-    """Make the database refuse rows for one recipient, as a full disk would."""
-    async with app.engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            await connection.execute(text(
-                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
-                f"WHEN NEW.recipient = '{recipient}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
-        else:
-            await connection.execute(text(
-                "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.recipient = '{recipient}' THEN RAISE EXCEPTION 'disk full'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql"))
-            await connection.execute(text(
-                "CREATE TRIGGER fail_insert BEFORE INSERT ON inbound "
-                "FOR EACH ROW EXECUTE FUNCTION fail_insert()"))
-
-
-async def _repair_storage(app: App) -> None:
-    async with app.engine.begin() as connection:
-        await connection.execute(text("DROP TRIGGER fail_insert" + (
-            "" if connection.dialect.name == "sqlite" else " ON inbound")))
-        if connection.dialect.name != "sqlite":
-            await connection.execute(text("DROP FUNCTION fail_insert()"))
-
-
 async def test_a_database_failure_answers_451_and_stores_nothing_half(app: App) -> None:
     await make_list(app.sessions)
-    await _break_storage_for(app, "ops-request@example.com")
-    try:
+    async with storage_refused(app, "ops-request@example.com"):
         with pytest.raises(aiosmtplib.SMTPDataError) as failed:
             # The first row would store, the second fails: the transaction stores neither.
             await send(app, ["ops@example.com", "ops-request@example.com"], make_message())
@@ -163,8 +137,6 @@ async def test_a_database_failure_answers_451_and_stores_nothing_half(app: App) 
             return_exceptions=True)
         assert isinstance(results[1], aiosmtplib.SMTPDataError)
         assert [row.recipient for row in await stored(app)] == ["ops@example.com"]
-    finally:
-        await _repair_storage(app)
 
 
 async def test_a_lookup_failure_at_rcpt_is_temporary(app: App) -> None:

@@ -64,6 +64,7 @@ async def test_metrics_count_mail_in_decisions_deliveries_and_requests(
     assert response.status_code == 200
     found = samples(response.text)
     assert found[("listserv_messages_received_total", ())] == 2
+    assert found[("listserv_intake_commits_total", ())] == 2  # one after the other
     assert found[("listserv_messages_processed_total",
                   (("disposition", "accepted"), ("list", "ops@example.com")))] == 1
     assert found[("listserv_messages_processed_total",
