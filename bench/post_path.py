@@ -22,7 +22,11 @@ Scenarios, each with a fresh database, server and sink:
                                        recipients through the same sink
   v  a post to 10,000 members with personalize=verp (a transaction per member)
                                        target: >= 2,000 deliveries/s
-  f  a post to 1,000 members with personalize=full (a footer and a signature each)
+  f  a post to 1,000 members with personalize=full (a copy of its own each)
+                                       with --dkim, targets: >= 2,000 signed copies/s, and
+                                       >= 70% of the ceiling: a minimal client sending the
+                                       same copies, made beforehand, a pipelined
+                                       transaction each over 4 connections, to the same sink
   p  as c, on PostgreSQL, one listserv serve
   q  as c, on PostgreSQL, two listserv serve processes sharing the database
                                        target: q at least as fast as p
@@ -90,6 +94,7 @@ TARGET_BURST_P50_S = 1.5
 TARGET_RATE = 6500.0
 TARGET_RATIO = 0.70
 TARGET_VERP_RATE = 2000.0
+TARGET_PERSONAL_RATE = 2000.0  # signed personal copies/s (f, with --dkim)
 TARGET_TWO_PROCESSES = 1.0  # two processes at least as fast as one (q against p)
 TARGET_RSS_MB = 200.0
 
@@ -508,6 +513,38 @@ async def direct_send(port: int, message: bytes, recipients: Sequence[str]) -> f
         await asyncio.gather(*(client.quit() for client in clients), return_exceptions=True)
 
 
+async def pipelined_send(port: int, copies: Sequence[tuple[str, bytes]]) -> float:
+    """The ceiling of personal copies: a transaction per copy (recipient, DATA as sent,
+    dot-stuffed and ended), MAIL, RCPT and DATA in one write (RFC 2920), over
+    CEILING_CONNECTIONS connections, straight to the sink; return the client's wall time."""
+    async def reply(reader: asyncio.StreamReader) -> None:
+        while (line := await reader.readline())[3:4] == b"-":
+            pass
+        if line[:1] not in (b"2", b"3"):
+            raise RuntimeError(f"the sink answered {line!r}")
+
+    async def session(mine: Sequence[tuple[str, bytes]]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reply(reader)
+        writer.write(b"EHLO ceiling.example.com\r\n")
+        await reply(reader)
+        for recipient, data in mine:
+            writer.write(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                         % (BOUNCES.encode(), recipient.encode()))
+            for _ in range(3):
+                await reply(reader)
+            writer.write(data)
+            await reply(reader)
+        writer.write(b"QUIT\r\n")
+        await reply(reader)
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(session(copies[i::CEILING_CONNECTIONS])
+                           for i in range(CEILING_CONNECTIONS)))
+    return time.perf_counter() - start
+
+
 def collect(sink: Sink, expected: dict[str, int], into: dict[str, list[Arrival]],
             stall: float = STALL_SECONDS) -> bool:
     """Gather arrivals until every token has its expected recipients; False on a stall."""
@@ -842,10 +879,60 @@ def run_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
                        f"target >= {TARGET_RATIO:.0%}")
 
 
+def run_personal_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
+                         verdicts: Verdicts) -> None:
+    """Send the same personal copies, made beforehand from the one the sink got, a
+    transaction each, straight to the same sink; compare (scenario f)."""
+    label = f"[{sink.name}] ({scenario.key})"
+    if outcome.sample is None:
+        verdicts.check(False, f"{label} ceiling not measured: no copy arrived at the sink")
+        return
+    tag = token("x", 0)
+    sample = outcome.sample.replace(token(scenario.key, 0).encode(), tag.encode())
+    named = next((address for address in outcome.recipients if address.encode() in sample), "")
+    copies = [(address, data_form(sample.replace(named.encode(), address.encode())
+                                  if named else sample))
+              for address in outcome.recipients * scenario.posts]
+    arrivals: dict[str, list[Arrival]] = defaultdict(list)
+    sink_cpu, client_cpu = sink.cpu(), time.process_time()
+    wall = asyncio.run(asyncio.wait_for(pipelined_send(sink.port, copies), SEND_TIMEOUT))
+    client_cpu = time.process_time() - client_cpu
+    complete = collect(sink, {tag: len(copies)}, arrivals)
+    sink_cpu = sink.cpu() - sink_cpu
+    if not complete:
+        verdicts.check(False, f"{label} ceiling: the sink got "
+                       f"{sum(a.recipients for a in arrivals[tag])} of {len(copies)}")
+        return
+    count, span, rate = rate_at_sink(arrivals[tag])
+    print(f"  ceiling:              {count:,} personal copies of about {len(sample):,} bytes "
+          f"made beforehand, a pipelined transaction each over {CEILING_CONNECTIONS} "
+          f"connections: first to last {span:.3f} s = {rate:,.0f} copies/s (client wall "
+          f"{count / wall:,.0f}/s)")
+    print(f"  ceiling CPU:          client {client_cpu:.2f} s "
+          f"({1e6 * client_cpu / count:.0f} µs/copy), sink {sink_cpu:.2f} s")
+    ratio = outcome.rate / rate
+    print(f"  listserv/ceiling:     {ratio:.1%} ({outcome.rate:,.0f} against {rate:,.0f} "
+          "copies/s)")
+    if judge:
+        verdicts.check(outcome.rate >= TARGET_PERSONAL_RATE,
+                       f"{label} {outcome.rate:,.0f} signed personal copies/s, "
+                       f"target >= {TARGET_PERSONAL_RATE:,.0f}")
+        verdicts.check(ratio >= TARGET_RATIO,
+                       f"{label} listserv at {ratio:.1%} of the ceiling, "
+                       f"target >= {TARGET_RATIO:.0%}")
+
+
+def data_form(message: bytes) -> bytes:
+    """The message as DATA carries it: CRLF lines, dot-stuffed, ended by a lone dot."""
+    data = re.sub(rb"\r?\n", b"\r\n", message)
+    return re.sub(rb"(?m)^\.", b"..", data if data.endswith(b"\r\n") else data + b"\r\n") \
+        + b".\r\n"
+
+
 # --- the benchmark --------------------------------------------------------------------
 
 def run_sink(kind: str, binary: Path | None, scenarios: Sequence[Scenario], tmp: Path,
-             judge: bool, verdicts: Verdicts) -> float:
+             judge: bool, judge_personal: bool, verdicts: Verdicts) -> float:
     """Every scenario against one kind of sink; return the server's peak RSS."""
     peak = 0.0
     rates: dict[str, float] = {}
@@ -861,6 +948,8 @@ def run_sink(kind: str, binary: Path | None, scenarios: Sequence[Scenario], tmp:
                 rates[scenario.key] = outcome.rate
                 if scenario.key == "c":
                     run_ceiling(scenario, sink, outcome, judge, verdicts)
+                elif scenario.key == "f":
+                    run_personal_ceiling(scenario, sink, outcome, judge_personal, verdicts)
         except (RuntimeError, OSError, subprocess.TimeoutExpired, TimeoutError,
                 aiosmtplib.SMTPException) as exc:
             verdicts.check(False, f"[{kind}] ({scenario.key}) did not complete: "
@@ -896,7 +985,10 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
         os.environ["LISTSERV_BASE_URL"] = ONE_CLICK_BASE_URL
         print(f"one-click on: every copy carries its member's link under {ONE_CLICK_BASE_URL}",
               flush=True)
-    peak = max(run_sink(kind, binary, scenarios, tmp, judge, verdicts) for kind in kinds)
+    # f's targets are for signed copies, whether or not they carry one-click links.
+    judge_personal = args.dkim and not args.members
+    peak = max(run_sink(kind, binary, scenarios, tmp, judge, judge_personal, verdicts)
+               for kind in kinds)
     print()
     verdicts.check(0 < peak < TARGET_RSS_MB,
                    f"server peak RSS {peak:.1f} MB over all runs, target < {TARGET_RSS_MB:.0f} MB"

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from nacl.signing import SigningKey
 
 from listserv.app import App, running
+from listserv.core.personal import Copies, Personalization
+from listserv.core.policy import Personalize
 from listserv.errors import ConfigError
 from listserv.offload import INLINE_BELOW
 from listserv.outbound.signing import Key, Signer, present_headers
@@ -471,3 +473,34 @@ def test_openssl_makes_the_very_rsa_signature_dkimpy_would(key_pair: KeyPair) ->
     for digest in (hashlib.sha256(b"canonical headers"), hashlib.sha1(b"canonical headers")):
         assert dkim.RSASSA_PKCS1_v1_5_sign(digest, private_key) == \
             dkim.crypto.RSASSA_PKCS1_v1_5_sign(digest, private_key)
+
+
+# Issue #18: personal copies made by core.personal.Copies from the prepared bytes, signed
+# with the body hashed once and one ARC set per post.
+OWN_RESULTS = b"Authentication-Results: lists.example.com; dkim=none; arc=none\r\n"
+
+
+@pytest.mark.parametrize("footer", ["", "Sent to {member_address}"])
+def test_personal_copies_verify_and_share_one_arc_set_where_their_bodies_agree(
+        key_pair: KeyPair, ed25519_pair: KeyPair, footer: str) -> None:
+    signer = Signer({}, Key(b"lists", key_pair.pem, b"ed", ed25519_pair.pem),
+                    seal_as="lists.example.com")
+    raw = OWN_RESULTS + make_message().replace(
+        b"\r\n\r\n", b"\r\nList-Unsubscribe: <mailto:ops-leave@example.com>\r\n\r\n", 1)
+    prepared = signer.prepare(raw, "ops-bounces@example.com")
+    assert prepared.results == OWN_RESULTS and OWN_RESULTS not in prepared.raw
+    copies = Copies(prepared.raw, "ops-bounces@example.com",
+                    Personalization(Personalize.FULL, footer, "https://lists.example.com"),
+                    key=b"k" * 32, list_id=1)
+    records = {b"lists._domainkey.example.com": key_pair.record,
+               b"ed._domainkey.example.com": ed25519_pair.record}
+    arc_sets = set()
+    for member in ("bob@example.net", "carol+lists@example.org"):
+        signed = signer.sign_copy(prepared, copies.copy(member).raw)
+        for index in (0, 1):  # the RSA signature on top, the Ed25519 one below
+            assert dkim.DKIM(signed).verify(idx=index, dnsfunc=published(records))
+        assert arc_verifies(signed, records) == (True, "success")
+        [rsa, _] = signatures(signed)
+        assert {"list-unsubscribe", "list-unsubscribe-post"} <= set(rsa["h"].split(":"))
+        arc_sets.add(signed.partition(b"DKIM-Signature:")[0])
+    assert len(arc_sets) == (1 if not footer else 2)

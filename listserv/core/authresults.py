@@ -114,6 +114,12 @@ def without_results(raw: bytes, authserv_id: str) -> bytes:
     return _without(raw, header_fields(raw), authserv_id, 0)
 
 
+def results_of(raw: bytes, authserv_id: str) -> bytes:
+    """raw's Authentication-Results fields of authserv_id, as written."""
+    return b"".join(field for name, field in header_fields(raw)
+                    if name == AUTHENTICATION_RESULTS and _id_of(field) == authserv_id.lower())
+
+
 def _without(raw: bytes, fields: Sequence[tuple[str, bytes]], authserv_id: str,
              start: int) -> bytes:
     removed = {index for index in range(start, len(fields))

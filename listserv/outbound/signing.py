@@ -25,10 +25,12 @@ without that signature and is logged once per kind. This module reads the
 key files once, at start-up (settings checked them), and sends nothing.
 """
 
+import base64
 import functools
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import dkim
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import (
     RSAPrivateKey,
@@ -45,7 +48,13 @@ from cryptography.hazmat.primitives.asymmetric.rsa import (
 )
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from listserv.core.authresults import header_fields, without_forged, without_results
+from listserv.core.authresults import (
+    header_fields,
+    results_of,
+    without_forged,
+    without_results,
+)
+from listserv.core.signatures import SignDigest, body_hash, body_of, signature_field
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +66,10 @@ SIGNED_HEADERS = (
 )
 CANONICALIZE = (b"relaxed", b"relaxed")
 CACHED_SIGNATURES = 64  # about the posts and notices in flight at once
+# The fields that differ from one member's copy to the next (core.personal). The DKIM
+# signature covers them; the ARC set, made once per post, does not, so that one seal
+# serves every copy.
+UNSEALED = ("list-unsubscribe", "list-unsubscribe-post")
 RSA_SHA256 = b"rsa-sha256"
 ED25519_SHA256 = b"ed25519-sha256"
 
@@ -105,8 +118,24 @@ class Key:
 
 def present_headers(raw: bytes) -> list[bytes]:
     """The SIGNED_HEADERS that raw's header section holds, in SIGNED_HEADERS order."""
-    names = {name.encode("ascii", "replace") for name, _ in header_fields(raw)}
+    return _present(header_fields(raw))
+
+
+def _present(fields: list[tuple[str, bytes]]) -> list[bytes]:
+    names = {name.encode("ascii", "replace") for name, _ in fields}
     return [name for name in SIGNED_HEADERS if name in names]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message ready to be signed (Signer.prepare): its bytes without forged results
+    nor listserv's own, those own results (sealed into the ARC set), the signing domain and
+    its key (None: it goes out unsigned)."""
+
+    raw: bytes
+    results: bytes
+    domain: str
+    key: "Key | None"
 
 
 class Signer:
@@ -120,6 +149,8 @@ class Signer:
         self._trusted = trusted  # the front MTA's authserv-id: forged ones are removed
         self._logged: set[str] = set()
         self._recent: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+        self._arc_sets: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+        self._bodies: OrderedDict[bytes, bytes] = OrderedDict()  # body digest -> bh=
         self._recent_lock = threading.Lock()  # sign runs in the sender tasks' threads
 
     @classmethod
@@ -139,61 +170,107 @@ class Signer:
         """The domain's own key, else the default key, else None."""
         return self._keys.get(domain.lower(), self._default)
 
-    def sign(self, raw: bytes, mail_from: str) -> bytes:
-        """raw with DKIM signatures (and an ARC set) of mail_from's domain, if a key applies."""
+    def prepare(self, raw: bytes, mail_from: str) -> "Prepared":
+        """raw as it goes out before signing, and what signing it for mail_from takes."""
         if self._trusted:
             raw = without_forged(raw, self._trusted)
-        recorded = raw  # with listserv's own Authentication-Results, for the seal
+        results = b""  # listserv's own Authentication-Results, for the seal
         if self._seal_as:
-            raw = without_results(raw, self._seal_as)
+            results = results_of(raw, self._seal_as)
+            if results:
+                raw = without_results(raw, self._seal_as)
         domain = mail_from.rpartition("@")[2].strip().lower()
-        key = self.key_for(domain) if domain else None
-        if key is None:
-            return raw
-        digest = (domain, hashlib.sha256(recorded).digest())
+        return Prepared(raw, results, domain, self.key_for(domain) if domain else None)
+
+    def sign(self, raw: bytes, mail_from: str) -> bytes:
+        """raw with DKIM signatures (and an ARC set) of mail_from's domain, if a key applies."""
+        prepared = self.prepare(raw, mail_from)
+        if prepared.key is None:
+            return prepared.raw
+        digest = (prepared.domain, hashlib.sha256(prepared.results + prepared.raw).digest())
         with self._recent_lock:
             prefix = self._recent.get(digest)
         if prefix is None:
-            prefix = self._signatures(raw, recorded, domain, key)
+            prefix = self._signatures(prepared, prepared.raw)
             with self._recent_lock:
                 self._recent[digest] = prefix
                 if len(self._recent) > CACHED_SIGNATURES:
                     self._recent.popitem(last=False)
-        return prefix + raw
+        return prefix + prepared.raw
 
-    def _signatures(self, raw: bytes, recorded: bytes, domain: str, key: Key) -> bytes:
+    def sign_copy(self, prepared: "Prepared", raw: bytes) -> bytes:
+        """raw, one member's copy made of prepared.raw, with its own signatures."""
+        return self._signatures(prepared, raw) + raw
+
+    def _signatures(self, prepared: "Prepared", raw: bytes) -> bytes:
         """The DKIM-Signatures (RSA above Ed25519), then the ARC set where results were recorded.
 
         Both signatures cover the same headers of raw, not each other, so
         either verifies on its own.
         """
-        rsa = self._dkim_signature(raw, domain, key.selector, key.private_key, RSA_SHA256)
-        signed = rsa + self._dkim_signature(raw, domain, key.ed25519_selector,
+        key, domain = prepared.key, prepared.domain
+        if key is None:
+            return b""
+        fields = header_fields(raw)
+        rsa = self._dkim_signature(fields, raw, domain, key.selector, key.private_key,
+                                   RSA_SHA256)
+        signed = rsa + self._dkim_signature(fields, raw, domain, key.ed25519_selector,
                                             key.ed25519_private_key, ED25519_SHA256)
-        if not self._seal_as or recorded == raw or not rsa:  # nothing to seal, or no RSA key
+        if not prepared.results or not rsa:  # nothing to seal, or no RSA key
             return signed
+        return self._arc_set(prepared.results + _without_fields(raw, fields, UNSEALED),
+                             domain, key) + signed
+
+    def _arc_set(self, sealed: bytes, domain: str, key: Key) -> bytes:
+        """The ARC set over sealed (the message without its UNSEALED fields, our results on
+        top), made once for all the copies of a post that differ in those fields only, or
+        b"" where dkimpy fails."""
+        digest = (domain, hashlib.sha256(sealed).digest())
+        with self._recent_lock:
+            known = self._arc_sets.get(digest)
+        if known is not None:
+            return known
         try:
             # dkimpy copies our results into the ARC-Authentication-Results; it seals
             # nothing when they carry no arc= result for an existing chain.
-            arc_set = dkim.arc_sign(signed + recorded, key.selector, domain.encode(),
-                                    key.private_key, self._seal_as.encode())
+            arc_set = b"".join(bytes(line) for line in dkim.arc_sign(
+                sealed, key.selector, domain.encode(), key.private_key,
+                self._seal_as.encode() if self._seal_as else b""))
         except Exception as exc:  # a chain dkimpy cannot extend: the DKIM signatures only
             self._log_once("ARC", domain, exc)
-            return signed
-        return b"".join(bytes(line) for line in arc_set) + signed
+            return b""
+        with self._recent_lock:
+            self._arc_sets[digest] = arc_set
+            if len(self._arc_sets) > CACHED_SIGNATURES:
+                self._arc_sets.popitem(last=False)
+        return arc_set
 
-    def _dkim_signature(self, raw: bytes, domain: str, selector: bytes,
-                        private_key: bytes | None, algorithm: bytes) -> bytes:
+    def _dkim_signature(self, fields: list[tuple[str, bytes]], raw: bytes, domain: str,
+                        selector: bytes, private_key: bytes | None, algorithm: bytes) -> bytes:
         """One DKIM-Signature field made with private_key, or b"" without a key or on failure."""
         if private_key is None:
             return b""
         try:
-            return bytes(dkim.sign(raw, selector, domain.encode(), private_key,
-                                   signature_algorithm=algorithm, canonicalize=CANONICALIZE,
-                                   include_headers=present_headers(raw)))
-        except Exception as exc:  # a message dkimpy cannot read goes out without it
+            return signature_field(fields, domain=domain.encode(), selector=selector,
+                                   algorithm=algorithm, names=_present(fields),
+                                   bh=self._body_hash(body_of(raw)), timestamp=int(time.time()),
+                                   sign=_digest_signer(private_key, algorithm))
+        except Exception as exc:  # no From, or a key that does not load: sent without it
             self._log_once(f"DKIM {algorithm.decode()}", domain, exc)
             return b""
+
+    def _body_hash(self, body: bytes) -> bytes:
+        """bh= of body, computed once for all the copies of a post that share it."""
+        digest = hashlib.sha256(body).digest()
+        with self._recent_lock:
+            known = self._bodies.get(digest)
+        if known is None:
+            known = body_hash(body)
+            with self._recent_lock:
+                self._bodies[digest] = known
+                if len(self._bodies) > CACHED_SIGNATURES:
+                    self._bodies.popitem(last=False)
+        return known
 
     def _log_once(self, what: str, domain: str, exc: Exception) -> None:
         kind = f"{what} {type(exc).__name__}"
@@ -201,6 +278,29 @@ class Signer:
             self._logged.add(kind)
             log.warning("%s signing for %s failed (%s: %s); such mail goes out without it",
                         what, domain, type(exc).__name__, exc)
+
+
+def _without_fields(raw: bytes, fields: list[tuple[str, bytes]],
+                    names: tuple[str, ...]) -> bytes:
+    """raw (whose header_fields are fields) without the fields called names (lower case)."""
+    if not any(name in names for name, _ in fields):
+        return raw
+    head = b"".join(field for name, field in fields if name not in names)
+    return head + raw[sum(len(field) for _, field in fields):]
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_signer(private_key: bytes, algorithm: bytes) -> SignDigest:
+    """The key's operation on a SHA-256 digest, the key loaded once: PEM RSA, or the
+    base64 of an Ed25519 seed (RFC 8463, as dknewkey writes it)."""
+    if algorithm == ED25519_SHA256:
+        ed25519 = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_key))
+        return ed25519.sign
+    rsa = serialization.load_pem_private_key(private_key, password=None)
+    if not isinstance(rsa, RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    padding, prehashed = PKCS1v15(), Prehashed(hashes.SHA256())
+    return lambda digest: rsa.sign(digest, padding, prehashed)
 
 
 def _key(selector: str, private_key: Path | None,

@@ -28,9 +28,9 @@ from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
-from listserv.offload import off_loop
+from listserv.offload import INLINE_BELOW, off_loop
 from listserv.outbound.delivery import DeliveryResult, Smarthost
-from listserv.outbound.signing import Signer
+from listserv.outbound.signing import Prepared, Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
 
 log = logging.getLogger(__name__)
@@ -139,26 +139,50 @@ class Sender:
 
         Each copy has its member's signed VERP envelope sender; copies that differ in
         their bytes (personal, or with a one-click link) are signed one by one, the
-        others once.
+        others once. A copy is made and signed while the one before is sent and
+        recorded: in a worker thread when signing it takes milliseconds (OpenSSL's RSA
+        lets go of the GIL, so another core can do it meanwhile).
         """
-        copies = Copies(job.raw, job.mail_from,
+        size = len(job.raw)
+        prepared = await off_loop(size, self._signer.prepare, job.raw, job.mail_from)
+        copies = Copies(prepared.raw, job.mail_from,
                         Personalization(job.personalize, job.footer, job.web_url),
                         key=self._shared.settings.hmac_key, list_id=job.list_id)
-        size = len(job.raw)
         shared = None if copies.varies else await off_loop(size, self._signer.sign, job.raw,
                                                            job.mail_from)
+        threaded = prepared.key is not None or size >= INLINE_BELOW
+        recipients = list(job.recipients.items())
         failed: list[DeliveryResult] = []
-        for recipient, recipient_id in job.recipients.items():
-            if shared is None:  # a copy of its own, made and signed off the loop
-                mail_from, raw = await off_loop(size, self._signed_copy, copies, recipient)
-            else:
-                mail_from, raw = copies.copy(recipient).mail_from, shared
-            [result] = await smarthost.send(mail_from, [recipient], raw)
-            if result.delivered:
-                await self._recorded(outbox.Attempt(job, [recipient_id], {}, {}, final=False))
-            else:
-                failed.append(result)
+        upcoming: asyncio.Future[tuple[str, bytes]] | None = None
+        try:
+            for index, (recipient, recipient_id) in enumerate(recipients):
+                if shared is not None:
+                    mail_from, raw = copies.copy(recipient).mail_from, shared
+                else:
+                    current = upcoming or self._next_copy(copies, prepared, recipient, threaded)
+                    upcoming = self._next_copy(copies, prepared, recipients[index + 1][0],
+                                               threaded) if index + 1 < len(recipients) else None
+                    mail_from, raw = await current
+                [result] = await smarthost.send(mail_from, [recipient], raw)
+                if result.delivered:
+                    await self._recorded(outbox.Attempt(job, [recipient_id], {}, {},
+                                                        final=False))
+                else:
+                    failed.append(result)
+        finally:
+            if upcoming is not None and not upcoming.cancel():
+                upcoming.exception()  # done, and no longer wanted
         await self._recorded(_attempt(job, failed))
+
+    def _next_copy(self, copies: Copies, prepared: Prepared, recipient: str,
+                   threaded: bool) -> "asyncio.Future[tuple[str, bytes]]":
+        """The member's signed copy, being made in a worker thread or made at once."""
+        loop = asyncio.get_running_loop()
+        if threaded:
+            return loop.run_in_executor(None, self._signed_copy, copies, prepared, recipient)
+        made = loop.create_future()
+        made.set_result(self._signed_copy(copies, prepared, recipient))
+        return made
 
     async def _recorded(self, attempt: outbox.Attempt) -> None:
         """Hand a transaction's results to the recorder and wait until they are committed."""
@@ -166,10 +190,11 @@ class Sender:
         self._results.put_nowait(_Results(attempt, committed))
         await committed
 
-    def _signed_copy(self, copies: Copies, recipient: str) -> tuple[str, bytes]:
+    def _signed_copy(self, copies: Copies, prepared: Prepared,
+                     recipient: str) -> tuple[str, bytes]:
         """A member's envelope sender and signed copy."""
         copy = copies.copy(recipient)
-        return copy.mail_from, self._signer.sign(copy.raw, copy.mail_from)
+        return copy.mail_from, self._signer.sign_copy(prepared, copy.raw)
 
     async def _record_results(self) -> None:
         """Commit delivery results in batches: one transaction for all that are ready.

@@ -1,18 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
+import re
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from urllib.parse import quote
 
 import pytest
 
 from listserv.core import verp
 from listserv.core.personal import (
     BULK,
+    MEMBER_FIELD,
     Copies,
     Personalization,
     digest_personalization,
-    personal_copy,
     personalization,
+    with_footer,
 )
 from listserv.core.policy import ListPolicy, Personalize
 from listserv.core.tokens import read_unsubscribe_token
@@ -80,7 +83,9 @@ def test_digests_go_out_with_verp_and_one_click_but_no_personal_footer(
 
 
 def test_a_personal_copy_names_its_member_in_footer_and_list_unsubscribe() -> None:
-    copy = parsed(personal_copy(RAW, "Sent to {member_address}", "bob@example.net"))
+    full = Personalization(Personalize.FULL, "Sent to {member_address}")
+    copy = parsed(Copies(RAW, BOUNCES, full, key=KEY, list_id=LIST_ID).copy(
+        "bob@example.net").raw)
     assert "Sent to bob@example.net" in copy.get_content()
     assert str(copy["List-Unsubscribe"]).strip() == \
         "<mailto:ops-leave@example.com?subject=unsubscribe%20bob@example.net>"
@@ -166,3 +171,71 @@ def test_without_an_address_or_a_list_to_sign_for_the_copy_is_shared_and_plain(
         member: str, list_id: int | None) -> None:
     copy = Copies(RAW, BOUNCES, ONE_CLICK, key=KEY, list_id=list_id).copy(member)
     assert (copy.mail_from, copy.raw) == (BOUNCES, RAW)
+
+
+MAILTO = b"List-Unsubscribe: <mailto:ops-leave@example.com>\r\n"
+HEAD = (b"From: alice@example.org\r\nTo: ops@example.com\r\nSubject: x\r\n"
+        b"Message-ID: <x@example.org>\r\n" + MAILTO)
+FOOTERS = ["Sent to {member_address}", "{member_address}\n{member_address} again",
+           "Leave: ops-leave@example.com", "Sent to {member_address} — Grüße"]
+BODIES = {
+    "plain": b"Content-Type: text/plain\r\n\r\nHello\r\n.\r\n",
+    "utf-8": b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             b"Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n",
+    "flowed": b"Content-Type: text/plain; format=flowed\r\n\r\nA long line \r\nends.\r\n",
+    "quoted-printable": b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe\r\n",
+    "base64": b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              b"Content-Transfer-Encoding: base64\r\n\r\nR3LDvMOfZQ0K\r\n",
+    "html": b"MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Hello</p>\r\n",
+    "alternative": b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n"
+                   b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi\r\n--b\r\n"
+                   b"Content-Type: text/html\r\n\r\n<p>Hi</p>\r\n--b--\r\n",
+}
+MEMBERS = ["bob@example.net", "b.o-b+list=x@sub.example.net", f"{'l' * 64}@{'d' * 180}.net",
+           ">bob@example.net", "jürgen@müller.example", '"bob smith"@example.net']
+_BOUNDARY = re.compile(rb"={15}\d+==")
+
+
+def rendered_one_by_one(raw: bytes, footer: str, member: str) -> bytes:
+    """The copy as listserv made each one before it cut a template: the post parsed, the
+    member's footer added, rendered; its mailto: link naming the member."""
+    made = with_footer(raw, footer.replace(MEMBER_FIELD, member))
+    subject = quote(f"unsubscribe {member}", safe="@").encode()
+    return made.replace(MAILTO, MAILTO[:-3] + b"?subject=" + subject + b">\r\n")
+
+
+@pytest.mark.parametrize("footer", FOOTERS)
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
+def test_a_copy_from_the_template_is_the_copy_rendered_on_its_own(footer: str,
+                                                                  body: bytes) -> None:
+    raw = HEAD + body
+    copies = Copies(raw, BOUNCES, Personalization(Personalize.FULL, footer), key=KEY,
+                    list_id=LIST_ID)
+    for member in MEMBERS:
+        made = copies.copy(member).raw
+        # A footer part gets a boundary of its own each time it is rendered.
+        assert _BOUNDARY.sub(b"B", made) == _BOUNDARY.sub(
+            b"B", rendered_one_by_one(raw, footer, member)), member
+
+
+def boundaries(raw: bytes) -> set[bytes]:
+    return set(_BOUNDARY.findall(raw))
+
+
+def test_copies_for_plain_addresses_share_one_rendering_the_others_are_rendered_each() -> None:
+    raw = HEAD + BODIES["html"]  # the footer goes in a part of its own, with a new boundary
+    copies = Copies(raw, BOUNCES, Personalization(Personalize.FULL, FOOTERS[0]), key=KEY,
+                    list_id=LIST_ID)
+    plain = [boundaries(copies.copy(member).raw) for member in MEMBERS[:3]]
+    assert len(plain[0]) == 1 and all(found == plain[0] for found in plain)
+    for member in MEMBERS[3:]:  # flowed text might stuff ">"; non-ASCII; a space
+        assert boundaries(copies.copy(member).raw).isdisjoint(plain[0])
+
+
+def test_the_template_is_not_used_where_the_footer_is_encoded() -> None:
+    raw = HEAD + BODIES["quoted-printable"]
+    stand_in = b"stand-in.invalid"
+    copies = Copies(raw, BOUNCES, Personalization(Personalize.FULL, FOOTERS[0]), key=KEY,
+                    list_id=LIST_ID)
+    assert all(stand_in not in copies.copy(member).raw for member in MEMBERS)
