@@ -38,8 +38,15 @@ async def off_loop(size: int, function: Callable[P, T], /, *args: P.args,
     """function(*args, **kwargs) in a worker thread when it works on size octets or more."""
     if size < INLINE_BELOW:
         return function(*args, **kwargs)
+    return await in_worker(function, *args, **kwargs)
+
+
+def in_worker(function: Callable[P, T], /, *args: P.args,
+              **kwargs: P.kwargs) -> "asyncio.Future[T]":
+    """function(*args, **kwargs) started in a worker thread, in the caller's context (its logs
+    name the same message)."""
     call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_workers(), call)
+    return asyncio.get_running_loop().run_in_executor(_workers(), call)
 
 
 @functools.cache

@@ -9,7 +9,6 @@ runs: nosniff, a sandboxing Content-Security-Policy, and a type that is
 opaque octets unless the part is an image a browser only displays.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +29,7 @@ from listserv.core.reading import (
     parts,
 )
 from listserv.db import archived
+from listserv.offload import in_worker
 from listserv.web.access import Reader, not_found, readable
 from listserv.web.context import context_of
 
@@ -60,7 +60,7 @@ async def attachment(request: Request, session: AsyncSession, reader: Reader) ->
     number = request.path_params["number"]
     if post is None:
         return not_found(request)
-    found = await asyncio.to_thread(_part, post.raw, number)
+    found = await in_worker(_part, post.raw, number)
     if found is None:
         return not_found(request)
     filename, media_type, data = found

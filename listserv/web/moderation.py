@@ -8,7 +8,6 @@ the list gets 404, as for a page that does not exist (the pages never show
 who the staff are); without a session, the sign-in page.
 """
 
-import asyncio
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -28,6 +27,7 @@ from listserv.db.members import find_member
 from listserv.db.models import HeldMessage, MailingList, Member
 from listserv.handling import moderation
 from listserv.handling.context import Work
+from listserv.offload import in_worker
 from listserv.web.auth import signed_in
 from listserv.web.forms import field, form_token, guarded_form
 from listserv.web.members import bad_request, list_named, not_found, result, work
@@ -117,7 +117,7 @@ async def held_page(request: Request) -> Response:
             "back": urls.held_path(mlist.address), "action": str(request.url.path),
             "csrf": form_token(request, PURPOSE, member.match_key, str(held.id))}
         raw = held.raw
-    values["headers"], values["text"] = await asyncio.to_thread(_readable, raw)
+    values["headers"], values["text"] = await in_worker(_readable, raw)
     return render(request, "members/held_post.html", **values, **session_values(request))
 
 

@@ -6,7 +6,6 @@ Posts are parsed and rendered (web.rendering) in a worker thread: a long
 thread or a large post must not hold the event loop.
 """
 
-import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +18,7 @@ from listserv.core.policy import ListPolicy
 from listserv.core.threading import reply_tree
 from listserv.db import archived
 from listserv.db.models import ArchivedMessage
+from listserv.offload import in_worker
 from listserv.web.access import Reader, not_found, readable
 from listserv.web.archive import list_head
 from listserv.web.pages import render
@@ -46,7 +46,7 @@ async def thread_page(request: Request, session: AsyncSession, reader: Reader) -
                                         request.path_params["thread_id"], raw=True)
     if not posts:
         return not_found(request)
-    shown = await asyncio.to_thread(_shown, posts, reader.policy)
+    shown = await in_worker(_shown, posts, reader.policy)
     entries = [(shown[index], min(depth, MAX_INDENT)) for index, depth in _in_reply_order(posts)]
     return render(request, "archive/thread.html", head=list_head(reader.policy),
                   subject=shown[0].subject, entries=entries)
@@ -65,7 +65,7 @@ async def message_page(request: Request, session: AsyncSession, reader: Reader) 
     post = await _post(session, reader, request.path_params["message_id"])
     if post is None:
         return not_found(request)
-    [shown] = await asyncio.to_thread(_shown, [post], reader.policy)
+    [shown] = await in_worker(_shown, [post], reader.policy)
     thread = (await archived.thread_posts(session, reader.list_id, post.thread_id, raw=False)
               if post.thread_id is not None else [post])
     order = [thread[index] for index, _ in _in_reply_order(thread)]

@@ -28,7 +28,7 @@ from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
-from listserv.offload import INLINE_BELOW, off_loop
+from listserv.offload import INLINE_BELOW, in_worker, off_loop
 from listserv.outbound.delivery import DeliveryResult, Smarthost
 from listserv.outbound.signing import Prepared, Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
@@ -177,10 +177,9 @@ class Sender:
     def _next_copy(self, copies: Copies, prepared: Prepared, recipient: str,
                    threaded: bool) -> "asyncio.Future[tuple[str, bytes]]":
         """The member's signed copy, being made in a worker thread or made at once."""
-        loop = asyncio.get_running_loop()
         if threaded:
-            return loop.run_in_executor(None, self._signed_copy, copies, prepared, recipient)
-        made = loop.create_future()
+            return in_worker(self._signed_copy, copies, prepared, recipient)
+        made = asyncio.get_running_loop().create_future()
         made.set_result(self._signed_copy(copies, prepared, recipient))
         return made
 

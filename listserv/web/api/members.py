@@ -2,7 +2,6 @@
 """/lists/{address}/members: add, import, list (in pages), show, change and remove members,
 as ``listserv members`` does."""
 
-import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from listserv.core.policy import DeliveryMode, DeliveryStatus, Role
 from listserv.db import members as db_members
 from listserv.db.lists import get_list
 from listserv.errors import InvalidAddress, ListservError
+from listserv.offload import in_worker
 from listserv.web.api.common import Context, ListAddress, checked, parsed, settings_model
 from listserv.web.api.errors import responses
 from listserv.web.api.roster import ROSTER_BODY, read_body
@@ -115,7 +115,7 @@ async def add_member(context: Context, address: ListAddress, body: NewMember) ->
 async def import_members(context: Context, address: ListAddress,
                          request: Request) -> dict[str, Any]:
     body = await request.body()
-    entries, errors = await asyncio.to_thread(read_body, request.headers, body)
+    entries, errors = await in_worker(read_body, request.headers, body)
     async with context.sessions.begin() as session:
         mlist = await get_list(session, address)
         result = await db_members.import_members(session, mlist, entries)
