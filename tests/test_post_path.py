@@ -66,7 +66,7 @@ def list_mail(sink: Sink) -> list[Delivered]:
 
 async def held(app: App) -> list[HeldMessage]:
     async with app.sessions() as session:
-        return list((await session.scalars(select(HeldMessage))).all())
+        return list((await session.scalars(select(HeldMessage).order_by(HeldMessage.id))).all())
 
 
 async def test_a_members_post_reaches_every_regular_member_once_as_list_mail(
