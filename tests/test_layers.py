@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "outbound": {"core", "db", "outbound", "offload"},
     "handling": {"core", "db", "archive", "outbound", "handling", "metrics", "offload"},
     "workers": {"core", "db", "handling", "outbound", "workers", "metrics", "offload"},
-    "web": {"core", "db", "archive", "handling", "outbound", "web", "metrics"},
+    "web": {"core", "db", "archive", "handling", "outbound", "web", "metrics", "offload"},
     "app": {"core", "db", "smtp", "workers", "web", "metrics"},
     "cli": {"core", "db", "archive", "handling", "outbound", "app", "cli"},
     "__init__": set(),
