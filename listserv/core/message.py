@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
 
@@ -19,6 +19,7 @@ from listserv.core.headers import MAX_TEXT, BoundedPolicy, addresses_in, decoded
 from listserv.errors import InvalidAddress
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(rb"^message-id:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 POLICY = BoundedPolicy()  # policy.default, parsing no more than it can in linear time
 
 
@@ -29,10 +30,13 @@ def header_block(raw: bytes) -> bytes:
 
 
 def message_id(raw: bytes) -> str:
-    """The Message-ID as written, or '' when there is none; never raises."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
-    value = headers.get("Message-ID", "")
-    return " ".join(str(value).split())
+    """The (first) Message-ID as written, unfolded, or '' when there is none; never raises.
+
+    A search of the header section rather than the email parser: this runs on the event
+    loop for every message at DATA, and parsing 7,000 header fields took 100 ms there.
+    """
+    found = _MESSAGE_ID.search(header_block(raw))
+    return " ".join(found[1].decode("utf-8", "replace").split()) if found else ""
 
 
 # Fields MTAs add in transit: a message relayed again differs in these alone.
