@@ -145,9 +145,10 @@ class Sender:
         """
         size = len(job.raw)
         prepared = await off_loop(size, self._signer.prepare, job.raw, job.mail_from)
-        copies = Copies(prepared.raw, job.mail_from,
-                        Personalization(job.personalize, job.footer, job.web_url),
-                        key=self._shared.settings.hmac_key, list_id=job.list_id)
+        # Making the copies' template parses and renders the post.
+        copies = await off_loop(size, Copies, prepared.raw, job.mail_from,
+                                Personalization(job.personalize, job.footer, job.web_url),
+                                key=self._shared.settings.hmac_key, list_id=job.list_id)
         shared = None if copies.varies else await off_loop(size, self._signer.sign, job.raw,
                                                            job.mail_from)
         threaded = prepared.key is not None or size >= INLINE_BELOW
