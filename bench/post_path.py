@@ -67,7 +67,7 @@ import tempfile
 import textwrap
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
@@ -843,6 +843,25 @@ def run_scenario(scenario: Scenario, sink: Sink, tmp: Path, judge: bool,
     return outcome
 
 
+def measure_ceiling(sink: Sink, tag: str, expected: int,
+                    sending: Coroutine[Any, Any, float], label: str,
+                    verdicts: Verdicts) -> tuple[int, float, float, float, float, float] | None:
+    """Run a ceiling client's sending (it returns its wall time) until the sink has expected
+    deliveries tagged tag: (count, first to last, rate at the sink, client wall, client CPU,
+    sink CPU), or None, a failed verdict, when some never arrive."""
+    arrivals: dict[str, list[Arrival]] = defaultdict(list)
+    sink_cpu, client_cpu = sink.cpu(), time.process_time()
+    wall = asyncio.run(asyncio.wait_for(sending, SEND_TIMEOUT))
+    client_cpu = time.process_time() - client_cpu
+    complete = collect(sink, {tag: expected}, arrivals)
+    sink_cpu = sink.cpu() - sink_cpu
+    if not complete:
+        verdicts.check(False, f"{label} ceiling: the sink got "
+                       f"{sum(a.recipients for a in arrivals[tag])} of {expected}")
+        return None
+    return (*rate_at_sink(arrivals[tag]), wall, client_cpu, sink_cpu)
+
+
 def run_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
                 verdicts: Verdicts) -> None:
     """Send the same message to as many recipients straight to the same sink."""
@@ -853,18 +872,11 @@ def run_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge: bool,
     tag = token("x", 0)
     message = outcome.sample.replace(token(scenario.key, 0).encode(), tag.encode())
     recipients = outcome.recipients * scenario.posts
-    arrivals: dict[str, list[Arrival]] = defaultdict(list)
-    sink_cpu, client_cpu = sink.cpu(), time.process_time()
-    wall = asyncio.run(asyncio.wait_for(direct_send(sink.port, message, recipients),
-                                        SEND_TIMEOUT))
-    client_cpu = time.process_time() - client_cpu
-    complete = collect(sink, {tag: len(recipients)}, arrivals)
-    sink_cpu = sink.cpu() - sink_cpu
-    if not complete:
-        verdicts.check(False, f"{label} ceiling: the sink got "
-                       f"{sum(a.recipients for a in arrivals[tag])} of {len(recipients)}")
+    measured = measure_ceiling(sink, tag, len(recipients),
+                               direct_send(sink.port, message, recipients), label, verdicts)
+    if measured is None:
         return
-    count, span, rate = rate_at_sink(arrivals[tag])
+    count, span, rate, wall, client_cpu, sink_cpu = measured
     print(f"  ceiling:              {count:,} recipients of the same {len(message):,}-byte "
           f"message, {CEILING_CONNECTIONS} connections x {CEILING_BATCH} recipients: first "
           f"to last {span:.3f} s = {rate:,.0f} deliveries/s (client wall "
@@ -893,17 +905,11 @@ def run_personal_ceiling(scenario: Scenario, sink: Sink, outcome: Outcome, judge
     copies = [(address, data_form(sample.replace(named.encode(), address.encode())
                                   if named else sample))
               for address in outcome.recipients * scenario.posts]
-    arrivals: dict[str, list[Arrival]] = defaultdict(list)
-    sink_cpu, client_cpu = sink.cpu(), time.process_time()
-    wall = asyncio.run(asyncio.wait_for(pipelined_send(sink.port, copies), SEND_TIMEOUT))
-    client_cpu = time.process_time() - client_cpu
-    complete = collect(sink, {tag: len(copies)}, arrivals)
-    sink_cpu = sink.cpu() - sink_cpu
-    if not complete:
-        verdicts.check(False, f"{label} ceiling: the sink got "
-                       f"{sum(a.recipients for a in arrivals[tag])} of {len(copies)}")
+    measured = measure_ceiling(sink, tag, len(copies), pipelined_send(sink.port, copies),
+                               label, verdicts)
+    if measured is None:
         return
-    count, span, rate = rate_at_sink(arrivals[tag])
+    count, span, rate, wall, client_cpu, sink_cpu = measured
     print(f"  ceiling:              {count:,} personal copies of about {len(sample):,} bytes "
           f"made beforehand, a pipelined transaction each over {CEILING_CONNECTIONS} "
           f"connections: first to last {span:.3f} s = {rate:,.0f} copies/s (client wall "
