@@ -2,6 +2,7 @@
 """Hostile and broken SMTP dialogues over real sockets: every refusal is permanent, says
 why, and loses nothing else (issue #14 part 9, issue #16)."""
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from listserv.app import App, running
 from listserv.core.addresses import Unreadable
 from listserv.settings import Settings
+from listserv.smtp.data import LINE_TOO_LONG
 from listserv.smtp.handler import BAD_SYNTAX, NUL_IN_MESSAGE_ID, UNREADABLE_SENDER
 from listserv.smtp.protocol import BAD_SENDER_SYNTAX, TOO_BIG, UNCLOSED_PATH
 from tests.helpers import make_list, make_message, send_lmtp
@@ -167,11 +169,59 @@ async def test_lmtp_answers_a_message_too_big_once_per_recipient(small: App) -> 
     assert await stored(small) == []
 
 
+def with_a_long_line() -> bytes:
+    return make_message() + b"x" * 1000 + b"\r\n"
+
+
+async def test_a_line_over_999_octets_gets_500_5_6_0_after_the_message(app: App) -> None:
+    await make_list(app.sessions)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port) as client:
+        await client.mail("alice@example.org")
+        await client.rcpt("ops@example.com")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(with_a_long_line())
+        assert f"{refused.value.code} {refused.value.message}" == LINE_TOO_LONG
+        await then_good_mail_is_stored(app, client)
+
+
+async def test_lmtp_answers_a_line_too_long_once_per_recipient(app: App) -> None:
+    await make_list(app.sessions)
+    assert app.lmtp_port is not None
+    replies = await send_lmtp(app.lmtp_port, "alice@example.org",
+                              ["ops@example.com", "ops-request@example.com"], with_a_long_line())
+    assert replies == [LINE_TOO_LONG] * 2
+    assert await stored(app) == []
+
+
+async def test_commands_sent_on_with_the_end_of_a_message_are_answered_in_turn(
+        app: App) -> None:
+    """PIPELINING (RFC 2920): the next transaction may follow the final dot in one packet."""
+    await make_list(app.sessions)
+    first = make_message(subject="First") + b"..a line that starts with a dot\r\n"
+    second = make_message(subject="Second")
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.smtp_port)
+    try:
+        writer.write(b"EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\n"
+                     b"RCPT TO:<ops@example.com>\r\nDATA\r\n")
+        writer.write(first + b".\r\nMAIL FROM:<bob@example.org>\r\n"
+                     b"RCPT TO:<ops@example.com>\r\nDATA\r\n" + second + b".\r\nQUIT\r\n")
+        replies = [line[:3] for line in (await reader.read()).split(b"\r\n")
+                   if line[3:4] == b" "]
+    finally:
+        writer.close()
+    assert replies == [b"220", b"250", b"250", b"250", b"354", b"250",
+                       b"250", b"250", b"354", b"250", b"221"]
+    rows = await stored(app)
+    assert [row.mail_from for row in rows] == ["alice@example.org", "bob@example.org"]
+    assert rows[0].raw.endswith(b"\r\n.a line that starts with a dot\r\n")
+
+
 def test_the_readme_gives_every_reply_these_tests_see() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.partition("## What the listener answers")[2].partition("\n## ")[0]
     said = " ".join(section.replace("`", "").split())
-    replies = [UNCLOSED_PATH, BAD_SYNTAX, BAD_SENDER_SYNTAX, TOO_BIG, NUL_IN_MESSAGE_ID,
+    replies = [UNCLOSED_PATH, BAD_SYNTAX, BAD_SENDER_SYNTAX, TOO_BIG, LINE_TOO_LONG,
+               NUL_IN_MESSAGE_ID,
                UNREADABLE_SENDER[Unreadable.NUL], "553 5.1.3 Recipient address"]
     assert [reply for reply in replies if reply not in said] == []
 
