@@ -4,6 +4,7 @@
 import base64
 import hashlib
 import logging
+import random
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,11 +14,13 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from dkim import canonicalization
 from nacl.signing import SigningKey
 
 from listserv.app import App, running
 from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
+from listserv.core.signatures import CANONICAL_PIECE, relaxed_body
 from listserv.errors import ConfigError
 from listserv.offload import INLINE_BELOW
 from listserv.outbound.signing import Key, Signer, present_headers
@@ -504,3 +507,25 @@ def test_personal_copies_verify_and_share_one_arc_set_where_their_bodies_agree(
         assert {"list-unsubscribe", "list-unsubscribe-post"} <= set(rsa["h"].split(":"))
         arc_sets.add(signed.partition(b"DKIM-Signature:")[0])
     assert len(arc_sets) == (1 if not footer else 2)
+
+
+def _ragged_body(seed: int) -> bytes:
+    """Lines of every length, runs of spaces and tabs anywhere, empty lines at the end."""
+    rng = random.Random(seed)
+    pieces = [b"a", b"b", b" ", b"\t", b"  \t "]
+    lines = (b"".join(rng.choice(pieces) for _ in range(rng.randrange(200)))
+             for _ in range(3 * CANONICAL_PIECE // 100))
+    return b"\r\n".join(lines) + b"\r\n \t\r\n\r\n" * seed
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"\r\n", b"\r\n\r\n", b" \t \r\n", b"no line break", b"a  b\t\r\n\r\n \r\n",
+    b"x" * (CANONICAL_PIECE - 1) + b" \t \r\n" + b"y \r\n" * 10,  # a cut after a run of blanks
+    b"x" * (3 * CANONICAL_PIECE) + b"  \r\n",  # one line longer than a piece
+    _ragged_body(0), _ragged_body(1), _ragged_body(2),
+])
+def test_the_relaxed_body_made_in_pieces_is_dkimpys_own(body: bytes) -> None:
+    c = canonicalization
+    assert relaxed_body(body) == c.correct_empty_body(c.strip_trailing_lines(
+        c.compress_whitespace(c.strip_trailing_whitespace(body))))
+    assert c.Relaxed.canonicalize_body is relaxed_body  # what dkimpy verifies and seals with

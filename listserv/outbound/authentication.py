@@ -16,8 +16,6 @@ read counts as failing.
 import logging
 from collections.abc import Callable
 
-import dkim
-
 from listserv.core.authresults import (
     AUTHENTICATION_RESULTS,
     Result,
@@ -28,6 +26,7 @@ from listserv.core.authresults import (
     without_results,
 )
 from listserv.offload import off_loop
+from listserv.outbound.dkimpy import dkim
 from listserv.outbound.resolver import Failed, txt_cache
 from listserv.settings import Settings
 

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -55,6 +54,7 @@ from listserv.core.authresults import (
     without_results,
 )
 from listserv.core.signatures import SignDigest, body_hash, body_of, signature_field
+from listserv.outbound.dkimpy import dkim
 from listserv.settings import Settings
 
 log = logging.getLogger(__name__)
