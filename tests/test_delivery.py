@@ -55,6 +55,39 @@ async def test_a_transaction_nobody_accepts_sends_no_data_and_the_session_goes_o
     assert b"\r\n.starts with a dot\r\n..two\r\n" in delivered.raw  # dot-stuffing undone
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_the_end_of_data_waits_for_what_the_caller_holds_it_for(pipelining: bool) -> None:
+    """The copy before must be recorded before this one is taken (#14.9): the smarthost has
+    the whole message but its end, and takes it only once the wait is over."""
+    sink, server = await start_sink(pipelining=pipelining)
+    client = smarthost(sink.port)
+    recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sending = asyncio.create_task(client.send("ops-bounces@example.com", ["bob@example.org"],
+                                              make_message(), recorded))
+    await asyncio.sleep(0.2)
+    assert (sink.delivered, sending.done()) == ([], False)
+    recorded.set_result(None)
+    assert [r.code for r in await sending] == [250]
+    await client.close()
+    server.close()
+    assert sink.recipients() == ["bob@example.org"]
+
+
+async def test_when_the_wait_fails_the_message_is_not_taken_and_the_next_goes_out(
+        sink: Sink) -> None:
+    client = smarthost(sink.port)
+    recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    recorded.set_exception(RuntimeError("the database went away"))
+    with pytest.raises(RuntimeError):
+        await client.send("ops-bounces@example.com", ["bob@example.org"], make_message(),
+                          recorded)
+    accepted = await client.send("ops-bounces@example.com", ["carol@example.org"],
+                                 make_message())  # on a new connection
+    await client.close()
+    assert [r.code for r in accepted] == [250]
+    assert sink.recipients() == ["carol@example.org"]
+
+
 async def test_all_refused_and_connection_trouble_are_results_not_exceptions(
         sink: Sink) -> None:
     client = smarthost(sink.port)

@@ -11,7 +11,7 @@ SMTPUTF8; those that need it are sent only where the smarthost offers it.
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -99,15 +99,16 @@ class Smarthost:
                                 smtputf8=client.supports_extension("smtputf8"))
         return self._session
 
-    async def send(self, mail_from: str, recipients: Sequence[str],
-                   raw: bytes) -> list[DeliveryResult]:
-        """One SMTP transaction; a result for every recipient."""
+    async def send(self, mail_from: str, recipients: Sequence[str], raw: bytes,
+                   before_end: Awaitable[None] | None = None) -> list[DeliveryResult]:
+        """One SMTP transaction; a result for every recipient. The end of DATA waits for
+        before_end, and if that fails, the message is not sent."""
         try:
             with _translated():
                 session = await self._connected()
                 offered = _offerable(mail_from, recipients, session.smtputf8)
                 replies = await session.transaction(
-                    smtp_form(mail_from), [smtp_form(r) for r in offered], raw) \
+                    smtp_form(mail_from), [smtp_form(r) for r in offered], raw, before_end) \
                     if offered else []
         except _Failed as failure:
             if failure.code == NETWORK_FAILURE:

@@ -12,10 +12,12 @@ the reply to RCPT is about the recipient.
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import NamedTuple
 
 from listserv.core.refusals import Stage
+
+END = b".\r\n"  # after the message's last line: the end of DATA
 
 
 class Reply(NamedTuple):
@@ -61,20 +63,25 @@ class Session(asyncio.Protocol):
     def is_open(self) -> bool:
         return self._lost is None and not self._transport.is_closing()
 
-    async def transaction(self, mail_from: str, recipients: Sequence[str],
-                          raw: bytes) -> list[tuple[Reply, Stage]]:
+    async def transaction(self, mail_from: str, recipients: Sequence[str], raw: bytes,
+                          before_end: Awaitable[None] | None = None
+                          ) -> list[tuple[Reply, Stage]]:
         """Send one message; return the reply that decided each recipient's fate, and
-        whether it was the reply to their RCPT or one about the message."""
+        whether it was the reply to their RCPT or one about the message.
+
+        The line that ends the message waits for before_end: until the server has it, the
+        server takes nothing (RFC 5321 4.1.1.4). If before_end fails, the connection is
+        dropped without it, and the message is not delivered."""
         # Every reply must come within the timeout: one deadline, moved on at each reply
         # (asyncio.wait_for would cost a task per reply).
         try:
             async with asyncio.timeout(None) as self._deadline:
-                return await self._transaction(mail_from, recipients, raw)
+                return await self._transaction(mail_from, recipients, raw, before_end)
         finally:
             self._deadline = None
 
-    async def _transaction(self, mail_from: str, recipients: Sequence[str],
-                           raw: bytes) -> list[tuple[Reply, Stage]]:
+    async def _transaction(self, mail_from: str, recipients: Sequence[str], raw: bytes,
+                           before_end: Awaitable[None] | None) -> list[tuple[Reply, Stage]]:
         mail = b"MAIL FROM:<%s>" % mail_from.encode()
         if self._size:
             mail += b" SIZE=%d" % len(raw)
@@ -93,7 +100,13 @@ class Session(asyncio.Protocol):
         else:
             mail_reply, rcpt_replies, data_reply = await self._one_by_one(mail, rcpts)
         if data_reply.code == 354:
-            self._transport.write(self._data(raw))
+            data = self._data(raw)
+            if before_end is None:
+                self._transport.write(data)
+            else:
+                self._transport.write(memoryview(data)[:-len(END)])
+                await self._held_until(before_end)
+                self._transport.write(END)
             data_reply = await self._reply()
         elif mail_reply.positive:
             await self._reset()
@@ -122,6 +135,15 @@ class Session(asyncio.Protocol):
         if self._body[0] is not raw:
             self._body = (raw, _body(raw))
         return self._body[1]
+
+    async def _held_until(self, before_end: Awaitable[None]) -> None:
+        assert self._deadline is not None
+        self._deadline.reschedule(None)  # no reply is awaited meanwhile
+        try:
+            await before_end
+        except BaseException:
+            self._transport.abort()
+            raise
 
     async def _reset(self) -> None:
         self._send(b"RSET")
@@ -180,7 +202,7 @@ def _body(raw: bytes) -> bytes:
         data += b"\r\n"
     if data.startswith(b".") or b"\n." in data:  # RFC 5321 4.5.2: dot-stuffing
         data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
-    return data + b".\r\n"
+    return data + END
 
 
 def _header_section(raw: bytes) -> bytes:

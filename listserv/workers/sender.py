@@ -2,10 +2,12 @@
 """The delivery loop: claim due jobs, send them over one smarthost connection per sender
 task, and record the results as each transaction is answered.
 
-A sender task waits until the results of its transaction are committed before
-it starts the next one, so a crash repeats at most the one transaction each
-connection had in flight or answered; the recorder commits the results of all
-the connections that are waiting in one transaction (a group commit).
+A sender task does not end a transaction (the line after the message's last)
+until the results of its transaction before are committed, so a crash repeats
+at most the one transaction each connection had answered and not recorded;
+meanwhile the next transaction is under way up to that line. The recorder
+commits the results of all the connections that are waiting in one
+transaction (a group commit).
 
 On stop, every job already claimed is still sent and recorded, so a clean
 shutdown leaves no lease behind. What failed for good goes to
@@ -155,6 +157,7 @@ class Sender:
         recipients = list(job.recipients.items())
         failed: list[DeliveryResult] = []
         upcoming: asyncio.Future[tuple[str, bytes]] | None = None
+        recorded: asyncio.Future[None] | None = None  # the copy before: its result committed
         try:
             for index, (recipient, recipient_id) in enumerate(recipients):
                 if shared is not None:
@@ -164,15 +167,17 @@ class Sender:
                     upcoming = self._next_copy(copies, prepared, recipients[index + 1][0],
                                                threaded) if index + 1 < len(recipients) else None
                     mail_from, raw = await current
-                [result] = await smarthost.send(mail_from, [recipient], raw)
+                [result] = await smarthost.send(mail_from, [recipient], raw, recorded)
                 if result.delivered:
-                    await self._recorded(outbox.Attempt(job, [recipient_id], {}, {},
-                                                        final=False))
+                    recorded = self._recording(outbox.Attempt(job, [recipient_id], {}, {},
+                                                              final=False))
                 else:
                     failed.append(result)
         finally:
             if upcoming is not None and not upcoming.cancel():
                 upcoming.exception()  # done, and no longer wanted
+            if recorded is not None:
+                recorded.add_done_callback(_seen)  # awaited by the next copy, if any
         await self._recorded(_attempt(job, failed))
 
     def _next_copy(self, copies: Copies, prepared: Prepared, recipient: str,
@@ -186,9 +191,13 @@ class Sender:
 
     async def _recorded(self, attempt: outbox.Attempt) -> None:
         """Hand a transaction's results to the recorder and wait until they are committed."""
+        await self._recording(attempt)
+
+    def _recording(self, attempt: outbox.Attempt) -> "asyncio.Future[None]":
+        """Hand a transaction's results to the recorder: done once they are committed."""
         committed = asyncio.get_running_loop().create_future()
         self._results.put_nowait(_Results(attempt, committed))
-        await committed
+        return committed
 
     def _signed_copy(self, copies: Copies, prepared: Prepared,
                      recipient: str) -> tuple[str, bytes]:
@@ -259,6 +268,12 @@ class _Results:
 
     attempt: outbox.Attempt
     committed: "asyncio.Future[None]"
+
+
+def _seen(recorded: "asyncio.Future[None]") -> None:
+    """Take a recording's failure as seen: the sender already stopped for another reason."""
+    if not recorded.cancelled():
+        recorded.exception()
 
 
 def _count(metrics: Metrics, attempts: list[outbox.Attempt], moment: datetime) -> None:
