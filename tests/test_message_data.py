@@ -78,3 +78,12 @@ def test_the_size_limit_counts_the_message_as_sent_without_the_end_mark(
         message.feed(body[start:start + 10])
     assert message.feed(b".\r\n") == b""
     assert message.problem == problem
+
+
+@pytest.mark.parametrize(("limit", "line", "problem"), [(None, 1000, LINE_TOO_LONG),
+                                                        (100, 500, TOO_BIG)])
+def test_what_follows_a_refused_message_in_its_last_block_is_given_back(
+        limit: int | None, line: int, problem: str) -> None:
+    message = MessageData(limit)
+    assert message.feed(b"x" * line + b"\r\n.\r\n" + TAIL) == TAIL
+    assert message.problem == problem

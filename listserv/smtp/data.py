@@ -35,9 +35,9 @@ class MessageData:
             # A partial end mark at the tail is no content yet: ".\r" of the last 3 octets.
             self._judge(len(self._received), known_size=len(self._received) - 3)
             return None
-        self._judge(end + 2, known_size=end + 2)
         rest = bytes(self._received[end + len(END):])
-        del self._received[end + 2:]
+        del self._received[end + 2:]  # before judging: a refusal trims what is kept
+        self._judge(end + 2, known_size=end + 2)
         return rest
 
     def content(self) -> bytes:
