@@ -97,9 +97,11 @@ async def import_members(args: argparse.Namespace, settings: Settings) -> int:
         print(f"listserv: {args.file}: line {error.line}: {error.message}", file=sys.stderr)
     bar = tqdm(total=len(entries), unit=" members", file=sys.stderr,
                disable=not sys.stderr.isatty())
-    async with open_database(settings.async_database_url) as (_, sessions), sessions.begin() as s:
-        mlist = await get_list(s, args.address)
-        result = await db_members.import_members(s, mlist, entries, progress=bar.update)
+    async with open_database(settings.async_database_url) as (_, sessions):
+        async with sessions.begin() as s:
+            mlist = await get_list(s, args.address)
+            result = await db_members.import_members(s, mlist, entries, progress=bar.update)
+        await db_members.after_import(sessions, result)
     bar.close()
     print(f"imported {result.added} members into {shown(mlist.address)}; "
           f"{len(result.already_members)} already members; {len(errors)} invalid lines")

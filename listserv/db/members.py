@@ -5,8 +5,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from listserv.core.addresses import Mailbox, parse_address
 from listserv.core.policy import DeliveryMode, Role
@@ -58,6 +58,21 @@ async def import_members(session: AsyncSession, mlist: MailingList,
         await connection.execute(insert(Member.__table__), chunk)  # type: ignore[arg-type]
         progress(len(chunk))
     return ImportResult(len(rows), skipped)
+
+
+async def after_import(sessions: async_sessionmaker[AsyncSession], result: ImportResult) -> None:
+    """Once a big import is committed, tell PostgreSQL's planner how big the list has grown.
+
+    Until autovacuum gets round to it (a minute or more), the planner takes the
+    list for a small one and answers each fan-out chunk by reading and sorting
+    the whole list instead of walking ix_member_list_id. SQLite plans without
+    statistics and needs nothing.
+    """
+    if result.added < IMPORT_CHUNK:
+        return
+    async with sessions.begin() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("ANALYZE member"))
 
 
 async def find_member(session: AsyncSession, mlist: MailingList, key: str) -> Member | None:

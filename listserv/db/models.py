@@ -243,7 +243,8 @@ class Member(Base):
     __table_args__ = (UniqueConstraint("list_id", "match_key"),
                       Index("ix_member_delivery_status", "delivery_status"),
                       Index("ix_member_bounce_score", "bounce_score"),
-                      Index("ix_member_list_delivery_mode", "list_id", "delivery_mode"))
+                      Index("ix_member_list_delivery_mode", "list_id", "delivery_mode"),
+                      Index("ix_member_list_id", "list_id", "id"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_list.id", ondelete="CASCADE"))

@@ -7,8 +7,9 @@ a public list shows).
 """
 
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from listserv.core.policy import Role, Subscriber
@@ -22,13 +23,18 @@ _SUBSCRIBER = (Member.address, Member.match_key, Member.role, Member.delivery_mo
                Member.moderated, Member.digest_since)
 
 
+def chunk_query(list_id: int, after: int, size: int = ROSTER_CHUNK) -> Select[Any]:
+    """Up to size members after the member id given, in id order: keyset pagination, which
+    ix_member_list_id answers by reading just those rows however far into the roster."""
+    return (select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
+            .order_by(Member.id).limit(size))
+
+
 async def subscriber_chunk(session: AsyncSession, list_id: int, after: int = 0,
                            size: int = ROSTER_CHUNK) -> tuple[list[Subscriber], int | None]:
-    """Up to size members after the member id given (keyset pagination: one indexed query
-    however far into the roster), and the id to read on from (None: that was the last)."""
-    rows = (await session.execute(
-        select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
-        .order_by(Member.id).limit(size))).all()
+    """Up to size members after the member id given, and the id to read on from (None:
+    that was the last)."""
+    rows = (await session.execute(chunk_query(list_id, after, size))).all()
     following = rows[-1][0] if len(rows) == size else None
     return [Subscriber(*fields) for _, *fields in rows], following
 

@@ -119,6 +119,7 @@ async def import_members(context: Context, address: ListAddress,
     async with context.sessions.begin() as session:
         mlist = await get_list(session, address)
         result = await db_members.import_members(session, mlist, entries)
+    await db_members.after_import(context.sessions, result)
     return {"added": result.added,
             "already_members": [str(entry.mailbox) for entry in result.already_members],
             "invalid": [{"line": error.line, "error": error.message} for error in errors]}
