@@ -7,7 +7,7 @@ a public list shows).
 """
 
 from collections.abc import Collection
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ _SUBSCRIBER = (Member.address, Member.match_key, Member.role, Member.delivery_mo
 
 
 def chunk_query(list_id: int, after: int,
-                size: int = ROSTER_CHUNK) -> Select[Unpack[tuple[Any, ...]]]:
+                size: int = ROSTER_CHUNK) -> Select[*tuple[Any, ...]]:
     """Up to size members after the member id given, in id order: keyset pagination, which
     ix_member_list_id answers by reading just those rows however far into the roster."""
     return (select(Member.id, *_SUBSCRIBER).where(Member.list_id == list_id, Member.id > after)
