@@ -12,6 +12,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from listserv.core.refusals import Stage
 from listserv.outbound.delivery import NETWORK_FAILURE, Smarthost
+from listserv.outbound.pipelining import Session
 from listserv.settings import Settings
 from tests.helpers import make_message
 from tests.sink import Sink, start_sink
@@ -186,3 +187,63 @@ async def test_an_untrusted_certificate_is_a_temporary_failure(ca: trustme.CA) -
     await client.close()
     server.close()
     assert result.temporary  # kept for a retry, never dropped
+
+
+async def _scripted_smarthost(replies: list[tuple[float, bytes]], *, then_silent: bool = False
+                              ) -> tuple[asyncio.Server, int]:
+    """A server that reads the pipelined commands up to DATA, then writes each piece of
+    replies after its pause; then it answers the end of the message with 250, or says
+    nothing more until the client goes."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while (await reader.readline()).strip() != b"DATA":
+                pass
+            for pause, piece in replies:
+                await asyncio.sleep(pause)
+                writer.write(piece)
+            while (line := await reader.readline()) not in (b".\r\n", b""):
+                pass
+            if line and not then_silent:
+                writer.write(b"250 2.0.0 queued\r\n")
+                await writer.drain()
+            await reader.read()
+        finally:
+            writer.close()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _pipelined(port: int, timeout: float) -> list[tuple[int, str, Stage]]:
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    session = Session(writer.transport, pipelining=True, size=False,  # type: ignore[arg-type]
+                      eight_bit=False, timeout=timeout)
+    try:
+        replies = await session.transaction("list-bounces@example.com",
+                                            ["a@example.org", "b@example.org"], make_message())
+    finally:
+        writer.transport.abort()
+    return [(reply.code, reply.text, stage) for reply, stage in replies]
+
+
+async def test_pipelined_replies_split_anywhere_and_multiline_are_read_in_order() -> None:
+    server, port = await _scripted_smarthost([
+        (0, b"250 2.1.0 ok\r\n250-2.1.5 first"), (0.05, b" line\r\n250 2.1.5 sec"),
+        (0.05, b"ond line\r\n550 5.1.1 no such user\r\n35"), (0.05, b"4 go on\r\n")])
+    async with server:
+        results = await _pipelined(port, timeout=5)
+    assert results == [(250, "2.0.0 queued", Stage.MESSAGE),
+                       (550, "5.1.1 no such user", Stage.RCPT)]
+
+
+async def test_each_pipelined_reply_has_the_timeout_not_the_whole_batch() -> None:
+    slow = [(0.15, b"250 ok\r\n"), (0.15, b"250 ok\r\n"), (0.15, b"250 ok\r\n"),
+            (0.15, b"354 go on\r\n")]
+    server, port = await _scripted_smarthost(slow)
+    async with server:
+        assert [code for code, _, _ in await _pipelined(port, timeout=0.4)] == [250, 250]
+    server, port = await _scripted_smarthost([(0, b"250 ok\r\n250 ok\r\n")], then_silent=True)
+    async with server:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await _pipelined(port, timeout=0.4)
+        assert asyncio.get_running_loop().time() - started < 2

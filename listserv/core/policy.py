@@ -8,6 +8,7 @@ object ever enters the core.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from listserv.core.addresses import sub_address
 from listserv.core.filtering import ContentFilter
@@ -273,9 +274,9 @@ class SenderStatus:
     moderated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Subscriber:
-    """A member as fan-out sees them."""
+class Subscriber(NamedTuple):
+    """A member as fan-out sees them (a named tuple: fan-out makes a million of them for
+    a million members, at a quarter of a frozen dataclass's cost each)."""
 
     address: str  # as the member gave it
     key: str  # match key

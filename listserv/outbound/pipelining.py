@@ -95,7 +95,7 @@ class Session(asyncio.Protocol):
         rcpts = [b"RCPT TO:<%s>" % recipient.encode() for recipient in recipients]
         if self._pipelining:
             self._send(mail, *rcpts, b"DATA")
-            replies = [await self._reply() for _ in range(len(rcpts) + 2)]
+            replies = await self._replies(len(rcpts) + 2)
             mail_reply, rcpt_replies, data_reply = replies[0], replies[1:-1], replies[-1]
         else:
             mail_reply, rcpt_replies, data_reply = await self._one_by_one(mail, rcpts)
@@ -167,27 +167,38 @@ class Session(asyncio.Protocol):
 
     async def _reply(self) -> Reply:
         """The next complete (possibly multi-line) reply; raises when the connection ends."""
-        if self._deadline is not None:
-            self._deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
-        while (reply := self._take_reply()) is None:
+        return (await self._replies(1))[0]
+
+    async def _replies(self, count: int) -> list[Reply]:
+        """The next count replies. Each must come within the timeout of the one before;
+        the deadline moves once for all that arrive together (moving it costs a timer,
+        and a hundred pipelined replies come in one read)."""
+        replies: list[Reply] = []
+        timed_from = -1  # how many replies there were when the deadline last moved
+        while True:
+            self._take_replies(replies, count)
+            if len(replies) == count:
+                return replies
+            if self._deadline is not None and len(replies) != timed_from:
+                self._deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
+                timed_from = len(replies)
             if self._lost is not None:
                 raise ConnectionResetError(str(self._lost))
             self._more.clear()
             await self._more.wait()
-        return reply
 
-    def _take_reply(self) -> Reply | None:
-        start, lines = 0, []
-        while (end := self._buffer.find(b"\n", start)) != -1:
-            line = bytes(self._buffer[start:end]).rstrip(b"\r")
+    def _take_replies(self, replies: list[Reply], count: int) -> None:
+        """Move the complete replies in the buffer, up to count in all, into replies."""
+        buffer, start, taken, lines = self._buffer, 0, 0, []
+        while len(replies) < count and (end := buffer.find(b"\n", start)) != -1:
+            line = bytes(buffer[start:end]).rstrip(b"\r")
             start = end + 1
             lines.append(line[4:].decode("utf-8", "replace"))
             if line[3:4] != b"-":
-                del self._buffer[:start]
-                code = int(line[:3]) if line[:3].isdigit() else 500
-                return Reply(code, "\n".join(lines))
-        return None
-
+                replies.append(Reply(int(line[:3]) if line[:3].isdigit() else 500,
+                                     "\n".join(lines)))
+                taken, lines = start, []
+        del buffer[:taken]
 
 def _body(raw: bytes) -> bytes:
     """The message as DATA sends it: CRLF lines, dot-stuffed, ending in CRLF.CRLF.
