@@ -224,11 +224,14 @@ async def record(session: AsyncSession, outcomes: Sequence[Attempt], now: dateti
     for outcome in outcomes:
         if outcome.temporary or outcome.permanent:
             await _record_failures(connection, outcome, now, retry)
-    addresses = {rid: address for outcome in outcomes
-                 for address, rid in outcome.claimed.recipients.items()}
-    return [FailedRecipient(o.claimed.list_id, o.claimed.kind, addresses[rid], refusal.code,
-                            refusal.text, o.claimed, refusal.stage)
-            for o in outcomes for rid, refusal in o.permanent.items()]
+    failed = []
+    for o in outcomes:
+        if o.permanent:
+            addresses = {rid: address for address, rid in o.claimed.recipients.items()}
+            failed += [FailedRecipient(o.claimed.list_id, o.claimed.kind, addresses[rid],
+                                       refusal.code, refusal.text, o.claimed, refusal.stage)
+                       for rid, refusal in o.permanent.items()]
+    return failed
 
 
 def _give_up(outcome: Attempt, now: datetime, retry: RetryPolicy) -> Attempt:
