@@ -10,11 +10,16 @@ goes through a one-member list, then alice posts one message of about 5 KB.
 Targets:
   peak RSS (VmHWM) of listserv serve         < 250 MB at every size
   250 -> first delivery at the sink           < 1 s at every size
-  deliveries/s at 1,000,000                  within 20% of the 10,000 figure
+  deliveries/s at 1,000,000                  within 20% of the 10,000 figure, counted
+                                             from the post's 250 to its last delivery
   listserv members import of 1,000,000       < 90 s
 
 Printed: a table of the figures per size, so that their growth shows (the
 cost should grow linearly with the members), then PASS or FAIL per target.
+The rate is judged from the 250 to the last delivery, the whole of the post's
+fan-out at every size; the sink's own first-to-last rate is printed beside it,
+but at 10,000 members it leaves out half the work (the first 5,000 members are
+queued with the post, before the first delivery), so it reads high there.
 The machine these figures come from is shared: other people's tests run at
 the same time, so the absolute speeds are depressed and vary between runs;
 the memory bound and the ratios between sizes measured in one run are what
@@ -71,6 +76,7 @@ class Figures:
     first_s: float  # from the post's 250 to the first delivery at the sink
     last_s: float
     rate: float  # deliveries/s at the sink, first to last
+    overall: float  # deliveries/s from the post's 250 to the last delivery
     rss_mb: float
     cpu_us: float  # server CPU per delivery
 
@@ -97,16 +103,19 @@ def measure(members: int, sink: Sink, tmp: Path, database_url: str | None,
     accepted_at = measured.accepted[0].accepted_at
     recipients, _, rate = rate_at_sink(arrived)
     return Figures(members, imported, min(a.time for a in arrived) - accepted_at,
-                   max(a.time for a in arrived) - accepted_at, rate, measured.rss_mb,
+                   max(a.time for a in arrived) - accepted_at, rate,
+                   recipients / (max(a.time for a in arrived) - accepted_at), measured.rss_mb,
                    1e6 * measured.server_cpu / max(recipients, 1))
 
 
 def table(rows: list[Figures]) -> None:
     print(f"\n{'members':>10} {'import s':>9} {'250->first s':>13} {'250->last s':>12} "
-          f"{'deliveries/s':>13} {'µs CPU/dlv':>11} {'peak RSS MB':>12}")
+          f"{'dlv/s 250->last':>16} {'dlv/s at sink':>14} {'µs CPU/dlv':>11} "
+          f"{'peak RSS MB':>12}")
     for row in rows:
         print(f"{row.members:>10,} {row.import_s:>9.1f} {row.first_s:>13.2f} "
-              f"{row.last_s:>12.1f} {row.rate:>13,.0f} {row.cpu_us:>11.0f} "
+              f"{row.last_s:>12.1f} {row.overall:>16,.0f} {row.rate:>14,.0f} "
+              f"{row.cpu_us:>11.0f} "
               f"{row.rss_mb:>12.1f}")
     print(textwrap.fill(SHARED_MACHINE, 90))
 
@@ -119,9 +128,11 @@ def judge(rows: list[Figures], verdicts: Verdicts) -> None:
                        f"{row.first_s:.2f} s, target < {TARGET_FIRST_S:.0f} s")
     sizes = {row.members: row for row in rows}
     if 10_000 in sizes and 1_000_000 in sizes:
-        ratio = sizes[1_000_000].rate / sizes[10_000].rate
-        verdicts.check(ratio >= TARGET_RATE_RATIO, f"deliveries/s at 1,000,000 are "
-                       f"{ratio:.0%} of those at 10,000, target >= {TARGET_RATE_RATIO:.0%}")
+        ratio = sizes[1_000_000].overall / sizes[10_000].overall
+        verdicts.check(ratio >= TARGET_RATE_RATIO, f"deliveries/s from 250 to the last "
+                       f"delivery at 1,000,000 are {ratio:.0%} of those at 10,000, target >= "
+                       f"{TARGET_RATE_RATIO:.0%} (at the sink, first to last: "
+                       f"{sizes[1_000_000].rate / sizes[10_000].rate:.0%})")
     if 1_000_000 in sizes:
         seconds = sizes[1_000_000].import_s
         verdicts.check(seconds < TARGET_IMPORT_S, f"members import of 1,000,000 took "
