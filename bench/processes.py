@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the benchmarks need to know about the processes they start (Linux /proc)."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,12 +32,22 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (0 where /proc has none)."""
+    """User plus system CPU time of a process so far, with its children's (those it waited for
+    and those still running, such as listserv's signing processes); 0 where /proc has none."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return children
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -22,7 +22,7 @@ from listserv.core.personal import Copies, Personalization
 from listserv.core.policy import Personalize
 from listserv.core.signatures import CANONICAL_PIECE, relaxed_body
 from listserv.errors import ConfigError
-from listserv.offload import INLINE_BELOW
+from listserv.offload import INLINE_BELOW, in_process, stop_processes
 from listserv.outbound.signing import Key, Signer, present_headers
 from listserv.settings import DkimKey, Settings, load_settings
 from tests.helpers import make_message, run_listserv
@@ -103,7 +103,8 @@ async def signing_app(settings: Settings, key_pair: KeyPair) -> AsyncIterator[Ap
         yield running_app
 
 
-# A big post is decided, rendered and signed in a worker thread (listserv.offload).
+# A big post is decided, rendered and signed in a worker thread, a small one's personal
+# copies in a signing process where the machine has a core to spare (listserv.offload).
 @pytest.mark.parametrize("lines", [1, 2000], ids=["small", "big"])
 @pytest.mark.parametrize("personalize", ["none", "verp", "full"])
 async def test_every_copy_carries_a_signature_of_the_list_domain_that_verifies(
@@ -260,6 +261,24 @@ def test_keygen_refuses_bad_names_in_one_line(tmp_path: Path, args: list[str],
 FRONT = "mx.example.com"
 HOPS = (b"Received: from mail.example.org by mx.example.com; 28 Nov 2026 02:00 +0000\r\n"
         b"Received: from laptop by mail.example.org; 28 Nov 2026 01:59 +0000\r\n")
+
+
+async def test_personal_copies_signed_in_a_signing_process_verify_and_name_their_member(
+        key_pair: KeyPair) -> None:
+    signer = Signer({"example.com": Key(b"lists", key_pair.path.read_bytes())})
+    prepared = signer.prepare(make_message(), "ops-bounces@example.com")
+    copies = Copies(prepared.raw, "ops-bounces@example.com",
+                    Personalization(Personalize.FULL, "Sent to {member_address}"),
+                    key=b"k" * 32, list_id=1)
+    members = ["bob@example.org", "carol@example.net"]
+    try:
+        made = await in_process(signer.sign_copies, prepared, copies.copy, members)
+    finally:
+        stop_processes()
+    for member, (mail_from, signed) in zip(members, made, strict=True):
+        assert mail_from.startswith("ops-bounces+")
+        assert f"Sent to {member}".encode() in signed
+        assert verifies(Delivered(mail_from, [member], signed), key_pair)
 
 
 def arc_verifies(raw: bytes, records: dict[bytes, bytes]) -> tuple[bool, str]:

@@ -24,6 +24,7 @@ base64) means parsing and rendering each copy.
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from listserv.core import verp
@@ -81,8 +82,7 @@ def digest_personalization(policy: ListPolicy) -> Personalization:
     return BULK
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
+class Copy(NamedTuple):
     """One member's copy: its envelope sender and its bytes (not yet signed)."""
 
     mail_from: str

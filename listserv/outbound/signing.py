@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,11 @@ class Signer:
         return cls(keys, default, seal_as=settings.hostname,
                    trusted=settings.trusted_authserv_id)
 
+    @property
+    def signs(self) -> bool:
+        """Whether any domain's mail is signed."""
+        return bool(self._keys) or self._default is not None
+
     def key_for(self, domain: str) -> Key | None:
         """The domain's own key, else the default key, else None."""
         return self._keys.get(domain.lower(), self._default)
@@ -201,6 +206,21 @@ class Signer:
     def sign_copy(self, prepared: "Prepared", raw: bytes) -> bytes:
         """raw, one member's copy made of prepared.raw, with its own signatures."""
         return self._signatures(prepared, raw) + raw
+
+    def sign_copies(self, prepared: "Prepared", make: Callable[[str], tuple[str, bytes]],
+                    members: Sequence[str]) -> list[tuple[str, bytes]]:
+        """The members' copies of prepared.raw, each an envelope sender and its signed bytes,
+        made by make (in a signing process: listserv.offload.in_process)."""
+        made = []
+        for member in members:
+            mail_from, raw = make(member)
+            made.append((mail_from, self.sign_copy(prepared, raw)))
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A signing process is sent the keys, not the caches, and keeps one Signer for them
+        # (so its caches serve every batch of a post).
+        return _signer, (tuple(self._keys.items()), self._default, self._seal_as, self._trusted)
 
     def _signatures(self, prepared: "Prepared", raw: bytes) -> bytes:
         """The DKIM-Signatures (RSA above Ed25519), then the ARC set where results were recorded.
@@ -278,6 +298,12 @@ class Signer:
             self._logged.add(kind)
             log.warning("%s signing for %s failed (%s: %s); such mail goes out without it",
                         what, domain, type(exc).__name__, exc)
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(keys: tuple[tuple[str, Key], ...], default: Key | None, seal_as: str | None,
+            trusted: str | None) -> Signer:
+    return Signer(dict(keys), default, seal_as=seal_as, trusted=trusted)
 
 
 def _without_fields(raw: bytes, fields: list[tuple[str, bytes]],

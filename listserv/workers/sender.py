@@ -21,6 +21,7 @@ that member, a message refused as a whole a notice to the owners.
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,15 @@ from listserv.db.engine import commit_unsynced
 from listserv.db.models import now
 from listserv.handling import refusals
 from listserv.metrics import Metrics
-from listserv.offload import INLINE_BELOW, in_worker, off_loop
+from listserv.offload import (
+    INLINE_BELOW,
+    in_process,
+    in_worker,
+    off_loop,
+    spare_cores,
+    start_processes,
+    stop_processes,
+)
 from listserv.outbound.delivery import DeliveryResult, Smarthost
 from listserv.outbound.signing import Prepared, Signer
 from listserv.workers.shared import LEASE, LEASE_MARGIN, Shared
@@ -46,6 +55,10 @@ GATHER_SECONDS = 0.005  # the longest a result waits for those of the other conn
 # one (a commit between each two members) a connection sent about 1,200 copies/s into
 # smtp-sink; from 8 on, 2,000/s, where other limits take over (bench/post_path.py).
 IN_DOUBT = 8
+# Members whose personal copies are made (and signed) in one go, and the most octets of
+# copies a batch holds: a big post's copies are made a few at a time.
+MADE_AHEAD = 16
+MADE_AHEAD_OCTETS = 1024 * 1024
 
 
 class Sender:
@@ -61,6 +74,8 @@ class Sender:
         self._results: asyncio.Queue[_Results | None] = asyncio.Queue()
         self._recorder: asyncio.Task[None] | None = None
         self._busy = 0  # sender tasks busy with a job
+        # Copies signed one by one go to a signing process where a core is to spare.
+        self._sign_in_process = self._signer.signs and spare_cores() > 0
 
     def busy(self) -> bool:
         """Whether results wait to be recorded."""
@@ -70,6 +85,8 @@ class Sender:
         """Claim due jobs and hand them to sender tasks until stopped."""
         shared = self._shared
         connections = shared.settings.delivery_connections
+        if self._sign_in_process:
+            start_processes()
         queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
         senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
         recorder = self._recorder = asyncio.create_task(self._record_results())
@@ -93,6 +110,8 @@ class Sender:
             await asyncio.gather(*senders, return_exceptions=True)
             self._results.put_nowait(None)
             await asyncio.gather(recorder, return_exceptions=True)
+            if self._sign_in_process:
+                stop_processes()
 
     def _take_handoff(self, limit: int) -> list[outbox.Claimed]:
         """Up to limit handed-off jobs whose lease still holds; the rest wait for the lease
@@ -149,11 +168,8 @@ class Sender:
 
         Each copy has its member's signed VERP envelope sender; copies that differ in
         their bytes (personal, or with a one-click link) are signed one by one, the
-        others once. A big message's copy is made and signed in a worker thread while
-        the one before is sent. A small one's is made on the loop: its signature costs
-        about 0.4 ms, and handing it to a thread cost more than that (the two threads
-        take turns at the interpreter around each RSA operation: 960 signed copies/s
-        threaded, 1,165/s on the loop).
+        others once. The copies are made a batch of members at a time, the next batch
+        while this one is sent (_maker says where).
         """
         size = len(job.raw)
         prepared = await off_loop(size, self._signer.prepare, job.raw, job.mail_from)
@@ -163,27 +179,26 @@ class Sender:
                                 key=self._shared.settings.hmac_key, list_id=job.list_id)
         shared = None if copies.varies else await off_loop(size, self._signer.sign, job.raw,
                                                            job.mail_from)
-        threaded = size >= INLINE_BELOW
-        recipients = list(job.recipients.items())
+        make = self._maker(size, prepared, copies, shared)
+        members = list(job.recipients)
+        ahead = max(1, min(MADE_AHEAD, MADE_AHEAD_OCTETS // max(size, 1)))
+        batches = [members[start:start + ahead] for start in range(0, len(members), ahead)]
         failed: list[DeliveryResult] = []
-        upcoming: asyncio.Future[tuple[str, bytes]] | None = None
+        upcoming = make(batches[0]) if batches else None
         in_doubt: deque[asyncio.Future[None]] = deque()  # sent: their results being committed
         try:
-            for index, (recipient, recipient_id) in enumerate(recipients):
-                if shared is not None:
-                    mail_from, raw = copies.copy(recipient).mail_from, shared
-                else:
-                    current = upcoming or self._next_copy(copies, prepared, recipient, threaded)
-                    upcoming = self._next_copy(copies, prepared, recipients[index + 1][0],
-                                               threaded) if index + 1 < len(recipients) else None
-                    mail_from, raw = await current
-                before_end = in_doubt.popleft() if len(in_doubt) == IN_DOUBT else None
-                [result] = await smarthost.send(mail_from, [recipient], raw, before_end)
-                if result.delivered:
-                    in_doubt.append(self._recording(
-                        outbox.Attempt(job, [recipient_id], {}, {}, final=False)))
-                else:
-                    failed.append(result)
+            for index, batch in enumerate(batches):
+                assert upcoming is not None
+                made = await upcoming
+                upcoming = make(batches[index + 1]) if index + 1 < len(batches) else None
+                for recipient, (mail_from, raw) in zip(batch, made, strict=True):
+                    before_end = in_doubt.popleft() if len(in_doubt) == IN_DOUBT else None
+                    [result] = await smarthost.send(mail_from, [recipient], raw, before_end)
+                    if result.delivered:
+                        in_doubt.append(self._recording(outbox.Attempt(
+                            job, [job.recipients[recipient]], {}, {}, final=False)))
+                    else:
+                        failed.append(result)
         finally:
             if upcoming is not None and not upcoming.cancel():
                 upcoming.exception()  # done, and no longer wanted
@@ -191,14 +206,38 @@ class Sender:
                 recorded.add_done_callback(_seen)  # the job's last result waits for them
         await self._recorded(_attempt(job, failed))
 
-    def _next_copy(self, copies: Copies, prepared: Prepared, recipient: str,
-                   threaded: bool) -> "asyncio.Future[tuple[str, bytes]]":
-        """The member's signed copy, being made in a worker thread or made at once."""
-        if threaded:
-            return in_worker(self._signed_copy, copies, prepared, recipient)
-        made = asyncio.get_running_loop().create_future()
-        made.set_result(self._signed_copy(copies, prepared, recipient))
-        return made
+    def _maker(self, size: int, prepared: Prepared, copies: Copies, shared: bytes | None
+               ) -> "Callable[[list[str]], asyncio.Future[list[tuple[str, bytes]]]]":
+        """What makes the members' copies, each an envelope sender and its (signed) bytes.
+
+        Copies signed one by one go to a signing process where the machine has a core
+        to spare: a signature costs about 0.1 ms of Python and 0.3 ms of RSA, and in a
+        thread the two threads took turns at the interpreter around each one (960
+        signed copies/s threaded, 1,165/s on the loop, 1,280/s in a process, on 2
+        cores). A big message's copies are made in a thread, the rest on the loop.
+        """
+        if shared is not None:
+            return lambda members: _made([(copies.copy(member).mail_from, shared)
+                                          for member in members])
+        if prepared.key is not None and size < INLINE_BELOW and self._sign_in_process:
+            return lambda members: asyncio.ensure_future(
+                self._signed_in_process(prepared, copies, members))
+        if size >= INLINE_BELOW:
+            return lambda members: in_worker(self._signer.sign_copies, prepared, copies.copy,
+                                             members)
+        return lambda members: _made(self._signer.sign_copies(prepared, copies.copy, members))
+
+    async def _signed_in_process(self, prepared: Prepared, copies: Copies,
+                                 members: list[str]) -> list[tuple[str, bytes]]:
+        """The members' signed copies, made in a signing process, else here."""
+        try:
+            return await in_process(self._signer.sign_copies, prepared, copies.copy, members)
+        except Exception as exc:  # the process died, or could not be started
+            if self._sign_in_process:
+                self._sign_in_process = False
+                log.warning("signing in a separate process failed (%s: %s); copies are "
+                            "signed in the server process from now on", type(exc).__name__, exc)
+            return self._signer.sign_copies(prepared, copies.copy, members)
 
     async def _recorded(self, attempt: outbox.Attempt) -> None:
         """Hand a transaction's results to the recorder and wait until they are committed."""
@@ -209,12 +248,6 @@ class Sender:
         committed = asyncio.get_running_loop().create_future()
         self._results.put_nowait(_Results(attempt, committed))
         return committed
-
-    def _signed_copy(self, copies: Copies, prepared: Prepared,
-                     recipient: str) -> tuple[str, bytes]:
-        """A member's envelope sender and signed copy."""
-        copy = copies.copy(recipient)
-        return copy.mail_from, self._signer.sign_copy(prepared, copy.raw)
 
     async def _record_results(self) -> None:
         """Commit delivery results in batches: one transaction for all that are ready.
@@ -285,6 +318,12 @@ def _seen(recorded: "asyncio.Future[None]") -> None:
     """Take a recording's failure as seen: the sender already stopped for another reason."""
     if not recorded.cancelled():
         recorded.exception()
+
+
+def _made(copies: list[tuple[str, bytes]]) -> "asyncio.Future[list[tuple[str, bytes]]]":
+    made = asyncio.get_running_loop().create_future()
+    made.set_result(copies)
+    return made
 
 
 def _count(metrics: Metrics, attempts: list[outbox.Attempt], moment: datetime) -> None:
