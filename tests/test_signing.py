@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """DKIM signing of outgoing list mail, end to end: every copy the smarthost gets verifies."""
 
+import asyncio
 import base64
 import hashlib
 import logging
+import os
 import random
 import re
+import signal
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,6 +283,37 @@ async def test_personal_copies_signed_in_a_signing_process_verify_and_name_their
         assert mail_from.startswith("ops-bounces+")
         assert f"Sent to {member}".encode() in signed
         assert verifies(Delivered(mail_from, [member], signed), key_pair)
+
+
+def signing_processes() -> list[int]:
+    """The signing processes this test process has spawned (listserv.offload)."""
+    pids = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    pids.append(int(child))
+    return pids
+
+
+async def test_a_signing_process_that_dies_loses_no_copy_and_signs_every_one(
+        signing_app: App, sink: Sink, key_pair: KeyPair) -> None:
+    members = ["alice@example.org", *(f"member{n}@example.org" for n in range(40))]
+    await setup_list(signing_app, members, personalize="full", footer="Sent to {member_address}")
+    for _ in range(100):  # they start with the delivery loop
+        if signing_processes():
+            break
+        await asyncio.sleep(0.1)
+    killed = signing_processes()
+    assert killed, "no signing process was started"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    await post(signing_app, make_message(subject="Valve seals"))
+    await signing_app.settle()
+    assert sorted(sink.recipients()) == sorted(members)
+    for delivered in sink.delivered:
+        assert verifies(delivered, key_pair)
+        assert f"Sent to {delivered.recipients[0]}".encode() in delivered.raw
 
 
 def arc_verifies(raw: bytes, records: dict[bytes, bytes]) -> tuple[bool, str]:
