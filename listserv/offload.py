@@ -32,6 +32,7 @@ new pool.
 import asyncio
 import contextvars
 import functools
+import importlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -78,10 +79,12 @@ def in_process(function: Callable[..., T], /, *args: object) -> "asyncio.Future[
         return loop.run_in_executor(_processes(), function, *args)
 
 
-def start_processes() -> None:
-    """Start the worker processes now rather than at the first call (a spawned process
-    takes a few hundred milliseconds to import what it runs)."""
-    _processes().submit(os.getpid)
+def start_processes(*modules: str) -> None:
+    """Start the worker processes now, each importing modules, rather than at the first
+    call: a spawned process takes a few hundred milliseconds to import what it runs (the
+    signing code 0.3 s), which the first post after a start would wait for."""
+    for _ in range(_pool_size()):  # the pool starts a process for each call
+        _processes().submit(_imported, modules)
 
 
 def stop_processes() -> None:
@@ -91,13 +94,23 @@ def stop_processes() -> None:
         _processes.cache_clear()
 
 
+def _pool_size() -> int:
+    """Workers in a pool, threads or processes: one per core beside the loop's."""
+    return max(spare_cores(), 1)
+
+
+def _imported(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
+
 @functools.cache
 def _processes() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(spare_cores(), 1),
+    return ProcessPoolExecutor(max_workers=_pool_size(),
                                mp_context=multiprocessing.get_context("spawn"))
 
 
 @functools.cache
 def _workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(spare_cores(), 1),
+    return ThreadPoolExecutor(max_workers=_pool_size(),
                               thread_name_prefix="listserv-cpu")

@@ -2,12 +2,13 @@
 """Work handed to worker processes (listserv.offload.in_process)."""
 
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from listserv.offload import in_process, spare_cores, stop_processes
+from listserv.offload import in_process, spare_cores, start_processes, stop_processes
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +30,12 @@ async def test_a_process_that_dies_fails_its_call_and_the_next_call_gets_a_new_o
 
 def test_the_loop_keeps_a_core_of_its_own() -> None:
     assert spare_cores() == len(os.sched_getaffinity(0)) - 1
+
+
+async def test_processes_started_ahead_have_imported_what_they_will_run() -> None:
+    start_processes("json.tool")  # imported by nothing else a worker process runs
+    assert await in_process(_imported, "json.tool")
+
+
+def _imported(module: str) -> bool:
+    return module in sys.modules

@@ -101,8 +101,8 @@ class Session(asyncio.Protocol):
             mail_reply, rcpt_replies, data_reply = await self._one_by_one(mail, rcpts)
         if data_reply.code == 354:
             data = self._data(raw)
-            if before_end is None:
-                self._transport.write(data)
+            if before_end is None or _succeeded(before_end):
+                self._transport.write(data)  # one write: a system call less than two
             else:
                 self._transport.write(memoryview(data)[:-len(END)])
                 await self._held_until(before_end)
@@ -214,6 +214,12 @@ def _body(raw: bytes) -> bytes:
     if data.startswith(b".") or b"\n." in data:  # RFC 5321 4.5.2: dot-stuffing
         data = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
     return data + END
+
+
+def _succeeded(awaitable: Awaitable[None]) -> bool:
+    """Whether awaitable is a future already done without failing (nothing to wait for)."""
+    return isinstance(awaitable, asyncio.Future) and awaitable.done() and \
+        not awaitable.cancelled() and awaitable.exception() is None
 
 
 def _header_section(raw: bytes) -> bytes:

@@ -91,7 +91,7 @@ class Sender:
         shared = self._shared
         connections = shared.settings.delivery_connections
         if self._sign_in_process:
-            start_processes()
+            start_processes(Signer.__module__)
         queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=connections)
         senders = [asyncio.create_task(self._send_from(queue)) for _ in range(connections)]
         recorder = self._recorder = asyncio.create_task(self._record_results())
