@@ -23,8 +23,9 @@ then leaving it for OpenSSL, goes to processes instead (in_process): signing
 personal copies, 0.1 ms of Python and 0.3 ms of RSA each, cost the loop
 more in a thread (the two threads taking turns at the interpreter around every
 signature) than on the loop itself. The processes, one per core beside the
-loop's, start on first use (spawned: nothing of the server's state is
-copied) and take their work in batches; arguments and results are pickled.
+loop's, start on first use or ahead of it (start_processes, importing what
+they will run), spawned: nothing of the server's state is copied. They take
+their work in batches; arguments and results are pickled.
 A process that dies breaks the pool: the call fails, and the next starts a
 new pool.
 """
