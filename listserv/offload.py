@@ -84,7 +84,7 @@ def start_processes(*modules: str) -> None:
     """Start the worker processes now, each importing modules, rather than at the first
     call: a spawned process takes a few hundred milliseconds to import what it runs (the
     signing code 0.3 s), which the first post after a start would wait for."""
-    for _ in range(_pool_size()):  # the pool starts a process for each call
+    for _ in range(_pool_size()):  # the pool starts a process for each call while none idles
         _processes().submit(_imported, modules)
 
 
